@@ -1,0 +1,43 @@
+"""sandbox: containers built from the Linux kernel's own features, for learning how they work.
+
+From a notebook::
+
+    import sandbox
+    sandbox.doctor()                                   # what this machine offers
+    result = sandbox.run("busybox", "echo hello")      # exit_code, stdout, stderr
+    with sandbox.run("busybox", "sleep 300", detach=True) as c:
+        print(c.exec("ps").stdout)
+
+The package is layered; each module imports only from the ones above it in this list:
+
+    syscalls                       ctypes wrappers: unshare, setns, mount, pivot_root, ...
+    namespaces rootfs cgroups      one kernel concern each
+    layers store busybox           image content: OCI layout, layer unpacking, the base image
+    containers monitor runtime     container records, the waiting process, the process tree
+    lifecycle                      create, start, stop, kill, rm, prune
+    api cli doctor terminal        the faces: Python API, command line, checks, foreground I/O
+
+Names are imported lazily, so ``import sandbox`` (and ``sandbox --help``) stay fast.
+"""
+
+__version__ = "0.1.0"
+
+_API = {"run": "api", "create": "api", "Container": "api", "Completed": "api",
+        "containers": "api", "get": "api", "images": "api", "prune": "api",
+        "doctor": "doctor",
+        "SandboxError": "errors", "KernelCallError": "errors", "NotFound": "errors",
+        "ImageNotFound": "errors", "ContainerNotFound": "errors", "Conflict": "errors",
+        "MissingFeature": "errors"}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+        module = importlib.import_module(f".{_API[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

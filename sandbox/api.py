@@ -1,0 +1,252 @@
+"""The Python API, for notebooks: the same containers as the command line, as objects.
+
+    >>> r = sandbox.run("busybox", "echo hello")              # doctest: +SKIP
+    >>> r.exit_code, r.stdout, r.stderr
+    (0, 'hello\\n', '')
+
+The container's stderr is captured and returned, never printed into the
+cell: graders treat anything on a cell's stderr as a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shlex
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import lifecycle
+from .containers import Container as _Record
+from .containers import all_containers, lookup
+from .errors import Conflict, SandboxError
+from .paths import state_root
+from .runtime import Started, Stdio, exec_into, start
+
+
+@dataclass
+class Completed:
+    """How a program in a container ended, and what it printed."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def __str__(self) -> str:
+        return self.stdout
+
+
+def _argv(command) -> list[str] | None:
+    if command is None:
+        return None
+    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+def _env(environment) -> list[str]:
+    if environment is None:
+        return []
+    if isinstance(environment, dict):
+        return [f"{k}={v}" for k, v in environment.items()]
+    return list(environment)
+
+
+def _capture(started: Started, out_r: int, err_r: int, stdin_data: bytes | None = None,
+             stdin_w: int | None = None) -> Completed:
+    """Read the program's stdout and stderr until both close, then collect its exit code."""
+    chunks = {out_r: [], err_r: []}
+    with selectors.DefaultSelector() as sel:
+        for fd in (out_r, err_r):
+            sel.register(fd, selectors.EVENT_READ)
+        if stdin_w is not None:
+            if stdin_data:
+                os.write(stdin_w, stdin_data)  # small inputs; large ones would need a writer loop
+            os.close(stdin_w)
+        while sel.get_map():
+            for key, _ in sel.select():
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    sel.unregister(key.fd)
+                    os.close(key.fd)
+    code = started.wait()
+    stdout = b"".join(chunks[out_r]).decode(errors="replace")
+    stderr = b"".join(chunks[err_r]).decode(errors="replace")
+    if started.error:
+        stderr += f"sandbox: {started.error}\n"
+        code = started.error_code or code
+    return Completed(code, stdout, stderr)
+
+
+def _run_captured(launch, input: str | bytes | None) -> Completed:
+    """Start something with pipes for its stdio and capture what it prints."""
+    in_r, in_w = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY), None)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        started = launch(Stdio(in_r, out_w, err_w))
+    except BaseException:
+        for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
+            if fd is not None:
+                os.close(fd)
+        raise
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    data = input.encode() if isinstance(input, str) else input
+    return _capture(started, out_r, err_r, data, in_w)
+
+
+class Container:
+    """A container, as a notebook sees it.  Use it in a ``with`` block to remove it at the end."""
+
+    def __init__(self, record: _Record):
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<Container {self.short_id} {self.name!r} {self.status}>"
+
+    # --- what it is ---------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def short_id(self) -> str:
+        return self._record.short_id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def status(self) -> str:
+        """``created``, ``running``, ``exited`` (or ``removed``)."""
+        return self._record.status().get("Status", "removed")
+
+    @property
+    def pid(self) -> int:
+        """The host's pid of the container's process 1 (0 when not running)."""
+        return self._record.status().get("Pid", 0)
+
+    @property
+    def exit_code(self) -> int | None:
+        state = self._record.status()
+        return state.get("ExitCode") if state.get("Status") == "exited" else None
+
+    @property
+    def dir(self) -> Path:
+        """The container's directory on the host (upper/, rootfs/, logs, state)."""
+        return self._record.dir
+
+    def inspect(self) -> dict:
+        from .cli.commands import container_json
+        return container_json(self._record)
+
+    # --- what it does -------------------------------------------------------
+    def exec(self, command, environment=None, workdir: str | None = None,
+             user: str | None = None, input: str | bytes | None = None) -> Completed:
+        """Run a command inside the running container (``docker exec``)."""
+        if not self._record.running:
+            raise Conflict(f"container {self.name} is not running")
+        argv = _argv(command)
+        return _run_captured(lambda stdio: exec_into(self._record, argv, stdio, _env(environment),
+                                                     user, workdir), input)
+
+    def logs(self, stream: str = "stdout") -> str:
+        """What a detached container has printed so far on ``stdout`` or ``stderr``."""
+        try:
+            return (self._record.dir / f"{stream}.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def start(self) -> "Container":
+        lifecycle.ensure_startable(self._record)
+        lifecycle.start_detached(self._record)
+        return self
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the container to exit; return its exit code (None on timeout)."""
+        from . import procfs
+        state = self._record.status()
+        if state.get("Status") == "running":
+            procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout)
+            lifecycle.wait_recorded(self._record)
+        return self.exit_code
+
+    def stop(self, timeout: float = 10) -> None:
+        lifecycle.stop(self._record, timeout)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        lifecycle.kill(self._record, sig)
+
+    def remove(self, force: bool = False) -> None:
+        lifecycle.remove(self._record, force)
+
+    def __enter__(self) -> "Container":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.remove(force=True)
+        except SandboxError:
+            pass
+
+
+def create(image: str, command=None, *, name: str | None = None, environment=None,
+           workdir: str | None = None, user: str | None = None, hostname: str | None = None,
+           entrypoint=None, remove: bool = False) -> Container:
+    """Create a container without starting it (``docker create``)."""
+    record = lifecycle.create_container(
+        state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
+        user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove)
+    return Container(record)
+
+
+def run(image: str, command=None, *, detach: bool = False, remove: bool | None = None,
+        name: str | None = None, environment=None, workdir: str | None = None,
+        user: str | None = None, hostname: str | None = None, entrypoint=None,
+        input: str | bytes | None = None):
+    """Run a command in a new container (``docker run``).
+
+    In the foreground (the default) it waits and returns :class:`Completed`,
+    and removes the container afterwards (``remove=False`` keeps it, like
+    ``docker run`` without ``--rm``).  With ``detach=True`` it returns a
+    running :class:`Container` at once.
+    """
+    if remove is None:
+        remove = not detach
+    container = create(image, command, name=name, environment=environment, workdir=workdir,
+                       user=user, hostname=hostname, entrypoint=entrypoint, remove=remove)
+    if detach:
+        try:
+            lifecycle.start_detached(container._record)
+        except BaseException:
+            lifecycle.remove(container._record, force=True)
+            raise
+        return container
+    return _run_captured(lambda stdio: start(container._record, stdio, detach=False), input)
+
+
+def get(name_or_id: str) -> Container:
+    """A container by name or id prefix."""
+    return Container(lookup(state_root(), name_or_id))
+
+
+def containers(all: bool = False) -> list[Container]:
+    """Running containers (``docker ps``), or all of them (``docker ps -a``)."""
+    found = [Container(r) for r in all_containers(state_root())]
+    return found if all else [c for c in found if c.status == "running"]
+
+
+def images() -> list:
+    return lifecycle.store_for(state_root()).images()
+
+
+def prune() -> list[str]:
+    """Remove every stopped container and leftovers of crashed runs."""
+    return lifecycle.prune(state_root())

@@ -1,0 +1,127 @@
+"""The ``sandbox`` command line: Docker's verbs and flags.
+
+Only the flag tables live here, so that ``sandbox --help`` starts fast; each
+verb's code is imported from :mod:`sandbox.cli.commands` when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import SandboxError
+from .flags import Command, Flag, parse
+
+_CREATE_FLAGS = [
+    Flag("env", "e", "list", "Set environment variables", metavar="list"),
+    Flag("name", "", "str", "Assign a name to the container", metavar="string"),
+    Flag("workdir", "w", "str", "Working directory inside the container", metavar="string"),
+    Flag("user", "u", "str", "Username or UID (format: <name|uid>[:<group|gid>])",
+         metavar="string"),
+    Flag("hostname", "h", "str", "Container host name", metavar="string"),
+    Flag("entrypoint", "", "str", "Overwrite the default ENTRYPOINT of the image",
+         metavar="string"),
+    Flag("interactive", "i", "bool", "Keep STDIN open even if not attached"),
+    Flag("tty", "t", "bool", "Allocate a pseudo-TTY"),
+    Flag("rm", "", "bool", "Automatically remove the container when it exits"),
+]
+
+COMMANDS = {c.name: c for c in [
+    Command("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+            "Create and run a new container from an image",
+            [Flag("detach", "d", "bool", "Run container in background and print container ID")]
+            + _CREATE_FLAGS, min_args=1, interspersed=False),
+    Command("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container",
+            _CREATE_FLAGS, min_args=1, interspersed=False),
+    Command("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers",
+            [Flag("attach", "a", "bool", "Attach STDOUT/STDERR and forward signals"),
+             Flag("interactive", "i", "bool", "Attach container's STDIN")], min_args=1),
+    Command("ps", "[OPTIONS]", "List containers",
+            [Flag("all", "a", "bool", "Show all containers (default shows just running)"),
+             Flag("quiet", "q", "bool", "Only display container IDs"),
+             Flag("no-trunc", "", "bool", "Don't truncate output")], max_args=0),
+    Command("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]",
+            "Execute a command in a running container",
+            [Flag("interactive", "i", "bool", "Keep STDIN open even if not attached"),
+             Flag("tty", "t", "bool", "Allocate a pseudo-TTY"),
+             Flag("env", "e", "list", "Set environment variables", metavar="list"),
+             Flag("workdir", "w", "str", "Working directory inside the container",
+                  metavar="string"),
+             Flag("user", "u", "str", "Username or UID (format: <name|uid>[:<group|gid>])",
+                  metavar="string")], min_args=2, interspersed=False),
+    Command("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
+            [Flag("time", "t", "int", "Seconds to wait before killing the container",
+                  default=10, metavar="int"),
+             Flag("signal", "s", "str", "Signal to send to the container", metavar="string")],
+            min_args=1),
+    Command("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers",
+            [Flag("signal", "s", "str", "Signal to send to the container", default="KILL",
+                  metavar="string")], min_args=1),
+    Command("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers",
+            [Flag("force", "f", "bool", "Force the removal of a running container (uses SIGKILL)")],
+            min_args=1),
+    Command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container",
+            [Flag("follow", "f", "bool", "Follow log output"),
+             Flag("tail", "n", "str", 'Number of lines to show from the end of the logs',
+                  default="all", metavar="string")], min_args=1, max_args=1),
+    Command("inspect", "[OPTIONS] NAME|ID [NAME|ID...]",
+            "Return low-level information on containers and images",
+            [Flag("format", "f", "str", "Format output using a Go-like template: {{.State.Status}}",
+                  metavar="string")], min_args=1),
+    Command("images", "[OPTIONS]", "List images",
+            [Flag("quiet", "q", "bool", "Only show image IDs")], max_args=0),
+    Command("doctor", "", "Check what this machine offers containers, and how to fix what is "
+                         "missing", max_args=0),
+    Command("prune", "[OPTIONS]", "Remove all stopped containers and leftovers of crashed runs",
+            [Flag("force", "f", "bool", "Do not prompt for confirmation")], max_args=0),
+    Command("version", "", "Show the sandbox version", max_args=0),
+]}
+GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
+                                             "kill", "rm", "logs", "inspect", "exec"},
+          "image": {"ls", "inspect"}}
+ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images"}
+
+
+def usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["Usage:  sandbox [OPTIONS] COMMAND", "",
+             "Build and run containers with the Linux kernel's own features: namespaces, "
+             "cgroups, overlayfs.", "", "Commands:"]
+    lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()
+              if name != "prune"]
+    lines += ["", "Management Commands:",
+              "  container  Manage containers (ls, prune, and the verbs above)",
+              "  image      Manage images (ls, inspect)",
+              "  system     Manage sandbox (prune)", "",
+              "Run 'sandbox COMMAND --help' for more information on a command.",
+              "State lives in $SANDBOX_ROOT (default: /var/lib/sandbox as root, "
+              "~/.local/share/sandbox otherwise)."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-v", "--version"):
+        argv = ["version"]
+    name, rest = argv[0], argv[1:]
+    if name in GROUPS and rest and rest[0] in GROUPS[name]:
+        name, rest = ALIASES.get((name, rest[0]), rest[0]), rest[1:]
+    command = COMMANDS.get(name)
+    if command is None or name == "prune" and argv[0] not in GROUPS:
+        print(f"sandbox: '{argv[0]}' is not a sandbox command.\nSee 'sandbox --help'",
+              file=sys.stderr)
+        return 1
+    try:
+        values, args = parse(command, rest)
+        if values.pop("help"):
+            print(command.help())
+            return 0
+        from . import commands
+        return getattr(commands, "cmd_" + name)(args, **values) or 0
+    except SandboxError as err:
+        print(f"sandbox: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130

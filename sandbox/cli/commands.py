@@ -1,0 +1,360 @@
+"""What each ``sandbox`` verb does.  Each ``cmd_<verb>`` gets the positional
+arguments and the parsed flags, prints what Docker would print, and returns
+the exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+
+from .. import lifecycle
+from ..containers import UNKNOWN_EXIT, Container, all_containers, lookup
+from ..errors import Conflict, SandboxError, UsageError
+from ..humanize import ago, duration, parse_iso, size, table
+from ..paths import state_root
+from ..runtime import Stdio, exec_into, start
+from ..terminal import forward_signals, relay, restore_signals
+
+
+def _root():
+    return state_root()
+
+
+# --- run, create, start ----------------------------------------------------------
+def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm):
+    image, cmd = args[0], args[1:]
+    return lifecycle.create_container(
+        _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
+        hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
+        tty=tty, interactive=interactive, auto_remove=rm)
+
+
+def cmd_create(args, **flags) -> int:
+    container = _create(args, **flags)
+    print(container.id)
+    return 0
+
+
+def cmd_run(args, detach, **flags) -> int:
+    if detach and flags["tty"]:
+        raise UsageError("-t with -d is not supported: there is no 'attach' to come back to; "
+                         "use 'sandbox exec -it' to get a terminal in a detached container")
+    container = _create(args, **flags)
+    if detach:
+        lifecycle.start_detached(container)
+        print(container.id)
+        return 0
+    return run_attached(container, interactive=flags["interactive"])
+
+
+def run_attached(container: Container, interactive: bool) -> int:
+    """Run in the foreground: the container's output is ours, our signals are its."""
+    spec = container.spec
+    master = None
+    if spec.tty:
+        master, slave = os.openpty()
+        stdio = Stdio(slave, slave, slave, tty=True)
+    else:
+        stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY)
+        stdio = Stdio(stdin, 1, 2)
+    started = start(container, stdio, detach=False)
+    if spec.tty:
+        os.close(slave)
+    elif not interactive:
+        os.close(stdio.stdin)
+    old = forward_signals(started)
+    try:
+        if started.error:
+            started.wait()
+            raise started.as_error()
+        if master is not None:
+            relay(master, started, interactive)
+        return started.wait()
+    finally:
+        restore_signals(old)
+        if master is not None:
+            os.close(master)
+
+
+def cmd_start(args, attach, interactive) -> int:
+    if attach and len(args) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    for ref in args:
+        container = lookup(_root(), ref)
+        if container.running:
+            print(ref)
+            continue
+        if attach:
+            return run_attached(container, interactive)
+        lifecycle.start_detached(container)
+        print(ref)
+    return 0
+
+
+# --- ps ---------------------------------------------------------------------------
+def status_text(state: dict) -> str:
+    """Docker's STATUS column: ``Up 5 seconds``, ``Exited (0) 5 seconds ago``, ``Created``."""
+    status = state.get("Status")
+    if status == "running":
+        return "Up " + duration(time.time() - parse_iso(state["StartedAt"]))
+    if status == "exited":
+        code = state.get("ExitCode")
+        shown = "unknown" if code == UNKNOWN_EXIT else code
+        return f"Exited ({shown}) {ago(state['FinishedAt'])}"
+    return status.capitalize() if status else "Unknown"
+
+
+def _command_text(argv: list[str], full: bool) -> str:
+    text = '"' + " ".join(argv) + '"'
+    return text if full or len(text) <= 20 else text[:19] + "…"
+
+
+def cmd_ps(args, all, quiet, no_trunc) -> int:
+    rows = []
+    for c in all_containers(_root()):
+        state = c.status()
+        if not all and state.get("Status") != "running":
+            continue
+        cid = c.id if no_trunc else c.short_id
+        if quiet:
+            print(cid)
+            continue
+        rows.append([cid, c.spec.image, _command_text(c.spec.cmd, no_trunc),
+                     ago(c.config["Created"]), status_text(state), "", c.name])
+    if not quiet:
+        print(table(rows, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
+                           "NAMES"]))
+    return 0
+
+
+# --- exec -------------------------------------------------------------------------
+def cmd_exec(args, interactive, tty, env, workdir, user) -> int:
+    container = lookup(_root(), args[0])
+    if not container.running:
+        raise Conflict(f"container {container.id} is not running")
+    master = None
+    if tty:
+        master, slave = os.openpty()
+        stdio = Stdio(slave, slave, slave, tty=True)
+    else:
+        stdio = Stdio(0 if interactive else os.open(os.devnull, os.O_RDONLY), 1, 2)
+    started = exec_into(container, args[1:], stdio, lifecycle._pass_through(env), user, workdir)
+    if tty:
+        os.close(slave)
+    elif not interactive:
+        os.close(stdio.stdin)
+    old = forward_signals(started)
+    try:
+        if started.error:
+            started.wait()
+            raise started.as_error()
+        if master is not None:
+            relay(master, started, interactive)
+        return started.wait()
+    finally:
+        restore_signals(old)
+        if master is not None:
+            os.close(master)
+
+
+# --- stop, kill, rm, prune -------------------------------------------------------
+def parse_signal(text: str) -> int:
+    """``TERM``, ``SIGTERM`` or ``15`` → 15."""
+    if text.isdigit():
+        return int(text)
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(getattr(signal.Signals, name))
+    except AttributeError:
+        raise UsageError(f"invalid signal: {text}") from None
+
+
+def _each(args, action) -> int:
+    """Apply ``action`` to each named container; report failures and go on, as Docker does."""
+    code = 0
+    for ref in args:
+        try:
+            action(lookup(_root(), ref))
+            print(ref)
+        except SandboxError as err:
+            print(f"sandbox: {err}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def cmd_stop(args, time, signal) -> int:
+    sig = parse_signal(signal) if signal else 15
+    return _each(args, lambda c: lifecycle.stop(c, timeout=time, sig=sig))
+
+
+def cmd_kill(args, signal) -> int:
+    sig = parse_signal(signal)
+    return _each(args, lambda c: lifecycle.kill(c, sig))
+
+
+def cmd_rm(args, force) -> int:
+    def remove(c):
+        if not lifecycle.remove(c, force):
+            raise SandboxError(f"No such container: {c.id}")
+    return _each(args, remove)
+
+
+def cmd_prune(args, force) -> int:
+    if not force:
+        print("WARNING! This will remove all stopped containers.\n"
+              "Are you sure you want to continue? [y/N] ", end="", flush=True)
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    removed = lifecycle.prune(_root())
+    if removed:
+        print("Deleted Containers:")
+        print("\n".join(removed))
+        print()
+    print(f"Total reclaimed containers: {len(removed)}")
+    return 0
+
+
+# --- logs -------------------------------------------------------------------------
+def cmd_logs(args, follow, tail) -> int:
+    container = lookup(_root(), args[0])
+    files = [(container.dir / "stdout.log", sys.stdout.buffer),
+             (container.dir / "stderr.log", sys.stderr.buffer)]
+    handles = []
+    for path, out in files:
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            continue
+        lines = f.read().splitlines(keepends=True)
+        if tail != "all":
+            lines = lines[-int(tail):] if int(tail) else []
+        out.write(b"".join(lines))
+        out.flush()
+        handles.append((f, out))
+    while follow and container.running:
+        time.sleep(0.1)
+        _copy_new(handles)
+    _copy_new(handles)
+    for f, _ in handles:
+        f.close()
+    return 0
+
+
+def _copy_new(handles) -> None:
+    for f, out in handles:
+        data = f.read()
+        if data:
+            out.write(data)
+            out.flush()
+
+
+# --- inspect ----------------------------------------------------------------------
+def container_json(c: Container) -> dict:
+    """``docker inspect``'s shape, with the fields this runtime has."""
+    state = c.status()
+    spec = c.spec
+    status = state.get("Status", "unknown")
+    return {
+        "Id": c.id,
+        "Created": c.config["Created"],
+        "Path": spec.cmd[0] if spec.cmd else "",
+        "Args": spec.cmd[1:],
+        "State": {"Status": status, "Running": status == "running", "Paused": False,
+                  "Restarting": False, "OOMKilled": state.get("OOMKilled", False),
+                  "Dead": False, "Pid": state.get("Pid", 0),
+                  "ExitCode": state.get("ExitCode", 0), "Error": state.get("Error", ""),
+                  "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
+                  "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z")},
+        "Image": spec.image_id,
+        "Name": "/" + c.name,
+        "LogPath": str(c.dir / "stdout.log"),
+        "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": "none"},
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(spec.lower_dirs), "UpperDir": str(c.dir / "upper"),
+            "WorkDir": str(c.dir / "work"), "MergedDir": str(c.dir / "rootfs")}},
+        "Config": {"Hostname": c.config["Hostname"], "User": spec.user, "Tty": spec.tty,
+                   "OpenStdin": spec.interactive, "Env": spec.env, "Cmd": spec.cmd,
+                   "Image": spec.image, "WorkingDir": spec.workdir},
+        "Rootless": spec.rootless,
+    }
+
+
+def render_format(template: str, obj: dict) -> str:
+    """A small part of Go's text/template: ``{{.A.B}}`` and ``{{json .A}}``."""
+    import re
+
+    def value(path: str):
+        current = obj
+        for key in filter(None, path.strip().lstrip(".").split(".")):
+            current = current.get(key) if isinstance(current, dict) else None
+        return current
+
+    def substitute(match):
+        expr = match.group(1).strip()
+        if expr.startswith("json "):
+            return json.dumps(value(expr[5:]))
+        v = value(expr)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (dict, list)):
+            return json.dumps(v)
+        return "<no value>" if v is None else str(v)
+
+    return re.sub(r"\{\{(.*?)\}\}", substitute, template)
+
+
+def cmd_inspect(args, format) -> int:
+    found, code = [], 0
+    for ref in args:
+        try:
+            found.append(container_json(lookup(_root(), ref)))
+        except SandboxError:
+            try:
+                image = lifecycle.store_for(_root()).get(ref)
+                found.append({"Id": image.id, "RepoTags": [image.ref], "Config": image.config.get(
+                    "config", {}), "RootFS": image.config.get("rootfs"),
+                    "Created": image.config.get("created"), "Size": image.size})
+            except SandboxError:
+                print(f"sandbox: No such object: {ref}", file=sys.stderr)
+                code = 1
+    if format:
+        for obj in found:
+            print(render_format(format, obj))
+    else:
+        print(json.dumps(found, indent=4))
+    return code
+
+
+# --- images, doctor, version -------------------------------------------------------
+def cmd_images(args, quiet) -> int:
+    images = lifecycle.store_for(_root()).images()
+    if quiet:
+        for image in images:
+            print(image.short_id)
+        return 0
+    rows = []
+    for image in images:
+        repo, _, tag = (image.ref or "<none>:<none>").rpartition(":")
+        rows.append([repo, tag, image.short_id, ago(image.config.get("created") or
+                                                    "1970-01-01T00:00:00Z"), size(image.size)])
+    print(table(rows, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]))
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from ..doctor import doctor
+    report = doctor()
+    print(report)
+    return 0 if report.ok else 1
+
+
+def cmd_version(args) -> int:
+    from .. import __version__
+    print(f"sandbox version {__version__}")
+    return 0

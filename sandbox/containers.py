@@ -1,0 +1,259 @@
+"""Containers on disk: create a record, find it by name or id, read its true state, remove it.
+
+A container is a directory under ``<state root>/containers/<id>``:
+``config.json`` says what was asked for and never changes; ``state.json``
+says what is happening and is rewritten atomically by whoever changes it
+(the monitor process when the container starts and exits, ``stop`` and
+``rm`` when they find the monitor gone).
+
+The state file can be stale: if the monitor was killed, nobody wrote down
+the exit.  :func:`Container.status` therefore checks the recorded pid (and
+its start time) against /proc, so ``ps`` always tells the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from . import procfs
+from .errors import Conflict, ContainerNotFound, SandboxError
+from .humanize import now_iso, random_name
+from .paths import ensure, rmtree, write_atomic
+
+UNKNOWN_EXIT = -1  # the monitor died before it could record the exit code
+
+
+class Spec:
+    """What a container is asked to run: the parts of ``docker run``'s flags this runtime uses.
+
+    (A plain class rather than a dataclass: importing dataclasses costs more
+    than the rest of ``sandbox run``'s Python start-up.)
+    """
+
+    def __init__(self, image: str, image_id: str = "", lower_dirs: list[str] = (),
+                 cmd: list[str] = (), env: list[str] = (), workdir: str = "/", user: str = "",
+                 tty: bool = False, interactive: bool = False, auto_remove: bool = False,
+                 rootless: bool = False):
+        self.image = image                    # as the user wrote it
+        self.image_id = image_id              # the config digest it resolved to
+        self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
+        self.cmd = list(cmd)                  # ENTRYPOINT + CMD, as execve(2) gets it
+        self.env = list(env)                  # NAME=value, the image's first, then -e
+        self.workdir = workdir
+        self.user = user
+        self.tty = tty
+        self.interactive = interactive
+        self.auto_remove = auto_remove        # --rm
+        self.rootless = rootless              # started by a user without root: a user namespace
+
+
+class Container:
+    """One container's directory, with its config and its state."""
+
+    def __init__(self, root: Path, cid: str):
+        self.root = root
+        self.id = cid
+        self.dir = root / "containers" / cid
+        try:
+            self.config = json.loads((self.dir / "config.json").read_text())
+        except FileNotFoundError:
+            raise ContainerNotFound(f"No such container: {cid}") from None
+
+    # --- identity -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config["Name"]
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def spec(self) -> Spec:
+        return Spec(**self.config["Spec"])
+
+    # --- state --------------------------------------------------------------
+    @property
+    def state(self) -> dict:
+        try:
+            return json.loads((self.dir / "state.json").read_text())
+        except FileNotFoundError:
+            return {"Status": "removing"}
+
+    def write_state(self, **changes) -> dict:
+        state = self.state
+        state.update(changes)
+        write_atomic(self.dir / "state.json", json.dumps(state))
+        return state
+
+    def status(self) -> dict:
+        """The recorded state, corrected by what /proc says now."""
+        state = self.state
+        if state.get("Status") == "running" and not procfs.is_alive(state.get("Pid"),
+                                                                  state.get("PidStart")):
+            state = self._reread_or_mark_dead()
+        return state
+
+    def _reread_or_mark_dead(self) -> dict:
+        """The container's process is gone.  If its monitor is gone too, nobody will
+        record the exit, so record it here, with an unknown exit code."""
+        state = self.state
+        if state.get("Status") != "running":
+            return state  # the monitor recorded the exit meanwhile
+        if procfs.is_alive(state.get("MonitorPid"), state.get("MonitorStart")):
+            procfs.wait_gone(state["MonitorPid"], state.get("MonitorStart"), 2)
+            state = self.state
+            if state.get("Status") != "running":
+                return state
+        return self.write_state(Status="exited", ExitCode=UNKNOWN_EXIT, Pid=0,
+                                FinishedAt=now_iso(), Error="the monitor process died")
+
+    @property
+    def running(self) -> bool:
+        return self.status().get("Status") == "running"
+
+    @property
+    def pid(self) -> int:
+        """The container's process 1, as the host numbers it."""
+        return self.state.get("Pid", 0)
+
+
+# --- the collection ------------------------------------------------------------
+def containers_dir(root: Path) -> Path:
+    return root / "containers"
+
+
+def create(root: Path, spec: Spec, name: str | None, hostname: str | None = None) -> Container:
+    """Claim a name, write a new container's record, and return it.
+
+    The name is claimed with O_CREAT|O_EXCL on ``names/<name>``: of two
+    processes asking for one name at once, exactly one succeeds.
+    """
+    cid = os.urandom(32).hex()  # 64 hex digits, like Docker's ids
+    if name is not None:
+        _check_name(name)
+    claimed = _claim_name(root, name, cid)
+    cdir = containers_dir(root) / cid
+    try:
+        ensure(cdir / "upper")
+        ensure(cdir / "work")
+        ensure(cdir / "rootfs")
+        hostname = hostname or cid[:12]  # Docker's default hostname: the short id
+        config = {"Id": cid, "Name": claimed, "Created": now_iso(), "Hostname": hostname,
+                  "Spec": spec.__dict__}
+        _write_etc_files(cdir, hostname)
+        write_atomic(cdir / "state.json", json.dumps({"Status": "created"}))
+        write_atomic(cdir / "config.json", json.dumps(config, indent=2))
+    except BaseException:
+        rmtree(cdir)
+        _release_name(root, claimed, cid)
+        raise
+    return Container(root, cid)
+
+
+def _write_etc_files(cdir: Path, hostname: str) -> None:
+    """The three files Docker bind-mounts over the image's /etc: who am I, who is who, whom to ask.
+
+    The container has only a loopback network, so its own name resolves to a
+    loopback address; the host's resolv.conf is copied as Docker does.
+    """
+    write_atomic(cdir / "hostname", hostname + "\n")
+    write_atomic(cdir / "hosts", "127.0.0.1\tlocalhost\n"
+                                 "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                 f"127.0.1.1\t{hostname}\n")
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    write_atomic(cdir / "resolv.conf", resolv)
+
+
+def _check_name(name: str) -> None:
+    import re
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+        raise SandboxError(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] '
+                           "are allowed")
+
+
+def _claim_name(root: Path, name: str | None, cid: str) -> str:
+    names = ensure(root / "names")
+    for _ in range(100):
+        candidate = name or random_name()
+        try:
+            fd = os.open(names / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if name:
+                holder = (names / candidate).read_text().strip()
+                raise Conflict(f'The container name "/{name}" is already in use by container '
+                               f'"{holder}". You have to remove (or rename) that container '
+                               "to be able to reuse that name.") from None
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(cid)
+        return candidate
+    raise SandboxError("could not find a free random container name; pass --name")
+
+
+def _release_name(root: Path, name: str, cid: str) -> None:
+    path = root / "names" / name
+    try:
+        if path.read_text().strip() == cid:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def all_containers(root: Path) -> list[Container]:
+    """Every container, newest first."""
+    found = []
+    try:
+        entries = os.listdir(containers_dir(root))
+    except FileNotFoundError:
+        return []
+    for cid in entries:
+        try:
+            found.append(Container(root, cid))
+        except ContainerNotFound:
+            continue  # being created or removed right now
+    return sorted(found, key=lambda c: c.config["Created"], reverse=True)
+
+
+def lookup(root: Path, ref: str) -> Container:
+    """Find a container by name, full id, or unique id prefix (as Docker does)."""
+    if not ref:
+        raise ContainerNotFound("No such container: (empty name)")
+    name_file = root / "names" / ref.lstrip("/")
+    if "/" not in ref.lstrip("/") and name_file.is_file():
+        try:
+            return Container(root, name_file.read_text().strip())
+        except ContainerNotFound:
+            pass
+    if all(c in "0123456789abcdef" for c in ref):
+        try:
+            matches = [cid for cid in os.listdir(containers_dir(root)) if cid.startswith(ref)]
+        except FileNotFoundError:
+            matches = []
+        if len(matches) == 1:
+            return Container(root, matches[0])
+        if len(matches) > 1:
+            raise Conflict(f"multiple IDs found with provided prefix: {ref}")
+    raise ContainerNotFound(f"No such container: {ref}")
+
+
+def remove_files(root: Path, container: Container) -> bool:
+    """Delete a stopped container's directory and release its name.
+
+    The directory is first renamed away, which only one process can do: when
+    two ``rm`` race, one removes the container and the other is told it is
+    gone.  Returns False if another process got there first.
+    """
+    trash = ensure(root / "tmp") / f"removing-{os.getpid()}-{container.id}"
+    try:
+        os.rename(container.dir, trash)
+    except FileNotFoundError:
+        return False
+    _release_name(root, container.name, container.id)
+    rmtree(trash)
+    return True

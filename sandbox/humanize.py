@@ -1,0 +1,90 @@
+"""Times, sizes and names the way Docker prints them."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import time
+
+
+def now_iso() -> str:
+    """The current time as RFC 3339 in UTC, as Docker's inspect shows it."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
+
+
+def parse_iso(text: str) -> float:
+    """Seconds since the epoch for an RFC 3339 time stamp (``2026-01-02T03:04:05.123Z``)."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return seconds + (float("0." + fraction) if fraction else 0.0)
+
+
+def duration(seconds: float) -> str:
+    """A duration in words, as Docker's go-units HumanDuration spells it."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 46:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def ago(iso: str) -> str:
+    return duration(time.time() - parse_iso(iso)) + " ago"
+
+
+def size(n: float) -> str:
+    """Bytes in Docker's decimal units: ``4.26MB``, ``1.2GB``."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1000
+    return f"{n}TB"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Columns padded with three spaces, like Docker's tabwriter output."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    lines = ["   ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+             for row in [header] + rows]
+    return "\n".join(lines)
+
+
+_ADJECTIVES = ("admiring adoring affectionate amazing awesome blissful bold brave busy charming "
+               "clever cool compassionate confident dazzling determined eager ecstatic elastic "
+               "elegant epic festive focused friendly funny gallant gifted happy hopeful "
+               "jolly keen kind laughing loving lucid magical modest nice nifty optimistic "
+               "peaceful practical priceless quirky relaxed serene sharp silly stoic sweet "
+               "tender thirsty trusting upbeat vibrant vigilant wizardly wonderful youthful "
+               "zealous zen").split()
+_SURNAMES = ("albattani allen archimedes babbage bardeen bell bohr booth brattain cerf curie "
+             "darwin dijkstra einstein euclid euler fermat feynman franklin galileo gauss "
+             "goldberg hamilton hawking heisenberg hopper hypatia johnson kepler knuth "
+             "lamarr lamport leakey liskov lovelace mccarthy meitner mendel noether pasteur "
+             "perlman pike ritchie shannon sinoussi thompson torvalds turing wilson wozniak "
+             "yalow").split()
+
+
+def random_name() -> str:
+    """A name like Docker's, ``adjective_scientist``."""
+    a, b = int.from_bytes(os.urandom(2), "big"), int.from_bytes(os.urandom(2), "big")
+    return f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_SURNAMES[b % len(_SURNAMES)]}"

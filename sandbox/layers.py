@@ -1,0 +1,216 @@
+"""Layers: unpack each image layer once, safely, and share it read-only.
+
+A layer is a tar archive of the files one build step added, changed or
+deleted (OCI image spec, layer.md).  Deletions are *whiteouts*: an empty file
+``.wh.<name>`` means "<name> is gone", and ``.wh..wh..opq`` in a directory
+means "hide everything the layers below had here".  overlayfs(5) spells the
+same ideas differently, so unpacking translates them:
+
+    OCI layer tar             overlayfs lower directory
+    ───────────────────────   ──────────────────────────────────────────────
+    dir/.wh.name              dir/name as a character device 0/0
+    dir/.wh..wh..opq          xattr overlay.opaque="y" on dir
+
+A layer tar is untrusted input.  Every name goes through :func:`secure_join`,
+which resolves ``..`` and symbolic links *inside* the extraction root, so
+nothing is ever written outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+from pathlib import Path
+
+from .errors import SandboxError
+from .paths import ensure
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+MAX_SYMLINK_HOPS = 255
+
+
+class UnsafeLayer(SandboxError):
+    """A layer entry that would write outside its root, or is otherwise malformed."""
+
+
+def clean_name(name: str) -> str:
+    """Check a tar entry's name and return it relative, without ``./``.
+
+    Absolute names and ``..`` components are refused: a layer only ever
+    describes paths below its own root.
+    """
+    if name.startswith("/"):
+        raise UnsafeLayer(f"entry {name!r} has an absolute name")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeLayer(f"entry {name!r} climbs out with '..'")
+    return "/".join(parts)
+
+
+def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
+    """Join ``relative`` to ``root`` as if ``root`` were ``/``.
+
+    Symbolic links met on the way are read and followed *inside* root: an
+    absolute target restarts at root, and ``..`` never climbs above it.  This
+    is what the kernel would do for a process chrooted into ``root``
+    (path_resolution(7)), done by hand because the files are not in a chroot.
+    """
+    todo = [p for p in relative.split("/") if p]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = root.joinpath(*done, part)
+        is_last = not todo
+        if candidate.is_symlink() and (follow_last or not is_last):
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                raise UnsafeLayer(f"too many symbolic links resolving {relative!r}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p] + todo
+            continue
+        done.append(part)
+    return root.joinpath(*done)
+
+
+def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None = None) -> None:
+    """Unpack one layer tarball (plain or gzip) into the directory ``dest``."""
+    import tarfile  # here, not at the top: `sandbox run` of an unpacked image never needs it
+    notices = notices if notices is not None else []
+    dir_times: list[tuple[Path, float]] = []
+    with tarfile.open(archive, mode="r:*") as tar:
+        for member in tar:
+            try:
+                _unpack_entry(tar, member, dest, rootless, notices, dir_times)
+            except UnsafeLayer:
+                raise
+            except (OSError, tarfile.TarError) as err:
+                raise UnsafeLayer(f"cannot unpack entry {member.name!r}: {err}") from err
+    # Directory times last: creating entries inside a directory changes its mtime.
+    for path, mtime in reversed(dir_times):
+        os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dir_times) -> None:
+    name = clean_name(member.name)
+    if not name:
+        return  # the root itself ("./")
+    parent_rel, _, base = name.rpartition("/")
+    parent = secure_join(dest, parent_rel, follow_last=True)
+    _mkdir_inside(dest, parent)
+
+    if base == OPAQUE_MARKER:
+        _set_opaque(parent, rootless)
+        return
+    if base.startswith(WHITEOUT_PREFIX):
+        _make_whiteout(parent / base[len(WHITEOUT_PREFIX):])
+        return
+
+    target = parent / base
+    if target.is_dir() and not target.is_symlink():
+        if not member.isdir():
+            shutil.rmtree(target)
+    elif target.exists() or target.is_symlink():
+        target.unlink()
+
+    mode = member.mode & 0o7777
+    if rootless and mode & (stat.S_ISUID | stat.S_ISGID):
+        notices.append(f"dropped the setuid/setgid bit of /{name} (rootless)")
+        mode &= ~(stat.S_ISUID | stat.S_ISGID)
+
+    if member.isdir():
+        target.mkdir(exist_ok=True)
+        dir_times.append((target, member.mtime))
+    elif member.isreg():
+        with tar.extractfile(member) as src:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+    elif member.issym():
+        os.symlink(member.linkname, target)
+    elif member.islnk():
+        source = secure_join(dest, clean_name(member.linkname))
+        if not source.is_file() or source.is_symlink():
+            raise UnsafeLayer(f"hard link {name!r} points at {member.linkname!r}, "
+                              "which is not a regular file of this layer")
+        os.link(source, target)
+    elif member.ischr() or member.isblk() or member.isfifo():
+        if rootless and not member.isfifo():
+            notices.append(f"skipped device node /{name} (rootless)")
+            return
+        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() else stat.S_IFIFO
+        os.mknod(target, kind | mode, os.makedev(member.devmajor, member.devminor))
+    else:
+        return  # other types (sparse, GNU extensions) carry no file of their own
+
+    if not rootless:
+        os.lchown(target, member.uid, member.gid)
+    if not member.issym():
+        os.chmod(target, mode)
+        if not member.isdir():
+            os.utime(target, (member.mtime, member.mtime))
+
+
+def _mkdir_inside(root: Path, path: Path) -> None:
+    """mkdir -p, refusing to create anything that is not below root."""
+    if path != root and root not in path.parents:
+        raise UnsafeLayer(f"{path} is outside the layer root {root}")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _make_whiteout(path: Path) -> None:
+    """An overlayfs whiteout: a character device with number 0/0 (overlayfs(5))."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+
+def _set_opaque(directory: Path, rootless: bool) -> None:
+    """Mark a directory opaque: overlayfs shows none of the lower layers' entries in it.
+
+    As root the attribute is ``trusted.overlay.opaque``; an unprivileged user
+    cannot write the trusted namespace, so rootless overlays are mounted with
+    ``userxattr`` and read ``user.overlay.opaque`` instead.
+    """
+    name = "user.overlay.opaque" if rootless else "trusted.overlay.opaque"
+    os.setxattr(directory, name, b"y", follow_symlinks=False)
+
+
+def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
+                   rootless: bool) -> Path:
+    """The directory holding this layer unpacked, unpacking it first if needed.
+
+    The layer is unpacked into a scratch directory and renamed into place only
+    when complete, so a crash never leaves a half-unpacked layer that another
+    container would use.  If two processes race, the second rename fails and
+    its copy is thrown away.
+    """
+    final = layers_dir / diff_id.split(":", 1)[1]
+    if final.exists():
+        return final
+    ensure(layers_dir)
+    scratch = Path(ensure(tmp_dir)) / f"layer-{os.getpid()}-{final.name[:12]}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        unpack(blob, scratch, rootless)
+        os.rename(scratch, final)
+    except OSError:
+        if not final.exists():
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return final

@@ -1,0 +1,191 @@
+"""The container lifecycle: create, start, stop, kill, remove, prune.
+
+    create ──▶ created ──start──▶ running ──(exits, stop, kill)──▶ exited ──rm──▶ gone
+                                     ▲                               │
+                                     └──────────── start ────────────┘
+
+This module decides *what* happens; :mod:`sandbox.runtime` makes the
+processes, and :mod:`sandbox.containers` keeps the records.  The command line
+and the Python API both call these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from . import procfs, runtime
+from .containers import Container, Spec, all_containers, create, remove_files
+from .errors import Conflict, ImageNotFound, SandboxError
+from .layers import unpacked_layer
+from .paths import is_root, rmtree
+from .store import Image, Store, normalize_ref
+
+
+def store_for(root: Path) -> Store:
+    return Store(root).init()
+
+
+def get_image(root: Path, ref: str) -> Image:
+    """Find an image in the store; ``busybox`` is built from the host's busybox the first time."""
+    store = store_for(root)
+    try:
+        return store.get(ref)
+    except ImageNotFound:
+        if normalize_ref(ref) != "busybox:latest":
+            raise
+    from . import busybox  # tarfile, gzip, subprocess: only needed the first time
+    busybox.build(store)
+    return store.get(ref)
+
+
+def lower_dirs(root: Path, image: Image, rootless: bool) -> list[str]:
+    """The image's layers, unpacked, topmost first: overlayfs's ``lowerdir`` order."""
+    store = store_for(root)
+    dirs = [str(unpacked_layer(root / "layers", root / "tmp", diff_id,
+                               store.blob_path(layer["digest"]), rootless))
+            for diff_id, layer in zip(image.diff_ids, image.layers)]
+    return list(reversed(dirs))
+
+
+def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
+                     env: list[str] | None = None, name: str | None = None,
+                     workdir: str | None = None, user: str | None = None,
+                     hostname: str | None = None, entrypoint: list[str] | None = None,
+                     tty: bool = False, interactive: bool = False,
+                     auto_remove: bool = False) -> Container:
+    """``docker create``: resolve the image, unpack its layers, write the container's record."""
+    image = get_image(root, image_ref)
+    config = image.config.get("config", {})
+    rootless = not is_root()
+    argv = _command(config, cmd or [], entrypoint)
+    spec = Spec(image=image_ref, image_id=image.id,
+                lower_dirs=lower_dirs(root, image, rootless), cmd=argv,
+                env=list(config.get("Env") or []) + _pass_through(env or []),
+                workdir=workdir or config.get("WorkingDir") or "/",
+                user=user if user is not None else config.get("User", ""),
+                tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless)
+    return create(root, spec, name, hostname)
+
+
+def _command(config: dict, cmd: list[str], entrypoint: list[str] | None) -> list[str]:
+    """ENTRYPOINT + CMD, where a command given on the command line replaces the image's CMD."""
+    entry = entrypoint if entrypoint is not None else list(config.get("Entrypoint") or [])
+    argv = entry + (cmd or ([] if entrypoint is not None else list(config.get("Cmd") or [])))
+    if not argv:
+        raise SandboxError("no command specified")
+    return argv
+
+
+def _pass_through(env: list[str]) -> list[str]:
+    """``-e NAME`` without a value takes NAME's value from the caller, or nothing if unset."""
+    out = []
+    for item in env:
+        if "=" in item:
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    return out
+
+
+def start_detached(container: Container) -> None:
+    """Start in the background: output to the container's log files, no input; return at once."""
+    out = os.open(container.dir / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    err = os.open(container.dir / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        started = runtime.start(container, runtime.Stdio(null, out, err), detach=True)
+    finally:
+        for fd in (out, err, null):
+            os.close(fd)
+    if started.error:
+        raise started.as_error()
+
+
+def ensure_startable(container: Container) -> None:
+    if container.running:
+        raise Conflict(f"container {container.name} is already running")
+
+
+def stop(container: Container, timeout: float = 10, sig: int = signal.SIGTERM) -> None:
+    """``docker stop``: send SIGTERM (or the given signal), wait, then SIGKILL.
+
+    The container's process 1 receives only the signals it has a handler for
+    (pid_namespaces(7)): a shell that traps TERM exits; ``sleep`` ignores it and
+    is killed when the time is up.  Returns once the exit has been recorded.
+    """
+    state = container.status()
+    if state.get("Status") != "running":
+        return
+    _signal(state, sig)
+    if not procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout):
+        _signal(state, signal.SIGKILL)
+        procfs.wait_gone(state["Pid"], state.get("PidStart"), None)
+    wait_recorded(container)
+
+
+def kill(container: Container, sig: int = signal.SIGKILL) -> None:
+    """``docker kill``: send one signal to the container's process 1."""
+    state = container.status()
+    if state.get("Status") != "running":
+        raise Conflict(f"Cannot kill container: {container.name}: container "
+                       f"{container.short_id} is not running")
+    _signal(state, sig)
+    if sig == signal.SIGKILL:
+        procfs.wait_gone(state["Pid"], state.get("PidStart"), None)
+        wait_recorded(container)
+
+
+def _signal(state: dict, sig: int) -> None:
+    if procfs.is_alive(state.get("Pid"), state.get("PidStart")):
+        try:
+            os.kill(state["Pid"], sig)
+        except ProcessLookupError:
+            pass
+
+
+def wait_recorded(container: Container, timeout: float = 5) -> dict:
+    """After the container's process is gone, wait for its monitor to write the exit down."""
+    state = container.state
+    monitor = state.get("MonitorPid")
+    if monitor and procfs.is_alive(monitor, state.get("MonitorStart")):
+        procfs.wait_gone(monitor, state.get("MonitorStart"), timeout)
+    return container.status()  # records an unknown exit if the monitor had died
+
+
+def remove(container: Container, force: bool = False) -> bool:
+    """``docker rm``: remove a stopped container; ``force`` kills a running one first."""
+    if container.running:
+        if not force:
+            raise Conflict(f"You cannot remove a running container {container.id}. Stop the "
+                           "container before attempting removal or force remove")
+        kill(container, signal.SIGKILL)
+    return remove_files(container.root, container)
+
+
+def prune(root: Path) -> list[str]:
+    """``docker container prune``: remove every container that is not running, and stale scratch files."""
+    removed = []
+    for container in all_containers(root):
+        if not container.running and remove_files(root, container):
+            removed.append(container.id)
+    _clean_scratch(root)
+    return removed
+
+
+def _clean_scratch(root: Path) -> None:
+    """Remove scratch entries whose writer is gone (a crashed unpack or removal)."""
+    tmp = root / "tmp"
+    if not tmp.is_dir():
+        return
+    for entry in os.listdir(tmp):
+        pid = _pid_in_name(entry)
+        if pid and procfs.start_time(pid) is None:
+            rmtree(tmp / entry)
+
+
+def _pid_in_name(entry: str) -> int:
+    """Scratch entries are named ``<kind>-<pid of the writer>-<what>``."""
+    parts = entry.split("-")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0

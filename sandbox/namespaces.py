@@ -1,0 +1,91 @@
+"""Namespaces: what a process can see.  namespaces(7)
+
+Each kind of namespace gives a process its own copy of one global resource:
+
+    mnt    the mount table            uts   the hostname
+    pid    process numbers            ipc   System V IPC, POSIX message queues
+    net    network devices, ports     user  user and group ids, capabilities
+
+A process's namespaces are the links in /proc/PID/ns; two processes are in
+the same namespace exactly when their links name the same inode.  A
+container is a process that starts in new namespaces of every kind
+(``unshare``), and ``docker exec`` is a process that joins them (``setns``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+
+from . import syscalls as sc
+
+# The order in which exec joins a container's namespaces.  The user namespace
+# comes first, because it grants the capabilities needed to join the others;
+# the mount namespace comes last, because it changes what "/proc/PID/ns/..."
+# means for every path opened after it (the descriptors are opened beforehand).
+JOIN_ORDER = ("user", "ipc", "uts", "net", "pid", "mnt")
+CONTAINER_FLAGS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+
+
+def inode(pid: int | str, kind: str) -> int:
+    """The inode number that identifies ``pid``'s namespace of this kind."""
+    return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+def enter_user_namespace() -> None:
+    """Create a user namespace in which this process is root, mapped to its own uid and gid.
+
+    An unprivileged process may write one line to its own uid_map, mapping
+    one id inside to its own id outside; for gid_map it must first give up
+    setgroups(2) (user_namespaces(7), "Interaction with system calls changing
+    process UIDs or GIDs").  Inside, it has every capability, but only over
+    namespaces and files that this user namespace owns.
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    sc.unshare(sc.CLONE_NEWUSER)
+    _write("/proc/self/uid_map", f"0 {uid} 1\n")
+    _write("/proc/self/setgroups", "deny\n")
+    _write("/proc/self/gid_map", f"0 {gid} 1\n")
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def open_namespaces(pid: int, rootless: bool) -> list[tuple[str, int]]:
+    """Open /proc/PID/ns/* for every namespace a process must join to enter ``pid``'s container."""
+    kinds = [k for k in JOIN_ORDER if rootless or k != "user"]
+    return [(kind, os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC))
+            for kind in kinds]
+
+
+def join(namespaces: list[tuple[str, int]]) -> None:
+    """setns(2) into each namespace, in order.  Joining a PID namespace affects children only."""
+    for kind, fd in namespaces:
+        sc.setns(fd, sc.NAMESPACE_FLAGS[kind])
+        os.close(fd)
+
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """Bring up ``lo`` in this network namespace: a new one starts with lo down.
+
+    The same as ``ip link set lo up``, done with the SIOCSIFFLAGS ioctl on a
+    socket (netdevice(7)).
+    """
+    fd = sc.socket(2, 2)  # AF_INET, SOCK_DGRAM: any socket will do for interface ioctls
+    try:
+        request = struct.pack("16sH14x", b"lo", 0)  # struct ifreq: name, then flags
+        flags = struct.unpack("16sH14x", fcntl.ioctl(fd, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(fd, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    finally:
+        os.close(fd)

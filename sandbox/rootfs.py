@@ -1,0 +1,135 @@
+"""The container's root filesystem: an overlay, the kernel's pseudo-filesystems, then pivot_root.
+
+Inside its own mount namespace, the container's process 1 builds its
+filesystem under ``<container>/rootfs`` and then makes it ``/``:
+
+    rootfs/            overlay: the image's layers (read-only) + upper/ (writable)
+    rootfs/proc        a new proc, which shows only this PID namespace's processes
+    rootfs/sys         sysfs, read-only
+    rootfs/dev         a small tmpfs with null, zero, full, random, urandom, tty
+    rootfs/dev/pts     a new devpts instance, for terminals made inside the container
+    rootfs/dev/shm     tmpfs for POSIX shared memory
+    rootfs/etc/{hostname,hosts,resolv.conf}   bind-mounted from the container's directory
+
+:func:`mount_plan` computes that list without touching anything (so it can be
+read and unit-tested); :func:`build` carries it out.  Every mount happens in
+the container's private mount namespace, so none of them is visible on the
+host, and all of them vanish when the container's last process exits.
+
+Man pages: mount_namespaces(7), mount(2), overlayfs (Documentation/filesystems/overlayfs.rst),
+pivot_root(2), proc(5), sysfs(5), devpts (Documentation/filesystems/devpts.rst).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+from pathlib import Path
+
+from . import syscalls as sc
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+ETC_FILES = ("hostname", "hosts", "resolv.conf")
+
+
+# One mount(2) call: its five arguments (the target relative to the new root),
+# and whether the target must be a file (a bind mount of a file) or a directory.
+Mount = namedtuple("Mount", "source target fstype flags data target_is_file",
+                   defaults=(0, None, False))
+
+
+def overlay_options(lower_dirs: list[str], upper: str, work: str, rootless: bool) -> str:
+    """overlayfs's mount options.  The first lower directory is the topmost layer.
+
+    ``userxattr`` makes overlayfs keep its bookkeeping in ``user.overlay.*``
+    extended attributes, which an unprivileged user may write, instead of
+    ``trusted.overlay.*``, which needs CAP_SYS_ADMIN on the host.
+    """
+    options = f"lowerdir={':'.join(lower_dirs)},upperdir={upper},workdir={work}"
+    return options + (",userxattr" if rootless else "")
+
+
+def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool) -> list[Mount]:
+    """Every mount that makes up the container's filesystem, in the order they must happen."""
+    nosuid_nodev_noexec = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    plan = [
+        # The overlay first: every other mount lands on a directory inside it.
+        Mount("overlay", "", "overlay", 0,
+              overlay_options(lower_dirs, str(container_dir / "upper"),
+                              str(container_dir / "work"), rootless)),
+        Mount("proc", "proc", "proc", nosuid_nodev_noexec),
+        Mount("sysfs", "sys", "sysfs", nosuid_nodev_noexec | sc.MS_RDONLY),
+        Mount("tmpfs", "dev", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k"),
+    ]
+    # Device nodes are bind-mounted from the host's /dev: creating them with
+    # mknod(2) needs CAP_MKNOD on the host, which a rootless user does not have.
+    plan += [Mount(f"/dev/{d}", f"dev/{d}", None, sc.MS_BIND, target_is_file=True)
+             for d in DEVICES]
+    # A private devpts instance: the container sees only the terminals opened inside it.
+    # gid=5 (tty) only when group 5 exists in the container's user namespace.
+    pts_options = "newinstance,ptmxmode=0666,mode=0620" + ("" if rootless else ",gid=5")
+    plan += [
+        Mount("devpts", "dev/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, pts_options),
+        Mount("shm", "dev/shm", "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k"),
+    ]
+    plan += [Mount(str(container_dir / f), f"etc/{f}", None, sc.MS_BIND, target_is_file=True)
+             for f in ETC_FILES]
+    return plan
+
+
+def build(container_dir: Path, lower_dirs: list[str], rootless: bool) -> None:
+    """Mount the container's filesystem under ``container_dir/rootfs`` and make it ``/``.
+
+    Runs in process 1 of the container, in its new mount namespace.
+    """
+    new_root = container_dir / "rootfs"
+    # Why first: mounts made from now on must not propagate back to the host's
+    # namespace (mount_namespaces(7), "shared subtrees"), and pivot_root(2)
+    # refuses to work when the new or the current root is a shared mount.
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    for m in mount_plan(container_dir, lower_dirs, rootless):
+        _mount_one(new_root, m)
+    _link_dev(new_root / "dev")
+    pivot_into(new_root)
+
+
+def _mount_one(new_root: Path, m: Mount) -> None:
+    target = new_root / m.target if m.target else new_root
+    if m.target_is_file:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+    try:
+        sc.mount(m.source, target, m.fstype, m.flags, m.data)
+    except sc.KernelCallError:
+        if m.fstype != "sysfs":
+            raise
+        # A rootless container may not mount a new sysfs on some kernels;
+        # the host's /sys, bound read-only, is the next best thing.
+        sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+
+
+def _link_dev(dev: Path) -> None:
+    """The symbolic links every /dev has: ptmx into devpts, and fd, stdin, stdout, stderr."""
+    links = {"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+             "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+    for name, target in links.items():
+        os.symlink(target, dev / name)
+
+
+def pivot_into(new_root: Path) -> None:
+    """Make ``new_root`` the root of this mount namespace and drop the old one.
+
+    pivot_root(".", ".") stacks the old root on top of the new one, at the
+    same place; unmounting "." then removes the old root, and with it every
+    way back to the host's files (this is how runc does it; pivot_root(2),
+    NOTES).  chroot(2) would leave the old root mounted, reachable by a
+    process that escapes the chroot, which chapter 02 shows.
+    """
+    os.chdir(new_root)
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")

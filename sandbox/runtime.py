@@ -1,0 +1,265 @@
+"""Starting a container, and joining one: the processes, and the order of the steps.
+
+    sandbox run (the caller)            the command line, or a notebook's kernel
+    └── monitor                         new user namespace (rootless); unshare(CLONE_NEWPID)
+        └── container init, PID 1       unshare(mnt, uts, ipc, net); mount; pivot_root; execve
+
+Why two processes under the caller:
+- unshare(CLONE_NEWPID) does not move the caller; its *next child* becomes
+  PID 1 of the new namespace.  The monitor makes that call, so the caller (a
+  notebook kernel, perhaps) is never changed.
+- A process with threads may not create a user namespace (unshare(2),
+  EINVAL), and a notebook kernel has threads.  A freshly forked child has one.
+- Someone must wait(2) for PID 1 to learn its exit code and write it down,
+  even after the caller has gone (``-d``, or a ``sandbox`` that was killed).
+
+``sandbox exec`` has the same shape: a child joins the container's
+namespaces with setns(2), then forks, because joining a PID namespace, like
+creating one, takes effect only for children.
+
+Two pipes carry news back to the caller: the monitor sends the host pid of
+PID 1; PID 1 sends nothing if execve(2) succeeds (the pipe is close-on-exec,
+so the caller reads end-of-file) or an error message if any step failed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import termios
+import traceback
+
+from . import namespaces, procfs, rootfs
+from . import syscalls as sc
+from .containers import Container
+from .errors import SandboxError
+from .humanize import now_iso
+from .monitor import exec_lean, ignore_signals, watch
+from .process import exec_in_container
+
+ERR_FD = 3  # where PID 1 and exec'd processes keep the error pipe, right after stdio
+_moved_report_fd = 0  # set in a child once its error pipe has moved to ERR_FD
+
+
+class Stdio:
+    """The three descriptors the container's program gets as 0, 1 and 2."""
+
+    def __init__(self, stdin: int = 0, stdout: int = 1, stderr: int = 2, tty: bool = False):
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.tty = tty  # stdin is a terminal's slave side: make it the controlling terminal
+
+
+class Started:
+    """A container that has started: who to wait for, who to signal."""
+
+    def __init__(self, child_pid: int, init_pid: int):
+        self.child_pid = child_pid  # our direct child (monitor or exec helper); 0 if detached
+        self.init_pid = init_pid    # the container's program, as the host numbers it
+        self.error = ""             # why the program did not start, if it did not
+        self.error_code = 0
+
+    def as_error(self) -> SandboxError:
+        """The start failure as an exception carrying Docker's exit code."""
+        error = SandboxError(self.error)
+        error.exit_code = self.error_code or 125
+        return error
+
+    def wait(self) -> int:
+        """Wait for our child to exit and return the container's exit code."""
+        from .monitor import exit_code
+        while True:
+            try:
+                _, status = os.waitpid(self.child_pid, 0)
+                return exit_code(status)
+            except ChildProcessError:
+                return 255
+
+
+# --- run ------------------------------------------------------------------------
+def start(container: Container, stdio: Stdio, detach: bool) -> Started:
+    """Start a created (or exited) container.  With ``detach``, the caller is not its parent."""
+    info_r, info_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        _child_guard(lambda: _monitor_branch(container, stdio, detach, info_w, err_w), info_w)
+    os.close(info_w)
+    os.close(err_w)
+    report = _read_all(info_r)
+    failure = _read_all(err_r)
+    if detach:
+        os.waitpid(pid, 0)  # the intermediate process of the double fork exits at once
+        pid = 0
+    news = json.loads(report or "{}")
+    started = Started(pid, news.get("pid", 0))
+    for message in (news, json.loads(failure or "{}")):
+        if "error" in message:
+            started.error, started.error_code = message["error"], message["code"]
+    return started
+
+
+def _monitor_branch(container: Container, stdio: Stdio, detach: bool, info_w: int,
+                    err_w: int) -> None:
+    """Runs in the child: becomes the monitor, forks the container's init, waits for it."""
+    spec = container.spec
+    if detach:
+        # Double fork: the monitor must not be the caller's child, or a notebook
+        # kernel would collect a zombie for every detached container.
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+    ignore_signals()
+    if spec.rootless:
+        namespaces.enter_user_namespace()
+    sc.unshare(sc.CLONE_NEWPID)  # for the next child only
+    init_pid = os.fork()
+    if init_pid == 0:
+        os.close(info_w)
+        _child_guard(lambda: _container_init(container, stdio, err_w), err_w)
+    os.close(err_w)
+    for fd in {stdio.stdin, stdio.stdout, stdio.stderr} - {0, 1, 2}:
+        os.close(fd)
+    _detach_stdio()
+    container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
+                          MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
+                          StartedAt=now_iso(), ExitCode=0, Error="")
+    os.write(info_w, json.dumps({"pid": init_pid}).encode())
+    os.close(info_w)
+    if detach:
+        os.closerange(3, _max_fd())  # the lean monitor inherits nothing of the caller's
+        exec_lean(container.root, container.id, init_pid)
+    os._exit(watch(container, init_pid))
+
+
+def _container_init(container: Container, stdio: Stdio, err_w: int) -> None:
+    """Process 1 of the container: the steps, in the order they must happen."""
+    spec = container.spec
+    _set_stdio(stdio, err_w)
+    # New namespaces for everything but the user and PID ones, which the monitor made.
+    # Why here and not in the monitor: pivot_root moves every process of the mount
+    # namespace that shares the old root, and the monitor must keep the host's files.
+    sc.unshare(namespaces.CONTAINER_FLAGS)
+    # Mounts and pivot_root need the container's directory, which is on the host's
+    # filesystem: all of it happens before anything else changes the view.
+    rootfs.build(container.dir, spec.lower_dirs, spec.rootless)
+    sc.sethostname(container.config["Hostname"])
+    namespaces.loopback_up()
+    exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
+                      container.config["Hostname"], spec.tty, spec.rootless)
+
+
+# --- exec -----------------------------------------------------------------------
+def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str],
+              user: str | None, workdir: str | None) -> Started:
+    """Run ``cmd`` inside a running container, as ``docker exec`` does."""
+    spec = container.spec
+    nsfds = namespaces.open_namespaces(container.pid, spec.rootless)
+    info_r, info_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        def helper():
+            ignore_signals()
+            namespaces.join(nsfds)
+            child = os.fork()
+            if child == 0:
+                os.close(info_w)
+                _child_guard(lambda: _exec_child(container, cmd, stdio, err_w, env, user,
+                                                 workdir), err_w)
+            os.close(err_w)
+            _detach_stdio()
+            os.write(info_w, json.dumps({"pid": child}).encode())
+            os.close(info_w)
+            from .monitor import exit_code
+            os._exit(exit_code(os.waitpid(child, 0)[1]))
+        _child_guard(helper, info_w)
+    for _, fd in nsfds:
+        os.close(fd)
+    os.close(info_w)
+    os.close(err_w)
+    news = json.loads(_read_all(info_r) or "{}")
+    failure = json.loads(_read_all(err_r) or "{}")
+    started = Started(pid, news.get("pid", 0))
+    for message in (news, failure):
+        if "error" in message:
+            started.error, started.error_code = message["error"], message["code"]
+    return started
+
+
+def _exec_child(container, cmd, stdio, err_w, env, user, workdir) -> None:
+    spec = container.spec
+    _set_stdio(stdio, err_w)
+    exec_in_container(cmd, spec.env, env, spec.user if user is None else user,
+                      workdir or spec.workdir, container.config["Hostname"], stdio.tty,
+                      spec.rootless)
+
+
+# --- plumbing -------------------------------------------------------------------
+def _set_stdio(stdio: Stdio, err_w: int) -> None:
+    """Put the program's descriptors at 0, 1, 2 and the error pipe at 3; close the rest.
+
+    A notebook kernel holds dozens of sockets; none of them belongs in a container.
+    """
+    os.setsid()  # a session of its own: the caller's terminal signals go to the caller
+    fds = [stdio.stdin, stdio.stdout, stdio.stderr]
+    moved = [os.dup(fd) for fd in fds]  # dup first: the targets 0..2 may be among the sources
+    err = os.dup(err_w)
+    for target, fd in enumerate(moved):
+        os.dup2(fd, target)
+    os.dup2(err, ERR_FD)
+    os.set_inheritable(ERR_FD, False)  # close-on-exec: a successful execve closes it
+    global _moved_report_fd
+    _moved_report_fd = ERR_FD
+    os.closerange(ERR_FD + 1, _max_fd())
+    if stdio.tty:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _max_fd() -> int:
+    return os.sysconf("SC_OPEN_MAX")
+
+
+def _detach_stdio() -> None:
+    """Point the monitor's own 0, 1, 2 at /dev/null, so that it holds no pipe of the caller's."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def _child_guard(body, report_fd: int) -> None:
+    """Run ``body`` in a forked child; never return into the caller's code.
+
+    Any failure is sent as JSON through ``report_fd`` with the exit code Docker
+    would use (125 when the runtime failed, 126 or 127 when the program did).
+    """
+    code = 125
+    try:
+        body()
+    except SandboxError as err:
+        code = getattr(err, "exit_code", 125)
+        _report(report_fd, str(err), code)
+    except BaseException:  # noqa: BLE001 - a forked child must never unwind into the caller
+        _report(report_fd, "internal error: " + traceback.format_exc(), code)
+    finally:
+        os._exit(code)
+
+
+def _report(fd: int, message: str, code: int) -> None:
+    try:
+        os.write(_moved_report_fd or fd, json.dumps({"error": message, "code": code}).encode())
+    except OSError:
+        pass
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")

@@ -1,0 +1,190 @@
+"""The image store: an OCI image layout on disk.
+
+An image is three kinds of content-addressed blobs (OCI image spec,
+image-layout.md and manifest.md):
+
+    index.json ──▶ manifest ──▶ config      (environment, command, history, diff ids)
+                            └─▶ layers[]    (tar archives, applied bottom to top)
+
+Every blob lives at ``blobs/sha256/<hex>``, where ``<hex>`` is the sha256 of
+its bytes, so the same layer is stored once however many images use it.
+``index.json`` lists the tagged manifests; the tag is the annotation
+``org.opencontainers.image.ref.name``.  Blobs are verified against their
+digest when written and when read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import ImageNotFound, SandboxError
+from .paths import ensure, write_atomic
+
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+class DigestMismatch(SandboxError):
+    """A blob's bytes do not hash to the digest that names it."""
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def normalize_ref(ref: str) -> str:
+    """``busybox`` → ``busybox:latest``: a name without a tag means ``latest``."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if (":" in last or "@" in ref) else ref + ":latest"
+
+
+class Image:
+    """One image, read from the store: its manifest, config and layer list."""
+
+    def __init__(self, ref: str | None, manifest_digest: str, manifest: dict, config: dict):
+        self.ref = ref
+        self.manifest_digest = manifest_digest
+        self.manifest = manifest
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"<Image {self.ref or '<none>'} {self.short_id}>"
+
+    @property
+    def id(self) -> str:
+        """Docker's IMAGE ID is the digest of the config blob."""
+        return self.manifest["config"]["digest"]
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[1][:12]
+
+    @property
+    def layers(self) -> list[dict]:
+        return self.manifest["layers"]
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return self.config["rootfs"]["diff_ids"]
+
+    @property
+    def size(self) -> int:
+        return sum(layer["size"] for layer in self.layers)
+
+
+class Store:
+    """An OCI image layout at ``root/oci``, shared safely between processes."""
+
+    def __init__(self, state_root: Path):
+        self.dir = state_root / "oci"
+        self.blobs = self.dir / "blobs" / "sha256"
+        self.tmp = state_root / "tmp"
+
+    # --- layout -------------------------------------------------------------
+    def init(self) -> "Store":
+        """Create the layout's skeleton if it is not there (idempotent)."""
+        ensure(self.blobs)
+        ensure(self.tmp)
+        if not (self.dir / "oci-layout").exists():
+            write_atomic(self.dir / "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}))
+        if not (self.dir / "index.json").exists():
+            self._write_index({"schemaVersion": 2, "manifests": []})
+        return self
+
+    @contextmanager
+    def _locked(self):
+        """Hold an exclusive flock(2) on the index while changing it."""
+        fd = os.open(self.dir / "index.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _read_index(self) -> dict:
+        try:
+            return json.loads((self.dir / "index.json").read_text())
+        except FileNotFoundError:
+            return {"schemaVersion": 2, "manifests": []}
+
+    def _write_index(self, index: dict) -> None:
+        write_atomic(self.dir / "index.json", json.dumps(index, indent=2))
+
+    # --- blobs --------------------------------------------------------------
+    def blob_path(self, digest: str) -> Path:
+        algo, _, hexpart = digest.partition(":")
+        if algo != "sha256" or len(hexpart) != 64:
+            raise SandboxError(f"unsupported digest {digest!r} (only sha256 is supported)")
+        return self.blobs / hexpart
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def put_blob(self, data: bytes, media_type: str) -> dict:
+        """Store bytes as a blob and return its OCI descriptor."""
+        digest = sha256_digest(data)
+        path = self.blob_path(digest)
+        if not path.exists():
+            write_atomic(path, data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def read_blob(self, digest: str) -> bytes:
+        """Read a blob and check that it still hashes to its name."""
+        try:
+            data = self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise SandboxError(f"blob {digest} is missing from the store at {self.dir}") from None
+        actual = sha256_digest(data)
+        if actual != digest:
+            raise DigestMismatch(f"blob {digest} is corrupt: its content hashes to {actual}")
+        return data
+
+    def read_json(self, digest: str) -> dict:
+        return json.loads(self.read_blob(digest))
+
+    # --- images -------------------------------------------------------------
+    def tag(self, ref: str, manifest_descriptor: dict) -> None:
+        """Point ``ref`` at a manifest, replacing what it pointed at before."""
+        ref = normalize_ref(ref)
+        entry = dict(manifest_descriptor, annotations={REF_NAME: ref})
+        with self._locked():
+            index = self._read_index()
+            index["manifests"] = [m for m in index["manifests"]
+                                  if m.get("annotations", {}).get(REF_NAME) != ref]
+            index["manifests"].append(entry)
+            self._write_index(index)
+
+    def refs(self) -> list[tuple[str, str]]:
+        """Every (ref, manifest digest) pair in the index."""
+        return [(m.get("annotations", {}).get(REF_NAME), m["digest"])
+                for m in self._read_index()["manifests"]]
+
+    def get(self, name: str) -> Image:
+        """Find an image by reference (``busybox``, ``busybox:latest``) or id prefix."""
+        wanted = normalize_ref(name)
+        for ref, digest in self.refs():
+            if ref == wanted:
+                return self._load(ref, digest)
+        hexpart = name.removeprefix("sha256:")
+        if len(hexpart) >= 4 and all(c in "0123456789abcdef" for c in hexpart):
+            for ref, digest in self.refs():
+                image = self._load(ref, digest)
+                if image.id.removeprefix("sha256:").startswith(hexpart):
+                    return image
+        raise ImageNotFound(f"Unable to find image '{wanted}' locally")
+
+    def images(self) -> list[Image]:
+        return [self._load(ref, digest) for ref, digest in self.refs()]
+
+    def _load(self, ref: str | None, manifest_digest: str) -> Image:
+        manifest = self.read_json(manifest_digest)
+        config = self.read_json(manifest["config"]["digest"])
+        return Image(ref, manifest_digest, manifest, config)

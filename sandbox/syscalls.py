@@ -1,0 +1,183 @@
+"""Thin ctypes wrappers for the system calls Python's ``os`` module lacks.
+
+Each wrapper keeps the C name and argument order, so the man page reads the
+same as the code.  A failure raises :class:`~sandbox.errors.KernelCallError`,
+which names the call, its arguments and the errno, and, where the man page
+gives a reason for that errno, says it:
+
+    >>> pivot_root("/x", "/x/.old")                       # doctest: +SKIP
+    KernelCallError: pivot_root('/x', '/x/.old'): EINVAL: new_root must be a mount point ...
+
+Man pages: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2),
+sethostname(2), mount_namespaces(7), namespaces(7).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from .errors import KernelCallError
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# --- namespace flags, from <linux/sched.h> --------------------------------
+CLONE_NEWNS = 0x00020000      # mount namespace
+CLONE_NEWCGROUP = 0x02000000  # cgroup namespace
+CLONE_NEWUTS = 0x04000000     # hostname and domain name
+CLONE_NEWIPC = 0x08000000     # System V IPC, POSIX message queues
+CLONE_NEWUSER = 0x10000000    # user and group ids, capabilities
+CLONE_NEWPID = 0x20000000     # process ids (takes effect for children)
+CLONE_NEWNET = 0x40000000     # network devices, addresses, ports
+
+NAMESPACE_FLAGS = {
+    "mnt": CLONE_NEWNS, "cgroup": CLONE_NEWCGROUP, "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC, "user": CLONE_NEWUSER, "pid": CLONE_NEWPID,
+    "net": CLONE_NEWNET,
+}
+
+# --- mount flags, from <linux/mount.h> -------------------------------------
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_STRICTATIME = 1 << 24
+
+MNT_DETACH = 2  # umount2: lazy unmount, detach now and clean up when no longer busy
+
+_MS_NAMES = {
+    MS_RDONLY: "MS_RDONLY", MS_NOSUID: "MS_NOSUID", MS_NODEV: "MS_NODEV",
+    MS_NOEXEC: "MS_NOEXEC", MS_REMOUNT: "MS_REMOUNT", MS_BIND: "MS_BIND",
+    MS_MOVE: "MS_MOVE", MS_REC: "MS_REC", MS_PRIVATE: "MS_PRIVATE",
+    MS_SLAVE: "MS_SLAVE", MS_SHARED: "MS_SHARED", MS_STRICTATIME: "MS_STRICTATIME",
+}
+
+
+def mount_flag_names(flags: int) -> str:
+    """Spell mount flags the way the man page does: ``MS_BIND|MS_REC``."""
+    names = [name for bit, name in _MS_NAMES.items() if flags & bit]
+    return "|".join(names) or "0"
+
+
+# Reasons the man pages give for an errno of a particular call.  They turn
+# "Invalid argument" into something a learner can act on.
+_WHY = {
+    ("pivot_root", errno.EINVAL): "new_root must be a mount point, put_old must be at or "
+                                  "under new_root, and neither may be on a shared mount",
+    ("pivot_root", errno.EBUSY): "new_root or put_old is on the current root filesystem "
+                                 "or already mounted there",
+    ("pivot_root", errno.EPERM): "the caller needs CAP_SYS_ADMIN in the mount namespace's "
+                                 "user namespace",
+    ("mount", errno.EPERM): "the caller needs CAP_SYS_ADMIN in the user namespace that "
+                            "owns this mount namespace",
+    ("mount", errno.ENODEV): "the kernel does not know this filesystem type",
+    ("mount", errno.ENOENT): "the mount point (or a source path) does not exist",
+    ("unshare", errno.EPERM): "creating this namespace needs CAP_SYS_ADMIN, or a user "
+                              "namespace first (run as root, or enable user namespaces)",
+    ("unshare", errno.EINVAL): "a multi-threaded process cannot create a user namespace",
+    ("unshare", errno.ENOSPC): "the limit on nested namespaces "
+                               "(/proc/sys/user/max_*_namespaces) is reached",
+    ("setns", errno.EPERM): "joining needs CAP_SYS_ADMIN in the target namespace's owner",
+    ("setns", errno.EINVAL): "a multi-threaded process cannot join a user or mount namespace",
+    ("sethostname", errno.EPERM): "only a process with CAP_SYS_ADMIN in the UTS namespace's "
+                                  "owner may set the hostname",
+}
+
+
+def _check(result: int, call: str, *args) -> int:
+    """Raise KernelCallError when a libc call returned -1."""
+    if result == -1:
+        err = ctypes.get_errno()
+        raise KernelCallError(call, args, err, _WHY.get((call, err), ""))
+    return result
+
+
+def _path(p) -> bytes | None:
+    return None if p is None else os.fsencode(p)
+
+
+def unshare(flags: int) -> None:
+    """Move the calling process into new namespaces.  unshare(2)
+
+    ``CLONE_NEWPID`` is special: the caller stays where it is, and its *next
+    child* becomes process 1 of the new PID namespace.
+    """
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare", _flag_names(flags))
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace that the file descriptor ``fd`` (from /proc/PID/ns/*) refers to.  setns(2)"""
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns", fd, _flag_names(nstype))
+
+
+def mount(source, target, fstype=None, flags: int = 0, data: str | None = None) -> None:
+    """Attach a filesystem at ``target``.  mount(2)
+
+    Error messages name the source, target, type, flags and options, the way
+    runc's do: ``mount('overlay', '/x', 'overlay', 0, 'lowerdir=...')``.
+    """
+    result = _libc.mount(_path(source), _path(target), _path(fstype),
+                         ctypes.c_ulong(flags), None if data is None else data.encode())
+    _check(result, "mount", source, str(target), fstype, mount_flag_names(flags), data)
+
+
+def umount2(target, flags: int = 0) -> None:
+    """Detach the filesystem mounted at ``target``; ``MNT_DETACH`` does it lazily.  umount2(2)"""
+    _check(_libc.umount2(_path(target), ctypes.c_int(flags)), "umount2", str(target), flags)
+
+
+def pivot_root(new_root, put_old) -> None:
+    """Make ``new_root`` the root filesystem and move the old root to ``put_old``.  pivot_root(2)
+
+    Unlike chroot(2), which only changes where path lookups start, pivot_root
+    changes the mount the whole mount namespace sees as ``/``.  Once the old
+    root is unmounted from ``put_old``, nothing of the host's filesystem is
+    left to escape to.  glibc has no wrapper, so this goes through syscall(2).
+    """
+    nr = _PIVOT_ROOT_NR[os.uname().machine]  # the number differs per architecture
+    _check(_libc.syscall(ctypes.c_long(nr), _path(new_root), _path(put_old)),
+           "pivot_root", str(new_root), str(put_old))
+
+
+_PIVOT_ROOT_NR = {  # __NR_pivot_root from each architecture's unistd.h
+    "x86_64": 155, "aarch64": 41, "armv7l": 218, "ppc64le": 203, "s390x": 217, "riscv64": 41,
+}
+
+
+def sethostname(name: str) -> None:
+    """Set the hostname of the calling process's UTS namespace.  sethostname(2)"""
+    raw = name.encode()
+    _check(_libc.sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname", name)
+
+
+def _flag_names(flags: int) -> str:
+    names = [f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}"
+             for n, bit in NAMESPACE_FLAGS.items() if flags & bit]
+    return "|".join(names) or "0"
+
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def prctl(option: int, arg2: int = 0) -> None:
+    """Process controls, such as the signal a child gets when its parent dies.  prctl(2)"""
+    _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl", option, arg2)
+
+
+def socket(domain: int, kind: int, protocol: int = 0) -> int:
+    """A bare socket descriptor.  socket(2)
+
+    (Python's socket module would do, but importing it costs more than
+    starting a container.)
+    """
+    return _check(_libc.socket(domain, kind, protocol), "socket", domain, kind, protocol)
