@@ -42,7 +42,12 @@ class KernelCallError(SandboxError, OSError):
         shown = ", ".join(repr(a) for a in args)
         reason = why or os.strerror(err)
         self.message = f"{call}({shown}): {self.errno_name}: {reason}"
+        self._why = why
         Exception.__init__(self, self.message)
+
+    def __reduce__(self):
+        # So the error can travel from a child process back to a notebook (pickle).
+        return (type(self), (self.call, self.args_, self.errno, self._why))
 
     def __str__(self) -> str:
         return self.message

@@ -62,7 +62,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     argv = _command(config, cmd or [], entrypoint)
     spec = Spec(image=image_ref, image_id=image.id,
                 lower_dirs=lower_dirs(root, image, rootless), cmd=argv,
-                env=list(config.get("Env") or []) + _pass_through(env or []),
+                env=list(config.get("Env") or []) + pass_through(env or []),
                 workdir=workdir or config.get("WorkingDir") or "/",
                 user=user if user is not None else config.get("User", ""),
                 tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless)
@@ -78,7 +78,7 @@ def _command(config: dict, cmd: list[str], entrypoint: list[str] | None) -> list
     return argv
 
 
-def _pass_through(env: list[str]) -> list[str]:
+def pass_through(env: list[str]) -> list[str]:
     """``-e NAME`` without a value takes NAME's value from the caller, or nothing if unset."""
     out = []
     for item in env:
@@ -114,10 +114,12 @@ def stop(container: Container, timeout: float = 10, sig: int = signal.SIGTERM) -
     The container's process 1 receives only the signals it has a handler for
     (pid_namespaces(7)): a shell that traps TERM exits; ``sleep`` ignores it and
     is killed when the time is up.  Returns once the exit has been recorded.
+    Docker treats stopping a stopped container as success; this course says
+    so instead, because a learner who stops the wrong container wants to know.
     """
     state = container.status()
     if state.get("Status") != "running":
-        return
+        raise Conflict(f"container {container.name} is not running")
     _signal(state, sig)
     if not procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout):
         _signal(state, signal.SIGKILL)

@@ -89,3 +89,70 @@ def loopback_up() -> None:
         fcntl.ioctl(fd, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
     finally:
         os.close(fd)
+
+
+def in_child(body, flags: int = 0, *args):
+    """Call ``body(*args)`` in a forked child that first moves into new namespaces; return its result.
+
+    This is the experiment bench of chapter 03: the child may change its
+    hostname, mounts or network freely, and the caller (a notebook kernel)
+    is untouched.  ``flags`` are CLONE_NEW* bits.  Without root, the child
+    first enters a user namespace of its own, which is what allows an
+    ordinary user to create the others.  With CLONE_NEWPID the body runs in
+    a grandchild, which is process 1 of the new PID namespace.
+
+    The result travels back through a pipe, pickled; an exception raised in
+    the child is raised again here.
+    """
+    import pickle
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return from here
+        os.close(r)
+        try:
+            outcome = ("ok", _in_namespaces(body, flags, args))
+        except BaseException as err:  # noqa: BLE001 - carried back to the caller
+            outcome = ("error", err)
+        try:
+            data = pickle.dumps(outcome)
+        except Exception as err:  # noqa: BLE001 - an unpicklable result or error
+            data = pickle.dumps(("error", RuntimeError(repr(err))))
+        os.write(w, data)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    kind, value = pickle.loads(data) if data else ("error", RuntimeError("the child died"))
+    if kind == "error":
+        raise value
+    return value
+
+
+def _in_namespaces(body, flags: int, args):
+    if flags and os.geteuid() != 0:
+        enter_user_namespace()
+    sc.unshare(flags)
+    if not flags & sc.CLONE_NEWPID:
+        return body(*args)
+    # Process 1 of the new PID namespace is our next child: run the body there.
+    import pickle
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            outcome = ("ok", body(*args))
+        except BaseException as err:  # noqa: BLE001
+            outcome = ("error", err)
+        os.write(w, pickle.dumps(outcome))
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    kind, value = pickle.loads(data) if data else ("error", RuntimeError("process 1 died"))
+    if kind == "error":
+        raise value
+    return value

@@ -25,19 +25,40 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
              signal.SIGUSR2)
 
 
-def forward_signals(started: Started) -> dict:
-    """Pass these signals on to the container's program; return the old handlers."""
-    def forward(signum, _frame):
+class SignalForwarder:
+    """Pass Ctrl-C, SIGTERM and friends on to the container's program.
+
+    The handlers go in *before* the container starts: a signal that arrives
+    while it is starting is kept and delivered as soon as its pid is known,
+    instead of killing the command line and orphaning the container.
+    """
+
+    def __init__(self):
+        self.pid = 0
+        self.pending: list[int] = []
+        self.old: dict = {}
+
+    def __enter__(self) -> "SignalForwarder":
+        self.old = {sig: signal.signal(sig, self._forward) for sig in FORWARDED}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+
+    def target(self, started: Started) -> None:
+        self.pid = started.init_pid
+        while self.pending:
+            self._forward(self.pending.pop(0), None)
+
+    def _forward(self, signum, _frame) -> None:
+        if not self.pid:
+            self.pending.append(signum)
+            return
         try:
-            os.kill(started.init_pid, signum)
+            os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
-    return {sig: signal.signal(sig, forward) for sig in FORWARDED}
-
-
-def restore_signals(old: dict) -> None:
-    for sig, handler in old.items():
-        signal.signal(sig, handler)
 
 
 def copy_window_size(from_fd: int, to_fd: int) -> None:

@@ -17,7 +17,7 @@ from ..errors import Conflict, SandboxError, UsageError
 from ..humanize import ago, duration, parse_iso, size, table
 from ..paths import state_root
 from ..runtime import Stdio, exec_into, start
-from ..terminal import forward_signals, relay, restore_signals
+from ..terminal import SignalForwarder, relay
 
 
 def _root():
@@ -61,12 +61,18 @@ def run_attached(container: Container, interactive: bool) -> int:
     else:
         stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY)
         stdio = Stdio(stdin, 1, 2)
-    started = start(container, stdio, detach=False)
-    if spec.tty:
-        os.close(slave)
-    elif not interactive:
-        os.close(stdio.stdin)
-    old = forward_signals(started)
+    with SignalForwarder() as forwarder:
+        started = start(container, stdio, detach=False)
+        forwarder.target(started)
+        if spec.tty:
+            os.close(slave)
+        elif not interactive:
+            os.close(stdio.stdin)
+        return _wait_attached(started, master, interactive)
+
+
+def _wait_attached(started, master, interactive) -> int:
+    """Relay the terminal (with -t) until the program exits; return its exit code."""
     try:
         if started.error:
             started.wait()
@@ -75,7 +81,6 @@ def run_attached(container: Container, interactive: bool) -> int:
             relay(master, started, interactive)
         return started.wait()
     finally:
-        restore_signals(old)
         if master is not None:
             os.close(master)
 
@@ -142,23 +147,15 @@ def cmd_exec(args, interactive, tty, env, workdir, user) -> int:
         stdio = Stdio(slave, slave, slave, tty=True)
     else:
         stdio = Stdio(0 if interactive else os.open(os.devnull, os.O_RDONLY), 1, 2)
-    started = exec_into(container, args[1:], stdio, lifecycle._pass_through(env), user, workdir)
-    if tty:
-        os.close(slave)
-    elif not interactive:
-        os.close(stdio.stdin)
-    old = forward_signals(started)
-    try:
-        if started.error:
-            started.wait()
-            raise started.as_error()
-        if master is not None:
-            relay(master, started, interactive)
-        return started.wait()
-    finally:
-        restore_signals(old)
-        if master is not None:
-            os.close(master)
+    with SignalForwarder() as forwarder:
+        started = exec_into(container, args[1:], stdio, lifecycle.pass_through(env), user,
+                            workdir)
+        forwarder.target(started)
+        if tty:
+            os.close(slave)
+        elif not interactive:
+            os.close(stdio.stdin)
+        return _wait_attached(started, master, interactive)
 
 
 # --- stop, kill, rm, prune -------------------------------------------------------

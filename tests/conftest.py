@@ -1,0 +1,64 @@
+"""Shared fixtures: a state root for the whole run, and a way to call the `sandbox` command.
+
+Container tests run for real (namespaces, overlayfs, pivot_root).  They run
+as root and again, in CI, as an unprivileged user; tests that only make sense
+for one of the two say so with the ``root_only`` / ``rootless_only`` marks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+if not os.environ.get("SANDBOX_ROOT"):
+    os.environ["SANDBOX_ROOT"] = tempfile.mkdtemp(prefix="sandbox-pytest-")
+
+IS_ROOT = os.geteuid() == 0
+root_only = pytest.mark.skipif(not IS_ROOT, reason="needs root (runs in the root pass)")
+rootless_only = pytest.mark.skipif(IS_ROOT, reason="rootless behaviour (runs in the rootless pass)")
+
+
+def sandbox(*args, input=None, timeout=60, check=False, env=None) -> subprocess.CompletedProcess:
+    """Run the `sandbox` command line as a learner would, capturing its output."""
+    result = subprocess.run([sys.executable, "-m", "sandbox", *args], input=input,
+                            capture_output=True, text=True, timeout=timeout,
+                            env=None if env is None else {**os.environ, **env})
+    if check and result.returncode != 0:
+        raise AssertionError(f"sandbox {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def state_root() -> Path:
+    return Path(os.environ["SANDBOX_ROOT"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def busybox_image(state_root):
+    """Build the base image once for the whole run."""
+    sandbox("run", "--rm", "busybox", "true", check=True)
+
+
+@pytest.fixture
+def name(request) -> str:
+    """A container name unique to the test."""
+    return "t-" + request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:40]
+
+
+@pytest.fixture(autouse=True)
+def no_container_left(state_root):
+    """After each test: no container of this run is still running, and the test removed what it made."""
+    yield
+    from sandbox.containers import all_containers
+    left = [c for c in all_containers(state_root)]
+    for c in left:
+        sandbox("rm", "-f", c.id)
+    assert not left, f"the test left containers behind: {[c.name for c in left]}"

@@ -1,0 +1,179 @@
+"""`sandbox run`: a real container, seen from inside."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import IS_ROOT, root_only, rootless_only, sandbox
+
+
+def test_echo_hello():
+    r = sandbox("run", "--rm", "busybox", "echo", "hello")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hello\n", "")
+
+
+def test_pid_hostname_and_processes_are_the_containers_own():
+    r = sandbox("run", "--rm", "busybox", "sh", "-c",
+                'echo $$; hostname; ls /proc | grep -c "^[0-9]"')
+    pid, hostname, count = r.stdout.split()
+    assert pid == "1"
+    assert hostname != os.uname().nodename and len(hostname) == 12
+    assert int(count) <= 3  # sh, ls, grep: nothing of the host's
+
+
+def test_hostname_is_the_short_id_and_in_etc(name):
+    r = sandbox("run", "--name", name, "busybox", "sh", "-c", "hostname; cat /etc/hostname")
+    cid = sandbox("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert r.stdout.split() == [cid[:12], cid[:12]]
+    sandbox("rm", name, check=True)
+
+
+def test_namespaces_differ_from_the_hosts():
+    r = sandbox("run", "--rm", "busybox", "sh", "-c",
+                "for n in mnt uts ipc pid net; do readlink /proc/1/ns/$n; done")
+    inside = r.stdout.split()
+    outside = [os.readlink(f"/proc/self/ns/{n}") for n in ("mnt", "uts", "ipc", "pid", "net")]
+    assert len(inside) == 5 and not set(inside) & set(outside)
+
+
+def test_network_is_loopback_only_and_up():
+    devices = sandbox("run", "--rm", "busybox", "tail", "-n", "+3", "/proc/net/dev").stdout
+    assert [line.split(":")[0].strip() for line in devices.splitlines()] == ["lo"]
+    assert "LOOPBACK,UP" in sandbox("run", "--rm", "busybox", "ip", "link").stdout
+
+
+def test_root_is_an_overlay_and_proc_dev_sys_are_mounted():
+    r = sandbox("run", "--rm", "busybox", "cat", "/proc/mounts")
+    mounts = {line.split()[1]: line.split() for line in r.stdout.splitlines()}
+    assert mounts["/"][2] == "overlay"
+    assert mounts["/proc"][2] == "proc"
+    assert mounts["/sys"][3].startswith("ro")
+    assert mounts["/dev"][2] == "tmpfs" and mounts["/dev/pts"][2] == "devpts"
+    assert "/dev/shm" in mounts
+    assert not any(m.startswith("/work") or m.startswith("/home") for m in mounts)
+
+
+def test_dev_has_the_minimal_devices():
+    r = sandbox("run", "--rm", "busybox", "ls", "/dev")
+    for device in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx"):
+        assert device in r.stdout.split()
+    r = sandbox("run", "--rm", "busybox", "sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | wc -c")
+    assert r.stdout.strip() == "4"
+
+
+def test_the_old_root_is_gone():
+    """pivot_root, not chroot: there is no way back to the host's files."""
+    r = sandbox("run", "--rm", "busybox", "sh", "-c",
+                "cd /; for i in 1 2 3 4 5 6; do cd ..; done; ls /")
+    assert "sandbox" not in r.stdout and "work" not in r.stdout.split()
+    assert r.stdout.split() == sorted(r.stdout.split())
+
+
+@pytest.mark.parametrize("code", [0, 1, 3, 42])
+def test_exit_codes_pass_through(code):
+    assert sandbox("run", "--rm", "busybox", "sh", "-c", f"exit {code}").returncode == code
+
+
+def test_process_1_ignores_sigkill_from_inside():
+    """The init of a PID namespace gets only signals it handles, even SIGKILL (pid_namespaces(7))."""
+    r = sandbox("run", "--rm", "busybox", "sh", "-c", "kill -9 $$; echo still here")
+    assert (r.returncode, r.stdout) == (0, "still here\n")
+
+
+def test_command_not_found_is_127_with_dockers_message():
+    r = sandbox("run", "--rm", "busybox", "nosuchcommand")
+    assert r.returncode == 127
+    assert r.stderr.strip() == 'sandbox: exec: "nosuchcommand": executable file not found in $PATH'
+
+
+def test_not_executable_is_126():
+    r = sandbox("run", "--rm", "busybox", "/etc/passwd")
+    assert r.returncode == 126 and "permission denied" in r.stderr
+
+
+def test_environment_from_image_and_flags():
+    r = sandbox("run", "--rm", "-e", "GREETING=hi", "-e", "PASSED", "busybox", "env",
+                env={"PASSED": "through"})
+    env = dict(line.split("=", 1) for line in r.stdout.splitlines())
+    assert env["GREETING"] == "hi" and env["PASSED"] == "through"
+    assert env["PATH"].startswith("/usr/local/sbin") and env["HOME"] == "/root"
+    assert len(env["HOSTNAME"]) == 12
+
+
+def test_workdir_is_created_and_used():
+    r = sandbox("run", "--rm", "-w", "/srv/app", "busybox", "pwd")
+    assert r.stdout == "/srv/app\n"
+
+
+@root_only
+def test_user_flag_switches_user():
+    r = sandbox("run", "--rm", "-u", "nobody", "busybox", "id")
+    assert r.stdout.startswith("uid=65534(nobody) gid=65534(nogroup)")
+    r = sandbox("run", "--rm", "-u", "1234:5", "busybox", "id", "-u")
+    assert r.stdout == "1234\n"
+
+
+@rootless_only
+def test_user_flag_rootless_says_why_it_cannot():
+    r = sandbox("run", "--rm", "-u", "nobody", "busybox", "id")
+    assert r.returncode == 125
+    assert "rootless container maps only uid 0" in r.stderr
+
+
+def test_unknown_user_is_one_sentence():
+    r = sandbox("run", "--rm", "-u", "ghost", "busybox", "id")
+    assert r.returncode == 125 and r.stderr.strip() == (
+        "sandbox: unable to find user ghost: no matching entries in passwd file")
+
+
+def test_sigterm_reaches_the_container():
+    """The command line passes SIGTERM on to the container's process 1."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "run", "--rm", "busybox", "sh", "-c",
+         'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done'],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert out == "got TERM\n" and proc.returncode == 7
+
+
+def test_ctrl_c_reaches_the_container():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "run", "--rm", "busybox", "sh", "-c",
+         'trap "echo got INT; exit 130" INT; echo ready; while true; do sleep 0.1; done'],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert out == "got INT\n" and proc.returncode == 130
+
+
+def test_stdin_with_i():
+    r = sandbox("run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z", input="shout\n")
+    assert r.stdout == "SHOUT\n"
+
+
+def test_without_i_stdin_is_empty():
+    r = sandbox("run", "--rm", "busybox", "cat", input="ignored\n")
+    assert r.stdout == "" and r.returncode == 0
+
+
+def test_files_written_stay_in_the_container(state_root, name):
+    sandbox("run", "--name", name, "busybox", "sh", "-c", "echo hi > /new; rm /bin/vi",
+            check=True)
+    upper = state_root / "containers" / sandbox("inspect", "-f", "{{.Id}}", name).stdout.strip() / "upper"
+    assert (upper / "new").read_text() == "hi\n"
+    assert os.path.exists(upper / "bin" / "vi")  # the whiteout: a 0/0 character device
+    assert sandbox("run", "--rm", "busybox", "ls", "/new").returncode != 0
+    sandbox("rm", name, check=True)
+
+
+def test_unknown_image_is_one_sentence():
+    r = sandbox("run", "--rm", "nosuchimage", "true")
+    assert r.returncode == 125
+    assert r.stderr.strip() == "sandbox: Unable to find image 'nosuchimage:latest' locally"
