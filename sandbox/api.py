@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import lifecycle
-from .containers import Container as _Record
-from .containers import all_containers, lookup
+from .records import Container as _Record
+from .records import all_containers, lookup
 from .errors import Conflict, SandboxError
 from .paths import state_root
 from .runtime import Started, Stdio, exec_into, start

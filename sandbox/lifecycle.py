@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 
 from . import procfs, runtime
-from .containers import Container, Spec, all_containers, create, remove_files
+from .records import Container, Spec, all_containers, create, remove_files
 from .errors import Conflict, ImageNotFound, SandboxError
 from .layers import unpacked_layer
 from .paths import is_root, rmtree

@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .containers import Container, remove_files
+from .records import Container, remove_files
 from .humanize import now_iso
 
 # Why ignore them: in the foreground the monitor shares the terminal's process

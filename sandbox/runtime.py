@@ -33,22 +33,31 @@ import traceback
 
 from . import namespaces, procfs, rootfs
 from . import syscalls as sc
-from .containers import Container
+from .records import Container
 from .errors import SandboxError
 from .humanize import now_iso
 from .monitor import exec_lean, ignore_signals, watch
 from .process import exec_in_container
 
 ERR_FD = 3  # where PID 1 and exec'd processes keep the error pipe, right after stdio
+CONSOLE_FD = 4  # and the console socket, with -t
 _moved_report_fd = 0  # set in a child once its error pipe has moved to ERR_FD
 
 
 class Stdio:
-    """The three descriptors the container's program gets as 0, 1 and 2."""
+    """The three descriptors the container's program gets as 0, 1 and 2.
 
-    def __init__(self, stdin: int = 0, stdout: int = 1, stderr: int = 2, tty: bool = False):
+    With a ``console`` (one end of a Unix socket pair), the program gets a
+    terminal instead, made *inside* the container: see :func:`_open_terminal`.
+    """
+
+    def __init__(self, stdin: int = 0, stdout: int = 1, stderr: int = 2, console: int = -1):
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
-        self.tty = tty  # stdin is a terminal's slave side: make it the controlling terminal
+        self.console = console
+
+    @property
+    def tty(self) -> bool:
+        return self.console >= 0
 
 
 class Started:
@@ -119,9 +128,7 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, info_w: in
         os.close(info_w)
         _child_guard(lambda: _container_init(container, stdio, err_w), err_w)
     os.close(err_w)
-    for fd in {stdio.stdin, stdio.stdout, stdio.stderr} - {0, 1, 2}:
-        os.close(fd)
-    _detach_stdio()
+    _close_stdio(stdio)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
                           StartedAt=now_iso(), ExitCode=0, Error="")
@@ -144,6 +151,8 @@ def _container_init(container: Container, stdio: Stdio, err_w: int) -> None:
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
     rootfs.build(container.dir, spec.lower_dirs, spec.rootless)
+    if stdio.tty:
+        _open_terminal()  # after pivot_root: the terminal must come from the container's devpts
     sc.sethostname(container.config["Hostname"])
     namespaces.loopback_up()
     exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
@@ -169,7 +178,7 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
                 _child_guard(lambda: _exec_child(container, cmd, stdio, err_w, env, user,
                                                  workdir), err_w)
             os.close(err_w)
-            _detach_stdio()
+            _close_stdio(stdio)
             os.write(info_w, json.dumps({"pid": child}).encode())
             os.close(info_w)
             from .monitor import exit_code
@@ -191,6 +200,8 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
 def _exec_child(container, cmd, stdio, err_w, env, user, workdir) -> None:
     spec = container.spec
     _set_stdio(stdio, err_w)
+    if stdio.tty:
+        _open_terminal()  # the helper has joined the mount namespace: this is the container's
     exec_in_container(cmd, spec.env, env, spec.user if user is None else user,
                       workdir or spec.workdir, container.config["Hostname"], stdio.tty,
                       spec.rootless)
@@ -204,21 +215,52 @@ def _set_stdio(stdio: Stdio, err_w: int) -> None:
     """
     os.setsid()  # a session of its own: the caller's terminal signals go to the caller
     fds = [stdio.stdin, stdio.stdout, stdio.stderr]
-    moved = [os.dup(fd) for fd in fds]  # dup first: the targets 0..2 may be among the sources
+    moved = [os.dup(fd) for fd in fds]  # dup first: the targets 0..4 may be among the sources
     err = os.dup(err_w)
+    console = os.dup(stdio.console) if stdio.tty else -1
     for target, fd in enumerate(moved):
         os.dup2(fd, target)
     os.dup2(err, ERR_FD)
     os.set_inheritable(ERR_FD, False)  # close-on-exec: a successful execve closes it
     global _moved_report_fd
     _moved_report_fd = ERR_FD
-    os.closerange(ERR_FD + 1, _max_fd())
     if stdio.tty:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        os.dup2(console, CONSOLE_FD, inheritable=False)
+    os.closerange((CONSOLE_FD if stdio.tty else ERR_FD) + 1, _max_fd())
+
+
+def _open_terminal() -> None:
+    """Make a pseudo-terminal inside the container and hand its master side to the caller.
+
+    The terminal must come from the container's own devpts (its /dev/ptmx):
+    one opened on the host would be a /dev/pts/N that does not exist inside,
+    and ``tty`` would say "not a tty".  The master side travels to the caller
+    over the Unix socket as SCM_RIGHTS ancillary data (unix(7)), which is how
+    runc's "console socket" works.  The slave side becomes the program's
+    stdin, stdout, stderr and controlling terminal.
+    """
+    import socket
+
+    master, slave = os.openpty()  # posix_openpt("/dev/ptmx"), unlockpt, open the slave
+    with socket.socket(fileno=CONSOLE_FD) as console:
+        socket.send_fds(console, [b"pty"], [master])
+    os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _max_fd() -> int:
     return os.sysconf("SC_OPEN_MAX")
+
+
+def _close_stdio(stdio: Stdio) -> None:
+    """The monitor's copies of the program's descriptors: close them, so that the caller
+    sees end-of-file when the program exits, and point 0, 1, 2 at /dev/null."""
+    for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {0, 1, 2, -1}:
+        os.close(fd)
+    _detach_stdio()
 
 
 def _detach_stdio() -> None:

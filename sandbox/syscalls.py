@@ -71,9 +71,10 @@ def mount_flag_names(flags: int) -> str:
 # "Invalid argument" into something a learner can act on.
 _WHY = {
     ("pivot_root", errno.EINVAL): "new_root must be a mount point, put_old must be at or "
-                                  "under new_root, and neither may be on a shared mount",
-    ("pivot_root", errno.EBUSY): "new_root or put_old is on the current root filesystem "
-                                 "or already mounted there",
+                                  "under new_root, neither may be on a shared mount, and the "
+                                  "current root may not be a mount locked by a user namespace",
+    ("pivot_root", errno.EBUSY): "new_root is on the current root filesystem (it must be a "
+                                 "mount point of its own) or put_old is already a mount point",
     ("pivot_root", errno.EPERM): "the caller needs CAP_SYS_ADMIN in the mount namespace's "
                                  "user namespace",
     ("mount", errno.EPERM): "the caller needs CAP_SYS_ADMIN in the user namespace that "
@@ -126,7 +127,7 @@ def mount(source, target, fstype=None, flags: int = 0, data: str | None = None) 
     """
     result = _libc.mount(_path(source), _path(target), _path(fstype),
                          ctypes.c_ulong(flags), None if data is None else data.encode())
-    _check(result, "mount", source, str(target), fstype, mount_flag_names(flags), data)
+    _check(result, "mount", source, str(target), fstype, _Spelled(mount_flag_names(flags)), data)
 
 
 def umount2(target, flags: int = 0) -> None:
@@ -158,10 +159,17 @@ def sethostname(name: str) -> None:
     _check(_libc.sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname", name)
 
 
+class _Spelled(str):
+    """A string shown without quotes in an error message: ``unshare(CLONE_NEWUTS)``."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _flag_names(flags: int) -> str:
     names = [f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}"
              for n, bit in NAMESPACE_FLAGS.items() if flags & bit]
-    return "|".join(names) or "0"
+    return _Spelled("|".join(names) or "0")
 
 
 PR_SET_PDEATHSIG = 1

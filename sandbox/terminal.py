@@ -61,6 +61,35 @@ class SignalForwarder:
             pass
 
 
+class Console:
+    """The caller's end of a console socket: the container sends its terminal's master side here.
+
+    Used as a context manager around the start: ``child_fd`` goes into the
+    container's :class:`~sandbox.runtime.Stdio`, and :meth:`receive` returns
+    the master descriptor once the program has started.
+    """
+
+    def __init__(self):
+        import socket
+        self._socket = socket
+        self.ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.child_fd = theirs.detach()
+
+    def close_child_end(self) -> None:
+        if self.child_fd >= 0:
+            os.close(self.child_fd)
+            self.child_fd = -1
+
+    def receive(self) -> int:
+        """The master side of the container's terminal (SCM_RIGHTS, unix(7))."""
+        self.close_child_end()
+        _, fds, _, _ = self._socket.recv_fds(self.ours, 16, 1)
+        self.ours.close()
+        if not fds:
+            raise OSError("the container did not send its terminal")
+        return fds[0]
+
+
 def copy_window_size(from_fd: int, to_fd: int) -> None:
     """Give the container's terminal the caller's rows and columns (TIOCGWINSZ/TIOCSWINSZ)."""
     try:

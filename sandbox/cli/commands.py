@@ -12,12 +12,12 @@ import sys
 import time
 
 from .. import lifecycle
-from ..containers import UNKNOWN_EXIT, Container, all_containers, lookup
+from ..records import UNKNOWN_EXIT, Container, all_containers, lookup
 from ..errors import Conflict, SandboxError, UsageError
 from ..humanize import ago, duration, parse_iso, size, table
 from ..paths import state_root
 from ..runtime import Stdio, exec_into, start
-from ..terminal import SignalForwarder, relay
+from ..terminal import Console, SignalForwarder, relay
 
 
 def _root():
@@ -53,36 +53,37 @@ def cmd_run(args, detach, **flags) -> int:
 
 def run_attached(container: Container, interactive: bool) -> int:
     """Run in the foreground: the container's output is ours, our signals are its."""
-    spec = container.spec
-    master = None
-    if spec.tty:
-        master, slave = os.openpty()
-        stdio = Stdio(slave, slave, slave, tty=True)
+    return _attached(lambda stdio: start(container, stdio, detach=False), container.spec.tty,
+                     interactive)
+
+
+def _attached(launch, tty: bool, interactive: bool) -> int:
+    """Start something in the foreground, relay its terminal (with -t), return its exit code."""
+    console = Console() if tty else None
+    null = os.open(os.devnull, os.O_RDONLY)
+    if console:
+        stdio = Stdio(null, null, null, console=console.child_fd)
     else:
-        stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY)
-        stdio = Stdio(stdin, 1, 2)
+        stdio = Stdio(0 if interactive else null, 1, 2)
     with SignalForwarder() as forwarder:
-        started = start(container, stdio, detach=False)
+        try:
+            started = launch(stdio)
+        finally:
+            os.close(null)
+            if console:
+                console.close_child_end()
         forwarder.target(started)
-        if spec.tty:
-            os.close(slave)
-        elif not interactive:
-            os.close(stdio.stdin)
-        return _wait_attached(started, master, interactive)
-
-
-def _wait_attached(started, master, interactive) -> int:
-    """Relay the terminal (with -t) until the program exits; return its exit code."""
-    try:
         if started.error:
             started.wait()
             raise started.as_error()
-        if master is not None:
+        if not console:
+            return started.wait()
+        master = console.receive()
+        try:
             relay(master, started, interactive)
-        return started.wait()
-    finally:
-        if master is not None:
+        finally:
             os.close(master)
+        return started.wait()
 
 
 def cmd_start(args, attach, interactive) -> int:
@@ -141,21 +142,9 @@ def cmd_exec(args, interactive, tty, env, workdir, user) -> int:
     container = lookup(_root(), args[0])
     if not container.running:
         raise Conflict(f"container {container.id} is not running")
-    master = None
-    if tty:
-        master, slave = os.openpty()
-        stdio = Stdio(slave, slave, slave, tty=True)
-    else:
-        stdio = Stdio(0 if interactive else os.open(os.devnull, os.O_RDONLY), 1, 2)
-    with SignalForwarder() as forwarder:
-        started = exec_into(container, args[1:], stdio, lifecycle.pass_through(env), user,
-                            workdir)
-        forwarder.target(started)
-        if tty:
-            os.close(slave)
-        elif not interactive:
-            os.close(stdio.stdin)
-        return _wait_attached(started, master, interactive)
+    env = lifecycle.pass_through(env)
+    return _attached(lambda stdio: exec_into(container, args[1:], stdio, env, user, workdir),
+                     tty, interactive)
 
 
 # --- stop, kill, rm, prune -------------------------------------------------------
@@ -345,7 +334,7 @@ def cmd_images(args, quiet) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from ..doctor import doctor
+    from ..checks import doctor
     report = doctor()
     print(report)
     return 0 if report.ok else 1
