@@ -128,14 +128,13 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, info_w: in
         os.close(info_w)
         _child_guard(lambda: _container_init(container, stdio, err_w), err_w)
     os.close(err_w)
-    _close_stdio(stdio)
+    _close_stdio(keep=info_w)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
                           StartedAt=now_iso(), ExitCode=0, Error="")
     os.write(info_w, json.dumps({"pid": init_pid}).encode())
     os.close(info_w)
     if detach:
-        os.closerange(3, _max_fd())  # the lean monitor inherits nothing of the caller's
         exec_lean(container.root, container.id, init_pid)
     os._exit(watch(container, init_pid))
 
@@ -178,7 +177,7 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
                 _child_guard(lambda: _exec_child(container, cmd, stdio, err_w, env, user,
                                                  workdir), err_w)
             os.close(err_w)
-            _close_stdio(stdio)
+            _close_stdio(keep=info_w)
             os.write(info_w, json.dumps({"pid": child}).encode())
             os.close(info_w)
             from .monitor import exit_code
@@ -255,11 +254,15 @@ def _max_fd() -> int:
     return os.sysconf("SC_OPEN_MAX")
 
 
-def _close_stdio(stdio: Stdio) -> None:
-    """The monitor's copies of the program's descriptors: close them, so that the caller
-    sees end-of-file when the program exits, and point 0, 1, 2 at /dev/null."""
-    for fd in {stdio.stdin, stdio.stdout, stdio.stderr, stdio.console} - {0, 1, 2, -1}:
-        os.close(fd)
+def _close_stdio(keep: int) -> None:
+    """Close every descriptor the monitor inherited except ``keep``; 0, 1, 2 become /dev/null.
+
+    The monitor holds copies of the caller's descriptors: the program's pipes,
+    and the write end of its stdin pipe.  Kept open, they would stop the
+    caller (or the program) from ever seeing end-of-file.
+    """
+    os.closerange(3, keep)
+    os.closerange(keep + 1, _max_fd())
     _detach_stdio()
 
 
