@@ -126,7 +126,7 @@ class Container:
     @property
     def status(self) -> str:
         """``created``, ``running``, ``exited`` (or ``removed``)."""
-        return self._record.status().get("Status", "removed")
+        return self._record.status()["Status"]
 
     @property
     def pid(self) -> int:

@@ -45,6 +45,9 @@ class Report:
                 lines.append(f"      {'':<{width}}  fix: {c.fix}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{'✅' if c.ok else ('❌' if c.required else 'ℹ️')}</td><td>{c.name}</td>"

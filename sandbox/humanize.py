@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import os
 import time
 
@@ -15,6 +14,7 @@ def now_iso() -> str:
 
 def parse_iso(text: str) -> float:
     """Seconds since the epoch for an RFC 3339 time stamp (``2026-01-02T03:04:05.123Z``)."""
+    import calendar
     whole, _, fraction = text.rstrip("Z").partition(".")
     seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
     return seconds + (float("0." + fraction) if fraction else 0.0)

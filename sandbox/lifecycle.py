@@ -18,7 +18,6 @@ from pathlib import Path
 from . import procfs, runtime
 from .records import Container, Spec, all_containers, create, remove_files
 from .errors import Conflict, ImageNotFound, SandboxError
-from .layers import unpacked_layer
 from .paths import is_root, rmtree
 from .store import Image, Store, normalize_ref
 
@@ -43,9 +42,14 @@ def get_image(root: Path, ref: str) -> Image:
 def lower_dirs(root: Path, image: Image, rootless: bool) -> list[str]:
     """The image's layers, unpacked, topmost first: overlayfs's ``lowerdir`` order."""
     store = store_for(root)
-    dirs = [str(unpacked_layer(root / "layers", root / "tmp", diff_id,
-                               store.blob_path(layer["digest"]), rootless))
-            for diff_id, layer in zip(image.diff_ids, image.layers)]
+    dirs = []
+    for diff_id, layer in zip(image.diff_ids, image.layers):
+        unpacked = root / "layers" / diff_id.split(":", 1)[1]
+        if not unpacked.is_dir():
+            from .layers import unpacked_layer  # tarfile and friends: only when unpacking
+            unpacked = unpacked_layer(root / "layers", root / "tmp", diff_id,
+                                      store.blob_path(layer["digest"]), rootless)
+        dirs.append(str(unpacked))
     return list(reversed(dirs))
 
 
@@ -54,8 +58,15 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      workdir: str | None = None, user: str | None = None,
                      hostname: str | None = None, entrypoint: list[str] | None = None,
                      tty: bool = False, interactive: bool = False,
-                     auto_remove: bool = False) -> Container:
-    """``docker create``: resolve the image, unpack its layers, write the container's record."""
+                     auto_remove: bool = False, limits=None) -> Container:
+    """``docker create``: resolve the image, unpack its layers, write the container's record.
+
+    ``limits`` (:class:`sandbox.cgroups.Limits`) are checked first: a limit this
+    user cannot enforce is an error, never silently ignored.
+    """
+    if limits:
+        from .cgroups import check
+        check(limits)
     image = get_image(root, image_ref)
     config = image.config.get("config", {})
     rootless = not is_root()
@@ -65,7 +76,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 env=list(config.get("Env") or []) + pass_through(env or []),
                 workdir=workdir or config.get("WorkingDir") or "/",
                 user=user if user is not None else config.get("User", ""),
-                tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless)
+                tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless,
+                limits=limits.as_dict() if limits else None)
     return create(root, spec, name, hostname)
 
 
@@ -106,6 +118,37 @@ def start_detached(container: Container) -> None:
 def ensure_startable(container: Container) -> None:
     if container.running:
         raise Conflict(f"container {container.name} is already running")
+
+
+def stats(containers: list[Container], interval: float = 0.1) -> list[dict]:
+    """``docker stats``: CPU %, memory and pids of running containers, from their cgroups.
+
+    CPU % is the CPU time the container used during ``interval`` seconds,
+    as a share of one CPU (so 2 busy CPUs show 200 %), which is how Docker
+    shows it.  All containers are sampled together, so 20 containers cost
+    one interval, not 20.
+    """
+    import time
+    from .cgroups import from_paths
+    groups = [(c, from_paths(c.state.get("Cgroup"))) for c in containers]
+    groups = [(c, g) for c, g in groups if g is not None]
+    first = [(g.stats(), time.monotonic()) for _, g in groups]
+    time.sleep(interval)
+    rows = []
+    for (c, g), (before, t0) in zip(groups, first):
+        now, t1 = g.stats(), time.monotonic()
+        limit = now["memory_limit"] or _host_memory()
+        if limit >= 1 << 60:  # v1 writes "no limit" as a huge number
+            limit = _host_memory()
+        rows.append({"id": c.id, "name": c.name,
+                     "cpu_percent": 100 * (now["cpu_ns"] - before["cpu_ns"]) / 1e9 / (t1 - t0),
+                     "memory": now["memory"], "memory_limit": limit,
+                     "memory_percent": 100 * now["memory"] / limit, "pids": now["pids"]})
+    return rows
+
+
+def _host_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def stop(container: Container, timeout: float = 10, sig: int = signal.SIGTERM) -> None:

@@ -50,10 +50,29 @@ def watch(container: Container, init_pid: int) -> int:
             status = 255 << 8
             break
     code = exit_code(status)
-    container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso())
+    oom_killed, cgroup_left = _release_cgroup(container.state.get("Cgroup"))
+    container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
+                          OOMKilled=oom_killed, Cgroup=cgroup_left)
     if container.spec.auto_remove:
         remove_files(container.root, container)
     return code
+
+
+def _release_cgroup(paths: dict | None) -> tuple[bool, dict | None]:
+    """Read whether the kernel's OOM killer struck, then remove the container's cgroup.
+
+    Returns (OOM-killed?, the cgroup's paths if it could not be removed yet).
+    """
+    from .cgroups import from_paths
+    cgroup = from_paths(paths)
+    if cgroup is None:
+        return False, None
+    oom_killed = cgroup.oom_killed()
+    try:
+        cgroup.remove()
+    except OSError:
+        return oom_killed, paths  # `rm` and `system prune` try again
+    return oom_killed, None
 
 
 def exec_lean(root: Path, cid: str, init_pid: int) -> None:

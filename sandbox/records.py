@@ -35,7 +35,7 @@ class Spec:
     def __init__(self, image: str, image_id: str = "", lower_dirs: list[str] = (),
                  cmd: list[str] = (), env: list[str] = (), workdir: str = "/", user: str = "",
                  tty: bool = False, interactive: bool = False, auto_remove: bool = False,
-                 rootless: bool = False):
+                 rootless: bool = False, limits: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -47,6 +47,7 @@ class Spec:
         self.interactive = interactive
         self.auto_remove = auto_remove        # --rm
         self.rootless = rootless              # started by a user without root: a user namespace
+        self.limits = dict(limits or {})      # cgroup limits: memory, cpus, pids_limit, ...
 
 
 class Container:
@@ -80,7 +81,7 @@ class Container:
         try:
             return json.loads((self.dir / "state.json").read_text())
         except FileNotFoundError:
-            return {"Status": "removing"}
+            return {"Status": "removed"}
 
     def write_state(self, **changes) -> dict:
         state = self.state
@@ -249,11 +250,25 @@ def remove_files(root: Path, container: Container) -> bool:
     two ``rm`` race, one removes the container and the other is told it is
     gone.  Returns False if another process got there first.
     """
+    cgroup = container.state.get("Cgroup")  # left behind if the monitor died
     trash = ensure(root / "tmp") / f"removing-{os.getpid()}-{container.id}"
     try:
         os.rename(container.dir, trash)
     except FileNotFoundError:
         return False
     _release_name(root, container.name, container.id)
+    _remove_cgroup(cgroup)
     rmtree(trash)
     return True
+
+
+def _remove_cgroup(paths: dict | None) -> None:
+    if not paths:
+        return
+    from .cgroups import from_paths
+    cgroup = from_paths(paths)
+    if cgroup is not None:
+        try:
+            cgroup.remove()
+        except OSError:
+            pass

@@ -29,9 +29,8 @@ import json
 import os
 import signal
 import termios
-import traceback
 
-from . import namespaces, procfs, rootfs
+from . import cgroups, namespaces, procfs, rootfs
 from . import syscalls as sc
 from .records import Container
 from .errors import SandboxError
@@ -89,11 +88,15 @@ class Started:
 # --- run ------------------------------------------------------------------------
 def start(container: Container, stdio: Stdio, detach: bool) -> Started:
     """Start a created (or exited) container.  With ``detach``, the caller is not its parent."""
+    # The cgroup is made (and its limits written) before any process exists, so that
+    # the container's first instruction already runs under its limits.
+    cgroup = cgroups.prepare(container.id, cgroups.Limits(**container.spec.limits))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        _child_guard(lambda: _monitor_branch(container, stdio, detach, info_w, err_w), info_w)
+        _child_guard(lambda: _monitor_branch(container, stdio, detach, cgroup, info_w, err_w),
+                     info_w)
     os.close(info_w)
     os.close(err_w)
     report = _read_all(info_r)
@@ -109,7 +112,7 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
     return started
 
 
-def _monitor_branch(container: Container, stdio: Stdio, detach: bool, info_w: int,
+def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, info_w: int,
                     err_w: int) -> None:
     """Runs in the child: becomes the monitor, forks the container's init, waits for it."""
     spec = container.spec
@@ -126,12 +129,13 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, info_w: in
     init_pid = os.fork()
     if init_pid == 0:
         os.close(info_w)
-        _child_guard(lambda: _container_init(container, stdio, err_w), err_w)
+        _child_guard(lambda: _container_init(container, stdio, cgroup, err_w), err_w)
     os.close(err_w)
     _close_stdio(keep=info_w)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
-                          StartedAt=now_iso(), ExitCode=0, Error="")
+                          StartedAt=now_iso(), ExitCode=0, Error="", OOMKilled=False,
+                          Cgroup=cgroup.paths() if cgroup else None)
     os.write(info_w, json.dumps({"pid": init_pid}).encode())
     os.close(info_w)
     if detach:
@@ -139,9 +143,11 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, info_w: in
     os._exit(watch(container, init_pid))
 
 
-def _container_init(container: Container, stdio: Stdio, err_w: int) -> None:
+def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int) -> None:
     """Process 1 of the container: the steps, in the order they must happen."""
     spec = container.spec
+    if cgroup is not None:
+        cgroup.join()  # first: everything from here on counts against the limits
     _set_stdio(stdio, err_w)
     # New namespaces for everything but the user and PID ones, which the monitor made.
     # Why here and not in the monitor: pivot_root moves every process of the mount
@@ -287,6 +293,7 @@ def _child_guard(body, report_fd: int) -> None:
         code = getattr(err, "exit_code", 125)
         _report(report_fd, str(err), code)
     except BaseException:  # noqa: BLE001 - a forked child must never unwind into the caller
+        import traceback
         _report(report_fd, "internal error: " + traceback.format_exc(), code)
     finally:
         os._exit(code)

@@ -23,6 +23,13 @@ _CREATE_FLAGS = [
     Flag("interactive", "i", "bool", "Keep STDIN open even if not attached"),
     Flag("tty", "t", "bool", "Allocate a pseudo-TTY"),
     Flag("rm", "", "bool", "Automatically remove the container when it exits"),
+    Flag("memory", "m", "str", "Memory limit (format: <number>[<unit>], e.g. 64m)",
+         metavar="bytes"),
+    Flag("memory-swap", "", "str", "Swap limit equal to memory plus swap: -1 for unlimited",
+         metavar="bytes"),
+    Flag("cpus", "", "str", "Number of CPUs (e.g. 0.5)", metavar="decimal"),
+    Flag("cpu-shares", "c", "str", "CPU shares (relative weight)", metavar="int"),
+    Flag("pids-limit", "", "str", "Tune container pids limit (-1 for unlimited)", metavar="int"),
 ]
 
 COMMANDS = {c.name: c for c in [
@@ -67,6 +74,10 @@ COMMANDS = {c.name: c for c in [
             "Return low-level information on containers and images",
             [Flag("format", "f", "str", "Format output using a Go-like template: {{.State.Status}}",
                   metavar="string")], min_args=1),
+    Command("stats", "[OPTIONS] [CONTAINER...]",
+            "Display a live stream of container(s) resource usage statistics",
+            [Flag("no-stream", "", "bool", "Disable streaming stats and only pull the first result"),
+             Flag("all", "a", "bool", "Show all containers (default shows just running)")]),
     Command("images", "[OPTIONS]", "List images",
             [Flag("quiet", "q", "bool", "Only show image IDs")], max_args=0),
     Command("doctor", "", "Check what this machine offers containers, and how to fix what is "
@@ -76,7 +87,7 @@ COMMANDS = {c.name: c for c in [
     Command("version", "", "Show the sandbox version", max_args=0),
 ]}
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
-                                             "kill", "rm", "logs", "inspect", "exec"},
+                                             "kill", "rm", "logs", "inspect", "exec", "stats"},
           "image": {"ls", "inspect"}}
 ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images"}
 
@@ -106,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("-v", "--version"):
         argv = ["version"]
     name, rest = argv[0], argv[1:]
+    if name in GROUPS and (not rest or rest[0] in ("-h", "--help")):
+        print(f"Usage:  sandbox {name} COMMAND\n\nCommands: " + ", ".join(sorted(GROUPS[name])))
+        return 0
     if name in GROUPS and rest and rest[0] in GROUPS[name]:
         name, rest = ALIASES.get((name, rest[0]), rest[0]), rest[1:]
     command = COMMANDS.get(name)

@@ -25,12 +25,15 @@ def _root():
 
 
 # --- run, create, start ----------------------------------------------------------
-def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm):
+def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
+            memory, memory_swap, cpus, cpu_shares, pids_limit):
+    from ..cgroups import parse_limits
+    limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     image, cmd = args[0], args[1:]
     return lifecycle.create_container(
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
-        tty=tty, interactive=interactive, auto_remove=rm)
+        tty=tty, interactive=interactive, auto_remove=rm, limits=limits)
 
 
 def cmd_create(args, **flags) -> int:
@@ -315,6 +318,36 @@ def cmd_inspect(args, format) -> int:
     else:
         print(json.dumps(found, indent=4))
     return code
+
+
+# --- stats ------------------------------------------------------------------------
+def _binary_size(n: float) -> str:
+    """Docker's stats units: ``1.5MiB``, ``31.3GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1024
+    return f"{n}TiB"
+
+
+def cmd_stats(args, no_stream, all) -> int:
+    """Docker's ``stats`` columns; without --no-stream, refreshed until Ctrl-C."""
+    if args:
+        containers = [lookup(_root(), ref) for ref in args]
+    else:
+        containers = [c for c in all_containers(_root()) if all or c.running]
+    header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
+    while True:
+        rows = [[r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
+                 f"{_binary_size(r['memory'])} / {_binary_size(r['memory_limit'])}",
+                 f"{r['memory_percent']:.2f}%", str(r["pids"])]
+                for r in lifecycle.stats([c for c in containers if c.running],
+                                         interval=0.1 if no_stream else 1.0)]
+        if not no_stream:
+            print("\033[2J\033[H", end="")  # clear the screen, as docker stats does
+        print(table(rows, header), flush=True)
+        if no_stream or not any(c.running for c in containers):
+            return 0
 
 
 # --- images, doctor, version -------------------------------------------------------
