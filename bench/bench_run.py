@@ -37,7 +37,10 @@ TIMEOUT = 30  # seconds, per command: a hung runtime fails its row instead of th
 PREFIX = f"sbench-{os.getpid()}-"  # runc/crun container ids, cgroup names, image tags
 _ids = itertools.count()
 
-TARGETS = {"cli_vs_runc": 1.0, "api_ms": 8.0, "help_ms": 30.0, "detached_mib": 10.0}
+TARGETS = {"cli_vs_runc": 1.0, "api_ms": 8.0, "help_ms": 30.0, "detached_mib": 10.0,
+           "limits_extra_ms": 1.0, "stats20_ms": 100.0}
+LIMITS = ["--memory", "64m", "--cpus", "1", "--pids-limit", "100"]
+STATS_CONTAINERS = 20
 REFERENCE = "docker's containerd-shim ~13 MiB, podman's conmon ~2 MiB (figures quoted from the issue, not measured here)"
 
 
@@ -456,6 +459,21 @@ def main() -> int:
         rows.append(Row("api", '`sandbox.run("busybox", "true")` (Python API, in-process)',
                         call=api_call))
 
+        # What limits cost: the same runs with a memory, CPU and pids limit (a cgroup
+        # with three limit files written, joined, then read and removed at exit).
+        limits_ok, limits_msg = probe([cli, "run", "--rm", *LIMITS, "busybox", "true"], 60)
+        cli_limits = Row("cli_limits", f"`sandbox run --rm {' '.join(LIMITS)} busybox true`",
+                         make=lambda: [cli, "run", "--rm", *LIMITS, "busybox", "true"])
+
+        def api_limits_call():
+            r = sandbox.run("busybox", "true", memory="64m", cpus=1, pids_limit=100)
+            if r.exit_code != 0:
+                raise RuntimeError(f"exit code {r.exit_code}: {r.stderr.strip()}")
+        api_limits = Row("api_limits", "the same with the Python API", call=api_limits_call)
+        if not limits_ok:
+            cli_limits.missing = api_limits.missing = f"limits refused here: {limits_msg[:160]}"
+        rows += [cli_limits, api_limits]
+
         runc_row = Row("runc", "`runc run --bundle B ID`")
         crun_row = Row("crun", "`crun run --bundle B ID` (cgroups on)")
         crun_off = Row("crun_nocg", "`crun --cgroup-manager=disabled run --bundle B ID`")
@@ -525,12 +543,26 @@ def main() -> int:
                          f"wrapper's own cost is the 'workaround alone' row, and is included "
                          f"in the wrapped crun rows")
         if not crun_off.missing:
-            notes.append("the cgroups-off crun row is the closest to what sandbox does: "
-                         "sandbox creates no cgroup per container")
+            notes.append("sandbox, like runc, makes a cgroup per container where it may "
+                         "(always as root); the cgroups-off crun row is the floor of an OCI "
+                         "runtime without that cost")
 
         rows += engine_rows(tmp, rootfs, ctx["images"], notes)
         rows.append(Row("help", "`sandbox --help` (CLI startup)", make=lambda: [cli, "--help"],
                         container=False))
+
+        # `sandbox stats --no-stream` over 20 running containers (started once, removed at the end).
+        stats_row = Row("stats20", f"`sandbox stats --no-stream` over {STATS_CONTAINERS} "
+                                   f"running containers", make=lambda: [cli, "stats", "--no-stream"],
+                        container=False)
+        for _ in range(STATS_CONTAINERS):
+            p = subprocess.run([cli, "run", "-d", "busybox", "sleep", "600"], capture_output=True,
+                               text=True)
+            if p.returncode != 0:
+                stats_row.missing = f"could not start containers: {p.stderr.strip()[:160]}"
+                break
+            ctx["detached"].append(p.stdout.strip())
+        rows.append(stats_row)
 
         timed = [r for r in rows if not r.missing and (r.make or r.call)]
         log(f"{len(timed)} rows: {WARMUP} warm-up runs each, then {args.runs} timed, round-robin")
@@ -594,6 +626,11 @@ def main() -> int:
     print(verdict(ratio, TARGETS["cli_vs_runc"], "", "CLI `sandbox run` ÷ runc"))
     print(verdict(med.get("api"), TARGETS["api_ms"], "ms", "Python API `sandbox.run`"))
     print(verdict(med.get("help"), TARGETS["help_ms"], "ms", "`sandbox --help`"))
+    extra = (med["api_limits"] - med["api"]) if "api_limits" in med and "api" in med else None
+    print(verdict(extra, TARGETS["limits_extra_ms"], "ms",
+                  "what limits add to a run (API medians, with − without)"))
+    print(verdict(med.get("stats20"), TARGETS["stats20_ms"], "ms",
+                  f"`sandbox stats --no-stream` over {STATS_CONTAINERS} containers"))
     line = verdict(med.get("pss"), TARGETS["detached_mib"], "MiB",
                    "detached overhead (monitor PSS)")
     if "rss" in med:

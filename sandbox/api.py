@@ -143,6 +143,30 @@ class Container:
         """The container's directory on the host (upper/, rootfs/, logs, state)."""
         return self._record.dir
 
+    def stats(self) -> dict:
+        """CPU %, memory and pids now (``docker stats``): CPU over the last 0.2 s."""
+        rows = lifecycle.stats([self._record], interval=0.2)
+        if not rows:
+            raise Conflict(f"container {self.name} has no cgroup to read (not running, or "
+                           "this user may not use cgroups)")
+        return rows[0]
+
+    @property
+    def cgroup(self):
+        """The running container's cgroup (:mod:`sandbox.cgroups`): ``.dirs`` or ``.dir``, its files."""
+        from .cgroups import from_paths
+        return from_paths(self._record.status().get("Cgroup"))
+
+    @property
+    def oom_killed(self) -> bool:
+        return bool(self._record.status().get("OOMKilled"))
+
+    @property
+    def cgroup_evidence(self) -> dict:
+        """The kernel's memory files as they were when the container exited
+        (memory.events on v2; memory.failcnt and memory.oom_control on v1)."""
+        return self._record.status().get("CgroupEvidence", {})
+
     def inspect(self) -> dict:
         from .cli.commands import container_json
         return container_json(self._record)
@@ -199,18 +223,27 @@ class Container:
 
 def create(image: str, command=None, *, name: str | None = None, environment=None,
            workdir: str | None = None, user: str | None = None, hostname: str | None = None,
-           entrypoint=None, remove: bool = False) -> Container:
-    """Create a container without starting it (``docker create``)."""
+           entrypoint=None, remove: bool = False, memory=None, memory_swap=None, cpus=None,
+           cpu_shares=None, pids_limit=None) -> Container:
+    """Create a container without starting it (``docker create``).
+
+    The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
+    ``pids_limit=20``, ``cpu_shares=512``, ``memory_swap="128m"``.
+    """
+    from .cgroups import parse_limits
+    limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     record = lifecycle.create_container(
         state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
-        user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove)
+        user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove,
+        limits=limits)
     return Container(record)
 
 
 def run(image: str, command=None, *, detach: bool = False, remove: bool | None = None,
         name: str | None = None, environment=None, workdir: str | None = None,
         user: str | None = None, hostname: str | None = None, entrypoint=None,
-        input: str | bytes | None = None):
+        input: str | bytes | None = None, memory=None, memory_swap=None, cpus=None,
+        cpu_shares=None, pids_limit=None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -221,7 +254,9 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
     if remove is None:
         remove = not detach
     container = create(image, command, name=name, environment=environment, workdir=workdir,
-                       user=user, hostname=hostname, entrypoint=entrypoint, remove=remove)
+                       user=user, hostname=hostname, entrypoint=entrypoint, remove=remove,
+                       memory=memory, memory_swap=memory_swap, cpus=cpus,
+                       cpu_shares=cpu_shares, pids_limit=pids_limit)
     if detach:
         try:
             lifecycle.start_detached(container._record)

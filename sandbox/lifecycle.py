@@ -120,20 +120,26 @@ def ensure_startable(container: Container) -> None:
         raise Conflict(f"container {container.name} is already running")
 
 
-def stats(containers: list[Container], interval: float = 0.1) -> list[dict]:
+def stats(containers: list[Container], interval: float = 0.0) -> list[dict]:
     """``docker stats``: CPU %, memory and pids of running containers, from their cgroups.
 
-    CPU % is the CPU time the container used during ``interval`` seconds,
-    as a share of one CPU (so 2 busy CPUs show 200 %), which is how Docker
-    shows it.  All containers are sampled together, so 20 containers cost
-    one interval, not 20.
+    CPU % is the CPU time the container used as a share of one CPU (so 2 busy
+    CPUs show 200 %), as Docker shows it: over the last ``interval`` seconds,
+    or, with ``interval=0``, averaged since the container started (one
+    reading, no waiting: what ``--no-stream`` shows).  All containers are
+    sampled together, so 20 containers cost one interval, not 20.
     """
     import time
     from .cgroups import from_paths
+    from .humanize import parse_iso
     groups = [(c, from_paths(c.state.get("Cgroup"))) for c in containers]
     groups = [(c, g) for c, g in groups if g is not None]
-    first = [(g.stats(), time.monotonic()) for _, g in groups]
-    time.sleep(interval)
+    if interval:
+        first = [(g.stats(), time.monotonic()) for _, g in groups]
+        time.sleep(interval)
+    else:  # "before" is the start: no CPU used yet
+        first = [({"cpu_ns": 0}, time.monotonic() - (time.time() - parse_iso(
+            c.state["StartedAt"]))) for c, _ in groups]
     rows = []
     for (c, g), (before, t0) in zip(groups, first):
         now, t1 = g.stats(), time.monotonic()

@@ -50,29 +50,31 @@ def watch(container: Container, init_pid: int) -> int:
             status = 255 << 8
             break
     code = exit_code(status)
-    oom_killed, cgroup_left = _release_cgroup(container.state.get("Cgroup"))
+    oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
     container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
-                          OOMKilled=oom_killed, Cgroup=cgroup_left)
+                          OOMKilled=oom_killed, Cgroup=cgroup_left, CgroupEvidence=evidence)
     if container.spec.auto_remove:
         remove_files(container.root, container)
     return code
 
 
-def _release_cgroup(paths: dict | None) -> tuple[bool, dict | None]:
+def _release_cgroup(paths: dict | None) -> tuple[bool, dict | None, dict]:
     """Read whether the kernel's OOM killer struck, then remove the container's cgroup.
 
-    Returns (OOM-killed?, the cgroup's paths if it could not be removed yet).
+    Returns (OOM-killed?, the cgroup's paths if it could not be removed yet,
+    the kernel's memory files as they were at the end, kept as evidence).
     """
     from .cgroups import from_paths
     cgroup = from_paths(paths)
     if cgroup is None:
-        return False, None
+        return False, None, {}
     oom_killed = cgroup.oom_killed()
+    evidence = cgroup.evidence()
     try:
         cgroup.remove()
     except OSError:
-        return oom_killed, paths  # `rm` and `system prune` try again
-    return oom_killed, None
+        return oom_killed, paths, evidence  # `rm` and `system prune` try again
+    return oom_killed, None, evidence
 
 
 def exec_lean(root: Path, cid: str, init_pid: int) -> None:

@@ -141,6 +141,7 @@ def create(root: Path, spec: Spec, name: str | None, hostname: str | None = None
         ensure(cdir / "upper")
         ensure(cdir / "work")
         ensure(cdir / "rootfs")
+        _make_init_layer(cdir / "init")
         hostname = hostname or cid[:12]  # Docker's default hostname: the short id
         config = {"Id": cid, "Name": claimed, "Created": now_iso(), "Hostname": hostname,
                   "Spec": spec.__dict__}
@@ -152,6 +153,28 @@ def create(root: Path, spec: Spec, name: str | None, hostname: str | None = None
         _release_name(root, claimed, cid)
         raise
     return Container(root, cid)
+
+
+INIT_DIRS = ("dev", "proc", "sys", "etc")
+INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+
+
+def _make_init_layer(init: Path) -> None:
+    """The container's own bottom-most writable-free layer: the mount points it needs.
+
+    /proc, /sys, /dev and the three /etc files are mounted over at start.
+    Their mount points must exist; made in the upper directory, they would
+    show up in ``diff`` and be baked into a ``commit``.  Docker keeps them
+    in an "init" layer between the image and the container; so does this.
+    """
+    for d in INIT_DIRS:
+        ensure(init / d)
+    for f in INIT_FILES:
+        (init / f).touch()
+
+
+def init_dir(container: "Container") -> str:
+    return str(container.dir / "init")
 
 
 def _write_etc_files(cdir: Path, hostname: str) -> None:

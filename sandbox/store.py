@@ -139,13 +139,58 @@ class Store:
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
 
-    def put_blob(self, data: bytes, media_type: str) -> dict:
-        """Store bytes as a blob and return its OCI descriptor."""
+    def put_blob(self, data: bytes, media_type: str, expected: str | None = None) -> dict:
+        """Store bytes as a blob and return its OCI descriptor.
+
+        With ``expected``, the bytes must hash to that digest, or nothing is stored.
+        """
         digest = sha256_digest(data)
+        if expected and digest != expected:
+            raise DigestMismatch(f"content does not match its digest: expected {expected}, "
+                                 f"got {digest}")
         path = self.blob_path(digest)
         if not path.exists():
             write_atomic(path, data)
         return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def put_blob_stream(self, source, media_type: str, expected: str | None = None) -> dict:
+        """Store a blob read from a binary file object, hashing as it streams.
+
+        The bytes go to a scratch file first and are renamed into ``blobs/``
+        only when their digest is known (and matches ``expected``): a crash or
+        a mismatch never leaves a wrong or half-written blob visible.
+        """
+        hasher = _sha256()
+        size = 0
+        scratch = self.tmp / f"blob-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            with open(scratch, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            digest = "sha256:" + hasher.hexdigest()
+            if expected and digest != expected:
+                raise DigestMismatch(f"content does not match its digest: expected {expected}, "
+                                     f"got {digest}")
+            os.replace(scratch, self.blob_path(digest))
+        finally:
+            if scratch.exists():
+                scratch.unlink()
+        return {"mediaType": media_type, "digest": digest, "size": size}
+
+    def verify_blob(self, digest: str) -> None:
+        """Hash a (possibly large) blob on disk and compare with its name."""
+        hasher = _sha256()
+        try:
+            with open(self.blob_path(digest), "rb") as f:
+                while chunk := f.read(1 << 20):
+                    hasher.update(chunk)
+        except FileNotFoundError:
+            raise SandboxError(f"blob {digest} is missing from the store at {self.dir}") from None
+        if "sha256:" + hasher.hexdigest() != digest:
+            raise DigestMismatch(f"blob {digest} is corrupt: its content hashes to "
+                                 f"sha256:{hasher.hexdigest()}")
 
     def read_blob(self, digest: str) -> bytes:
         """Read a blob and check that it still hashes to its name."""
@@ -169,9 +214,58 @@ class Store:
         with self._locked():
             index = self._read_index()
             index["manifests"] = [m for m in index["manifests"]
-                                  if m.get("annotations", {}).get(REF_NAME) != ref]
+                                  if m.get("annotations", {}).get(REF_NAME) != ref
+                                  and not (m["digest"] == entry["digest"] and not m.get(
+                                      "annotations", {}).get(REF_NAME))]
             index["manifests"].append(entry)
             self._write_index(index)
+
+    def add_untagged(self, manifest_descriptor: dict) -> None:
+        """List a manifest without a name (Docker's ``<none>:<none>``), unless it is listed."""
+        with self._locked():
+            index = self._read_index()
+            if not any(m["digest"] == manifest_descriptor["digest"] for m in index["manifests"]):
+                index["manifests"].append(dict(manifest_descriptor))
+                self._write_index(index)
+
+    def remove_manifest(self, digest: str) -> None:
+        """Drop every index entry, tagged or not, for this manifest."""
+        with self._locked():
+            index = self._read_index()
+            index["manifests"] = [m for m in index["manifests"] if m["digest"] != digest]
+            self._write_index(index)
+
+    def untag(self, ref: str) -> bool:
+        """Remove one tag; the blobs stay until :meth:`collect_garbage`.  True if it existed."""
+        ref = normalize_ref(ref)
+        with self._locked():
+            index = self._read_index()
+            kept = [m for m in index["manifests"]
+                    if m.get("annotations", {}).get(REF_NAME) != ref]
+            found = len(kept) != len(index["manifests"])
+            index["manifests"] = kept
+            self._write_index(index)
+        return found
+
+    def collect_garbage(self, keep_diff_ids: set[str] = frozenset()) -> list[str]:
+        """Delete every blob no tagged image refers to; return their digests.
+
+        Runs under the index lock, so a concurrent tag cannot lose its blobs.
+        """
+        with self._locked():
+            live = set()
+            for _, digest in self.refs():
+                live.add(digest)
+                manifest = self.read_json(digest)
+                live.add(manifest["config"]["digest"])
+                live.update(layer["digest"] for layer in manifest["layers"])
+            removed = []
+            for name in os.listdir(self.blobs):
+                digest = "sha256:" + name
+                if digest not in live and digest not in keep_diff_ids:
+                    os.unlink(self.blobs / name)
+                    removed.append(digest)
+        return removed
 
     def refs(self) -> list[tuple[str, str]]:
         """Every (ref, manifest digest) pair in the index."""

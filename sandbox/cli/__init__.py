@@ -80,6 +80,34 @@ COMMANDS = {c.name: c for c in [
              Flag("all", "a", "bool", "Show all containers (default shows just running)")]),
     Command("images", "[OPTIONS]", "List images",
             [Flag("quiet", "q", "bool", "Only show image IDs")], max_args=0),
+    Command("diff", "CONTAINER", "Inspect changes to files or directories on a container's "
+                                 "filesystem", min_args=1, max_args=1),
+    Command("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+            "Create a new image from a container's changes",
+            [Flag("message", "m", "str", "Commit message", metavar="string"),
+             Flag("author", "a", "str", 'Author (e.g., "John Hannibal Smith '
+                                        '<hannibal@a-team.com>")', metavar="string")],
+            min_args=1, max_args=2),
+    Command("rmi", "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images",
+            [Flag("force", "f", "bool", "Force removal of the image")], min_args=1),
+    Command("tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+            "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", min_args=2, max_args=2),
+    Command("history", "[OPTIONS] IMAGE", "Show the history of an image",
+            [Flag("no-trunc", "", "bool", "Don't truncate output")], min_args=1, max_args=1),
+    Command("save", "[OPTIONS] IMAGE [IMAGE...]",
+            "Save one or more images to a tar archive (docker-archive and OCI layout in one)",
+            [Flag("output", "o", "str", "Write to a file, instead of STDOUT", metavar="string")],
+            min_args=1),
+    Command("load", "[OPTIONS]", "Load an image from a tar archive or STDIN",
+            [Flag("input", "i", "str", "Read from tar archive file, instead of STDIN",
+                  metavar="string"),
+             Flag("quiet", "q", "bool", "Suppress the load output")], max_args=0),
+    Command("import", "[OPTIONS] file|- [REPOSITORY[:TAG]]",
+            "Import the contents from a tarball to create a filesystem image",
+            min_args=1, max_args=2),
+    Command("export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
+            [Flag("output", "o", "str", "Write to a file, instead of STDOUT", metavar="string")],
+            min_args=1, max_args=1),
     Command("doctor", "", "Check what this machine offers containers, and how to fix what is "
                          "missing", max_args=0),
     Command("prune", "[OPTIONS]", "Remove all stopped containers and leftovers of crashed runs",
@@ -88,8 +116,10 @@ COMMANDS = {c.name: c for c in [
 ]}
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
                                              "kill", "rm", "logs", "inspect", "exec", "stats"},
-          "image": {"ls", "inspect"}}
-ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images"}
+          "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import"}}
+ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images", ("image", "rm"): "rmi",
+           ("container", "diff"): "diff", ("container", "commit"): "commit",
+           ("container", "export"): "export"}
 
 
 def usage() -> str:

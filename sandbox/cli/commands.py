@@ -305,10 +305,8 @@ def cmd_inspect(args, format) -> int:
             found.append(container_json(lookup(_root(), ref)))
         except SandboxError:
             try:
-                image = lifecycle.store_for(_root()).get(ref)
-                found.append({"Id": image.id, "RepoTags": [image.ref], "Config": image.config.get(
-                    "config", {}), "RootFS": image.config.get("rootfs"),
-                    "Created": image.config.get("created"), "Size": image.size})
+                from ..imagetools import image_json
+                found.append(image_json(lifecycle.store_for(_root()).get(ref)))
             except SandboxError:
                 print(f"sandbox: No such object: {ref}", file=sys.stderr)
                 code = 1
@@ -342,12 +340,136 @@ def cmd_stats(args, no_stream, all) -> int:
                  f"{_binary_size(r['memory'])} / {_binary_size(r['memory_limit'])}",
                  f"{r['memory_percent']:.2f}%", str(r["pids"])]
                 for r in lifecycle.stats([c for c in containers if c.running],
-                                         interval=0.1 if no_stream else 1.0)]
+                                         interval=0 if no_stream else 1.0)]
         if not no_stream:
             print("\033[2J\033[H", end="")  # clear the screen, as docker stats does
         print(table(rows, header), flush=True)
         if no_stream or not any(c.running for c in containers):
             return 0
+
+
+# --- layers and images: diff, commit, rmi, tag, history, save, load, import, export -------
+def cmd_diff(args) -> int:
+    from ..imagetools import diff
+    for kind, path in diff(lookup(_root(), args[0])):
+        print(kind, path)
+    return 0
+
+
+def cmd_commit(args, message, author) -> int:
+    from ..imagetools import commit
+    container = lookup(_root(), args[0])
+    image = commit(lifecycle.store_for(_root()), container, args[1] if len(args) > 1 else None,
+                   message or "", author or "")
+    print(image.id)
+    return 0
+
+
+def cmd_rmi(args, force) -> int:
+    from ..imagetools import rmi
+    store, code = lifecycle.store_for(_root()), 0
+    for name in args:
+        try:
+            for line in rmi(_root(), store, name, force):
+                print(line)
+        except SandboxError as err:
+            print(f"sandbox: {err}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def cmd_tag(args) -> int:
+    from ..imagetools import tag
+    tag(lifecycle.store_for(_root()), args[0], args[1])
+    return 0
+
+
+def cmd_history(args, no_trunc) -> int:
+    from ..imagetools import history
+    image = lifecycle.store_for(_root()).get(args[0])
+    rows = []
+    for i, step in enumerate(history(image)):
+        created_by = step["created_by"]
+        if not no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        rows.append([image.short_id if i == 0 else "<missing>",
+                     ago(step["created"]) if step["created"] else "", created_by,
+                     size(step["size"]), step["comment"]])
+    print(table(rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]))
+    return 0
+
+
+def _binary_output(path):
+    """A file to write a tar to: -o PATH, or stdout when it is not a terminal (as Docker)."""
+    if path:
+        return open(path, "wb")
+    if sys.stdout.isatty():
+        raise UsageError("refusing to write a tar archive to a terminal: use -o FILE or a "
+                         "redirect")
+    return os.fdopen(os.dup(1), "wb")
+
+
+def cmd_save(args, output) -> int:
+    from ..archive import save
+    store = lifecycle.store_for(_root())
+    images = [store.get(name) for name in args]
+    with _binary_output(output) as out:
+        save(store, images, args, out)
+    return 0
+
+
+def _input_file(path):
+    """A file to read a tar from: -i PATH, or stdin copied to a scratch file (tar needs to seek)."""
+    from pathlib import Path
+    if path and path != "-":
+        return Path(path), None
+    import tempfile
+    scratch = tempfile.NamedTemporaryFile(prefix="sandbox-load-", delete=False)
+    with scratch:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            scratch.write(chunk)
+    return Path(scratch.name), scratch.name
+
+
+def cmd_load(args, input, quiet) -> int:
+    from ..archive import load
+    path, scratch = _input_file(input)
+    try:
+        if not path.exists():
+            raise SandboxError(f"open {path}: no such file or directory")
+        loaded = load(lifecycle.store_for(_root()), path)
+    finally:
+        if scratch:
+            os.unlink(scratch)
+    if not quiet:
+        for name in loaded:
+            print(f"Loaded image: {name}" if not name.startswith("sha256:")
+                  else f"Loaded image ID: {name}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from ..archive import import_rootfs
+    path, scratch = _input_file(args[0])
+    try:
+        if not path.exists():
+            raise SandboxError(f"open {path}: no such file or directory")
+        image = import_rootfs(lifecycle.store_for(_root()), path,
+                              args[1] if len(args) > 1 else None)
+    finally:
+        if scratch:
+            os.unlink(scratch)
+    print(image.id)
+    return 0
+
+
+def cmd_export(args, output) -> int:
+    from ..archive import export
+    container = lookup(_root(), args[0])
+    with _binary_output(output) as out:
+        out.flush()
+        export(container, out.fileno())
+    return 0
 
 
 # --- images, doctor, version -------------------------------------------------------

@@ -1,0 +1,389 @@
+"""Images and containers as tar archives: save, load, import, export.
+
+``save`` writes one archive that both kinds of tool read (the layout Docker
+25 writes): an OCI image layout (``oci-layout``, ``index.json``,
+``blobs/sha256/...``) plus Docker's ``manifest.json``, which points at the
+same blobs.  ``docker load``, ``podman load`` and ``skopeo copy
+docker-archive:...`` read the second; ``skopeo copy oci-archive:...`` and
+``umoci`` (once unpacked) read the first.  Layers are written uncompressed,
+so a layer's digest in the archive equals its ``diff_id``.
+
+``load`` reads either kind; every blob is checked against its digest, and if
+anything is wrong the store is left as it was.
+
+``import`` turns a root filesystem tarball into a one-layer image;
+``export`` writes a container's merged filesystem (all layers plus its
+changes) as one tarball.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+from .errors import SandboxError
+from .humanize import now_iso
+from .store import (MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,
+                    DigestMismatch, Image, Store, normalize_ref, sha256_digest)
+
+MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+class BadArchive(SandboxError):
+    """The file is not an image archive this tool understands, or its content is damaged."""
+
+
+# --- save -------------------------------------------------------------------------
+def save(store: Store, images: list[Image], names: list[str], output) -> None:
+    """Write ``images`` (tagged ``names``) as a docker-archive + OCI layout tar to ``output``."""
+    docker_manifest, index = [], {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []}
+    with tarfile.open(fileobj=output, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        written: set[str] = set()
+        sizes: dict[str, int] = {}  # uncompressed size of each layer written
+        for image, name in zip(images, names):
+            layers = []
+            for layer, diff_id in zip(image.layers, image.diff_ids):
+                path = f"blobs/sha256/{diff_id.split(':', 1)[1]}"
+                if path not in written:
+                    sizes[path] = _add_uncompressed_layer(tar, store, layer, diff_id, path)
+                    written.add(path)
+                layers.append((path, diff_id))
+            config_bytes = store.read_blob(image.id)
+            _add_bytes(tar, f"blobs/sha256/{image.id.split(':', 1)[1]}", config_bytes, written)
+            layer_sizes = [sizes[path] for path, _ in layers]
+            manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
+                        "config": {"mediaType": MEDIA_CONFIG, "digest": image.id,
+                                   "size": len(config_bytes)},
+                        "layers": [{"mediaType": MEDIA_LAYER_TAR, "digest": d, "size": s}
+                                   for (_, d), s in zip(layers, layer_sizes)]}
+            manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+            manifest_digest = sha256_digest(manifest_bytes)
+            _add_bytes(tar, f"blobs/sha256/{manifest_digest.split(':', 1)[1]}", manifest_bytes,
+                       written)
+            tagged = normalize_ref(name) if name else None
+            annotations = {}
+            if tagged:
+                annotations = {"io.containerd.image.name": _full_name(tagged),
+                               "org.opencontainers.image.ref.name": tagged.rsplit(":", 1)[1]}
+            index["manifests"].append({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest,
+                                       "size": len(manifest_bytes),
+                                       **({"annotations": annotations} if annotations else {})})
+            docker_manifest.append({"Config": f"blobs/sha256/{image.id.split(':', 1)[1]}",
+                                    "RepoTags": [tagged] if tagged else [],
+                                    "Layers": [path for path, _ in layers]})
+        _add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
+                   written)
+        _add_bytes(tar, "index.json", json.dumps(index, indent=2).encode(), written)
+        _add_bytes(tar, "manifest.json", json.dumps(docker_manifest).encode(), written)
+
+
+def _full_name(ref: str) -> str:
+    """``mine:v1`` → ``docker.io/library/mine:v1``, the name containerd and Docker store."""
+    first = ref.split("/", 1)[0]
+    if "/" not in ref:
+        return "docker.io/library/" + ref
+    if "." in first or ":" in first or first == "localhost":
+        return ref
+    return "docker.io/" + ref
+
+
+def _add_uncompressed_layer(tar, store: Store, layer: dict, diff_id: str, path: str) -> int:
+    """Add a layer to the archive uncompressed, checking that it hashes to its diff_id.
+
+    A tar entry's size comes before its content, so the layer is decompressed
+    to a scratch file first.
+    """
+    from .store import _sha256
+    blob = store.blob_path(layer["digest"])
+    scratch = store.tmp / f"save-{os.getpid()}-{diff_id[7:19]}.tar"
+    try:
+        opener = gzip.open if _is_gzip(blob) else open
+        hasher = _sha256()
+        with opener(blob, "rb") as src, open(scratch, "wb") as out:
+            while chunk := src.read(1 << 20):
+                hasher.update(chunk)
+                out.write(chunk)
+        if "sha256:" + hasher.hexdigest() != diff_id:
+            raise DigestMismatch(f"layer {layer['digest']} does not unpack to its diff_id "
+                                 f"{diff_id}")
+        info = tarfile.TarInfo(path)
+        info.size = scratch.stat().st_size
+        info.mode = 0o644
+        with open(scratch, "rb") as src:
+            tar.addfile(info, src)
+        return info.size
+    finally:
+        if scratch.exists():
+            scratch.unlink()
+
+
+def _add_bytes(tar, name: str, data: bytes, written: set[str]) -> None:
+    if name in written:
+        return
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+    written.add(name)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+# --- load -------------------------------------------------------------------------
+class _NewBlobs:
+    """Blobs a load added; removed again if the load fails, so the store is as it was."""
+
+    def __init__(self, store: Store):
+        self.store, self.added = store, []
+
+    def put_stream(self, source, media_type: str, expected: str | None) -> dict:
+        existed = expected is not None and self.store.has_blob(expected)
+        descriptor = self.store.put_blob_stream(source, media_type, expected)
+        if not existed:
+            self.added.append(descriptor["digest"])
+        return descriptor
+
+    def put(self, data: bytes, media_type: str, expected: str | None = None) -> dict:
+        existed = self.store.has_blob(sha256_digest(data))
+        descriptor = self.store.put_blob(data, media_type, expected)
+        if not existed:
+            self.added.append(descriptor["digest"])
+        return descriptor
+
+    def undo(self) -> None:
+        referenced = set()
+        for _, digest in self.store.refs():
+            manifest = self.store.read_json(digest)
+            referenced |= {digest, manifest["config"]["digest"]}
+            referenced |= {layer["digest"] for layer in manifest["layers"]}
+        for digest in self.added:
+            if digest not in referenced:
+                self.store.blob_path(digest).unlink(missing_ok=True)
+
+
+def load(store: Store, archive_path: Path) -> list[str]:
+    """``docker load``: read a docker-archive or an OCI layout archive; return the loaded names."""
+    try:
+        tar = tarfile.open(archive_path, mode="r:*")
+    except (tarfile.TarError, EOFError) as err:
+        raise BadArchive(f"{archive_path} is not a tar archive ({err})") from None
+    new = _NewBlobs(store)
+    try:
+        with tar:
+            names = {name.removeprefix("./") for name in tar.getnames()}
+            if "manifest.json" in names:
+                loaded = _load_docker(store, tar, new)
+            elif "index.json" in names:
+                loaded = _load_oci(store, tar, new)
+            else:
+                raise BadArchive(f"{archive_path} has neither manifest.json (docker-archive) nor "
+                                 "index.json (OCI layout): it is not an image archive")
+    except (tarfile.TarError, EOFError, OSError, KeyError, ValueError) as err:
+        new.undo()
+        raise BadArchive(f"{archive_path} is damaged: {err}") from None
+    except SandboxError:
+        new.undo()
+        raise
+    return loaded
+
+
+def _member(tar, name: str):
+    """A file of the archive, by name (``tar cf x.tar .`` writes them as ``./name``)."""
+    for candidate in (name, "./" + name):
+        try:
+            f = tar.extractfile(candidate)
+            break
+        except KeyError:
+            continue
+    else:
+        raise BadArchive(f"the archive names {name!r}, but has no such file")
+    if f is None:
+        raise BadArchive(f"{name!r} in the archive is not a file")
+    return f
+
+
+def _load_docker(store: Store, tar, new: _NewBlobs) -> list[str]:
+    loaded = []
+    for entry in json.load(_member(tar, "manifest.json")):
+        config_bytes = _member(tar, entry["Config"]).read()
+        config = json.loads(config_bytes)
+        config_desc = new.put(config_bytes, MEDIA_CONFIG, _digest_in_name(entry["Config"]))
+        diff_ids = config["rootfs"]["diff_ids"]
+        if len(diff_ids) != len(entry["Layers"]):
+            raise BadArchive(f"{entry['Config']} lists {len(diff_ids)} layers, manifest.json "
+                             f"{len(entry['Layers'])}")
+        layers = [_load_layer(tar, path, diff_id, new)
+                  for path, diff_id in zip(entry["Layers"], diff_ids)]
+        descriptor = _write_manifest(store, config_desc, layers, new)
+        for ref in entry.get("RepoTags") or []:
+            store.tag(ref, descriptor)
+            loaded.append(normalize_ref(ref))
+        if not entry.get("RepoTags"):
+            store.add_untagged(descriptor)
+            loaded.append(config_desc["digest"])
+    return loaded
+
+
+def _load_layer(tar, path: str, diff_id: str, new: _NewBlobs) -> dict:
+    """A layer, stored uncompressed: its digest must equal the config's diff_id."""
+    member = _member(tar, path)
+    head = member.read(2)
+    member.seek(0)
+    source = gzip.GzipFile(fileobj=member) if head == b"\x1f\x8b" else member
+    try:
+        return new.put_stream(source, MEDIA_LAYER_TAR, diff_id)
+    except DigestMismatch as err:
+        raise DigestMismatch(f"layer {path} does not match the image's config: {err}") from None
+
+
+def _digest_in_name(path: str) -> str | None:
+    """``blobs/sha256/<hex>`` and ``<hex>.json`` name their own digest: check it."""
+    stem = Path(path).name.removesuffix(".json")
+    return "sha256:" + stem if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem) \
+        else None
+
+
+def _write_manifest(store: Store, config_desc: dict, layers: list[dict], new: _NewBlobs) -> dict:
+    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc,
+                "layers": layers}
+    return new.put(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
+
+
+def _load_oci(store: Store, tar, new: _NewBlobs) -> list[str]:
+    index = json.load(_member(tar, "index.json"))
+    loaded = []
+    for descriptor in index.get("manifests", []):
+        manifest_desc = _resolve_platform(tar, descriptor)
+        manifest_bytes = _blob(tar, manifest_desc["digest"]).read()
+        if sha256_digest(manifest_bytes) != manifest_desc["digest"]:
+            raise DigestMismatch(f"manifest {manifest_desc['digest']} is corrupt")
+        manifest = json.loads(manifest_bytes)
+        config_bytes = _blob(tar, manifest["config"]["digest"]).read()
+        config_desc = new.put(config_bytes, MEDIA_CONFIG, manifest["config"]["digest"])
+        layers = []
+        for layer in manifest["layers"]:
+            layers.append(new.put_stream(_blob(tar, layer["digest"]), _oci_media(layer),
+                                         layer["digest"]))
+        stored = _write_manifest(store, config_desc, layers, new)
+        annotations = {**descriptor.get("annotations", {}), **manifest_desc.get("annotations", {})}
+        ref = annotations.get("io.containerd.image.name") or annotations.get(
+            "org.opencontainers.image.ref.name")
+        if ref and not (":" in ref or "/" in ref):
+            ref = None  # a bare tag ("v1") names no repository: load it untagged, as Docker does
+        if ref:
+            ref = _short_name(ref)
+            store.tag(ref, stored)
+            loaded.append(normalize_ref(ref))
+        else:
+            store.add_untagged(stored)
+            loaded.append(config_desc["digest"])
+    return loaded
+
+
+def _short_name(ref: str) -> str:
+    """``docker.io/library/mine:v1`` → ``mine:v1``, as Docker shows it."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
+
+
+def _oci_media(layer: dict) -> str:
+    media = layer.get("mediaType", MEDIA_LAYER_TAR)
+    if "gzip" in media:
+        return MEDIA_LAYER_GZIP
+    if "zstd" in media:
+        raise BadArchive("zstd-compressed layers are not supported yet")
+    return MEDIA_LAYER_TAR
+
+
+def _resolve_platform(tar, descriptor: dict) -> dict:
+    """An index inside the index (a multi-platform image): pick this machine's platform."""
+    if descriptor.get("mediaType") not in (MEDIA_INDEX, DOCKER_LIST):
+        return descriptor
+    from .busybox import _oci_arch
+    nested = json.load(_blob(tar, descriptor["digest"]))
+    for candidate in nested["manifests"]:
+        platform = candidate.get("platform", {})
+        if platform.get("architecture") == _oci_arch() and platform.get("os") == "linux":
+            return {**candidate, "annotations": descriptor.get("annotations", {})}
+    raise BadArchive(f"the archive has no image for linux/{_oci_arch()}")
+
+
+def _blob(tar, digest: str):
+    return _member(tar, f"blobs/sha256/{digest.split(':', 1)[1]}")
+
+
+# --- import and export ----------------------------------------------------------------
+def import_rootfs(store: Store, tarball: Path, ref: str | None) -> Image:
+    """``docker import``: a root filesystem tarball (plain or gzip) becomes a one-layer image."""
+    try:
+        with open(tarball, "rb") as raw:
+            head = raw.read(2)
+            raw.seek(0)
+            source = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
+            _check_is_tar(tarball)
+            layer = store.put_blob_stream(source, MEDIA_LAYER_TAR)
+    except (OSError, EOFError) as err:
+        raise BadArchive(f"cannot import {tarball}: {err}") from None
+    from .busybox import _oci_arch
+    now = now_iso()
+    config = {"created": now, "architecture": _oci_arch(), "os": "linux", "config": {},
+              "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+              "history": [{"created": now, "created_by": f"sandbox import {tarball.name}"}]}
+    config_desc = store.put_blob(json.dumps(config, sort_keys=True).encode(), MEDIA_CONFIG)
+    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc,
+                "layers": [layer]}
+    manifest_desc = store.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
+    if ref:
+        store.tag(ref, manifest_desc)
+    return Image(normalize_ref(ref) if ref else None, manifest_desc["digest"], manifest, config)
+
+
+def _check_is_tar(path: Path) -> None:
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            tar.next()
+    except (tarfile.TarError, EOFError) as err:
+        raise BadArchive(f"{path} is not a tar archive ({err})") from None
+
+
+def export(container, output_fd: int) -> None:
+    """``docker export``: the container's whole filesystem, as it sees it, as one tar.
+
+    The merged view exists only inside the container's mount namespace, so a
+    throw-away child mounts the same overlay again, read-only (the upper
+    directory joins the lower ones), in a private mount namespace of its own,
+    and writes the tar from there.
+    """
+    from . import syscalls as sc
+    from .namespaces import in_child
+    from .rootfs import overlay_options  # noqa: F401  (the same options, minus upper/work)
+
+    spec = container.spec
+    lowers = [str(container.dir / "upper"), str(container.dir / "init")] + spec.lower_dirs
+    view = container.dir / "export-view"
+    view.mkdir(exist_ok=True)
+
+    def write_tar():
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        options = f"lowerdir={':'.join(lowers)}" + (",userxattr" if spec.rootless else "")
+        sc.mount("overlay", str(view), "overlay", sc.MS_RDONLY, options)
+        with os.fdopen(os.dup(output_fd), "wb") as out:
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for entry in sorted(os.listdir(view)):
+                    tar.add(str(view / entry), arcname=entry)
+
+    try:
+        in_child(write_tar, sc.CLONE_NEWNS)
+    finally:
+        view.rmdir()
