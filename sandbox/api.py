@@ -264,7 +264,12 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
             lifecycle.remove(container._record, force=True)
             raise
         return container
-    return _run_captured(lambda stdio: start(container._record, stdio, detach=False), input)
+    try:
+        return _run_captured(lambda stdio: start(container._record, stdio, detach=False), input)
+    except BaseException:
+        if remove and not container._record.running:
+            lifecycle.remove(container._record, force=True)
+        raise
 
 
 def get(name_or_id: str) -> Container:

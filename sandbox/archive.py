@@ -66,7 +66,8 @@ def save(store: Store, images: list[Image], names: list[str], output) -> None:
             manifest_digest = sha256_digest(manifest_bytes)
             _add_bytes(tar, f"blobs/sha256/{manifest_digest.split(':', 1)[1]}", manifest_bytes,
                        written)
-            tagged = normalize_ref(name) if name else None
+            # An image asked for by its id is saved without a name, as Docker does.
+            tagged = normalize_ref(name) if name and normalize_ref(name) == image.ref else None
             annotations = {}
             if tagged:
                 annotations = {"io.containerd.image.name": _full_name(tagged),
@@ -172,27 +173,51 @@ class _NewBlobs:
 
 def load(store: Store, archive_path: Path) -> list[str]:
     """``docker load``: read a docker-archive or an OCI layout archive; return the loaded names."""
-    try:
-        tar = tarfile.open(archive_path, mode="r:*")
-    except (tarfile.TarError, EOFError) as err:
-        raise BadArchive(f"{archive_path} is not a tar archive ({err})") from None
+    tar = _open_tar(archive_path)
     new = _NewBlobs(store)
     try:
         with tar:
             names = {name.removeprefix("./") for name in tar.getnames()}
             if "manifest.json" in names:
-                loaded = _load_docker(store, tar, new)
+                images = _load_docker(store, tar, new)
             elif "index.json" in names:
-                loaded = _load_oci(store, tar, new)
+                images = _load_oci(store, tar, new)
             else:
                 raise BadArchive(f"{archive_path} has neither manifest.json (docker-archive) nor "
                                  "index.json (OCI layout): it is not an image archive")
-    except (tarfile.TarError, EOFError, OSError, KeyError, ValueError) as err:
+    except KeyError as err:
+        new.undo()
+        raise BadArchive(f"{archive_path} is damaged: its JSON lacks the field {err}") from None
+    except (tarfile.TarError, EOFError, OSError, ValueError, TypeError) as err:
         new.undo()
         raise BadArchive(f"{archive_path} is damaged: {err}") from None
     except SandboxError:
         new.undo()
         raise
+    return _name_all(store, images)
+
+
+def _open_tar(path: Path):
+    """tarfile.open(), with its several-line "could not be opened" turned into one sentence."""
+    try:
+        return tarfile.open(path, mode="r:*")
+    except (tarfile.TarError, EOFError, OSError):
+        empty = path.stat().st_size == 0
+        raise BadArchive(f"{path} is {'empty' if empty else 'not a tar archive'}: "
+                         "expected a tar archive, plain or compressed") from None
+
+
+def _name_all(store: Store, images: list[tuple[dict, list[str], str]]) -> list[str]:
+    """Name the loaded images, once every blob of every image is stored: a bad archive
+    changes no name.  An image without a name is listed untagged (``<none>``)."""
+    loaded = []
+    for descriptor, refs, config_digest in images:
+        for ref in refs:
+            store.tag(ref, descriptor)
+            loaded.append(normalize_ref(ref))
+        if not refs:
+            store.add_untagged(descriptor)
+            loaded.append(config_digest)
     return loaded
 
 
@@ -211,9 +236,12 @@ def _member(tar, name: str):
     return f
 
 
-def _load_docker(store: Store, tar, new: _NewBlobs) -> list[str]:
-    loaded = []
-    for entry in json.load(_member(tar, "manifest.json")):
+def _load_docker(store: Store, tar, new: _NewBlobs) -> list[tuple[dict, list[str], str]]:
+    images = []
+    entries = json.load(_member(tar, "manifest.json"))
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise BadArchive("manifest.json is not a list of images: this is no docker-archive")
+    for entry in entries:
         config_bytes = _member(tar, entry["Config"]).read()
         config = json.loads(config_bytes)
         config_desc = new.put(config_bytes, MEDIA_CONFIG, _digest_in_name(entry["Config"]))
@@ -224,13 +252,8 @@ def _load_docker(store: Store, tar, new: _NewBlobs) -> list[str]:
         layers = [_load_layer(tar, path, diff_id, new)
                   for path, diff_id in zip(entry["Layers"], diff_ids)]
         descriptor = _write_manifest(store, config_desc, layers, new)
-        for ref in entry.get("RepoTags") or []:
-            store.tag(ref, descriptor)
-            loaded.append(normalize_ref(ref))
-        if not entry.get("RepoTags"):
-            store.add_untagged(descriptor)
-            loaded.append(config_desc["digest"])
-    return loaded
+        images.append((descriptor, list(entry.get("RepoTags") or []), config_desc["digest"]))
+    return images
 
 
 def _load_layer(tar, path: str, diff_id: str, new: _NewBlobs) -> dict:
@@ -258,9 +281,9 @@ def _write_manifest(store: Store, config_desc: dict, layers: list[dict], new: _N
     return new.put(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
 
 
-def _load_oci(store: Store, tar, new: _NewBlobs) -> list[str]:
+def _load_oci(store: Store, tar, new: _NewBlobs) -> list[tuple[dict, list[str], str]]:
     index = json.load(_member(tar, "index.json"))
-    loaded = []
+    images = []
     for descriptor in index.get("manifests", []):
         manifest_desc = _resolve_platform(tar, descriptor)
         manifest_bytes = _blob(tar, manifest_desc["digest"]).read()
@@ -269,24 +292,39 @@ def _load_oci(store: Store, tar, new: _NewBlobs) -> list[str]:
         manifest = json.loads(manifest_bytes)
         config_bytes = _blob(tar, manifest["config"]["digest"]).read()
         config_desc = new.put(config_bytes, MEDIA_CONFIG, manifest["config"]["digest"])
+        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+        if len(diff_ids) != len(manifest["layers"]):
+            raise BadArchive(f"config {config_desc['digest']} lists {len(diff_ids)} layers, its "
+                             f"manifest {len(manifest['layers'])}")
         layers = []
-        for layer in manifest["layers"]:
-            layers.append(new.put_stream(_blob(tar, layer["digest"]), _oci_media(layer),
-                                         layer["digest"]))
+        for layer, diff_id in zip(manifest["layers"], diff_ids):
+            stored_layer = new.put_stream(_blob(tar, layer["digest"]), _oci_media(layer),
+                                          layer["digest"])
+            _check_diff_id(store, stored_layer, diff_id)
+            layers.append(stored_layer)
         stored = _write_manifest(store, config_desc, layers, new)
         annotations = {**descriptor.get("annotations", {}), **manifest_desc.get("annotations", {})}
         ref = annotations.get("io.containerd.image.name") or annotations.get(
             "org.opencontainers.image.ref.name")
         if ref and not (":" in ref or "/" in ref):
             ref = None  # a bare tag ("v1") names no repository: load it untagged, as Docker does
-        if ref:
-            ref = _short_name(ref)
-            store.tag(ref, stored)
-            loaded.append(normalize_ref(ref))
-        else:
-            store.add_untagged(stored)
-            loaded.append(config_desc["digest"])
-    return loaded
+        images.append((stored, [_short_name(ref)] if ref else [], config_desc["digest"]))
+    return images
+
+
+def _check_diff_id(store: Store, layer: dict, diff_id: str) -> None:
+    """The layer, uncompressed, must hash to the diff_id its image's config gives it
+    (OCI image spec, config.md: ``rootfs.diff_ids``); else the image is not what it says."""
+    if layer["digest"] == diff_id:
+        return  # an uncompressed layer: its digest, already checked, is its diff_id
+    from .store import _sha256
+    blob = store.blob_path(layer["digest"])
+    hasher = _sha256()
+    with (gzip.open if _is_gzip(blob) else open)(blob, "rb") as src:
+        while chunk := src.read(1 << 20):
+            hasher.update(chunk)
+    if "sha256:" + hasher.hexdigest() != diff_id:
+        raise DigestMismatch(f"layer {layer['digest']} does not unpack to its diff_id {diff_id}")
 
 
 def _short_name(ref: str) -> str:
@@ -346,15 +384,17 @@ def import_rootfs(store: Store, tarball: Path, ref: str | None) -> Image:
     manifest_desc = store.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
     if ref:
         store.tag(ref, manifest_desc)
+    else:
+        store.add_untagged(manifest_desc)  # Docker's <none>:<none>
     return Image(normalize_ref(ref) if ref else None, manifest_desc["digest"], manifest, config)
 
 
 def _check_is_tar(path: Path) -> None:
-    try:
-        with tarfile.open(path, mode="r:*") as tar:
+    with _open_tar(path) as tar:
+        try:
             tar.next()
-    except (tarfile.TarError, EOFError) as err:
-        raise BadArchive(f"{path} is not a tar archive ({err})") from None
+        except (tarfile.TarError, EOFError, OSError) as err:
+            raise BadArchive(f"{path} is not a tar archive: {err}") from None
 
 
 def export(container, output_fd: int) -> None:

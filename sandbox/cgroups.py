@@ -22,8 +22,10 @@ The same limit has different file names in each version:
 
 The layout is read from /proc/self/mountinfo at run time, never assumed.  A
 container's cgroup is made below the cgroup of the process that starts it
-(``<its cgroup>/sandbox/<container id>``), never at a hierarchy's root, and
-is removed with the container.
+(``<its cgroup>/sandbox/<container id>``), and is removed with the container.
+On v2 a cgroup that hands controllers down may hold no processes itself, so
+there it goes below the nearest ancestor without processes of its own (the
+hierarchy's root only when every cgroup above ours has processes).
 """
 
 from __future__ import annotations
@@ -155,11 +157,13 @@ def parse_size(text: str, flag: str) -> int:
     if value and value[-1] in "bkmgt":
         number, unit = value[:-1], value[-1]
     try:
-        size = float(number) * _UNITS[unit]
-    except (ValueError, KeyError):
+        size = int(float(number) * _UNITS[unit])  # int() refuses inf and nan
+        if size < 0:
+            raise ValueError(text)
+    except (ValueError, KeyError, OverflowError):
         raise UsageError(f'invalid argument "{text}" for "{flag}" flag: invalid size: '
                          f"'{text}' (use a number with b, k, m or g, like 64m)") from None
-    return int(size)
+    return size
 
 
 def parse_limits(memory=None, memory_swap=None, cpus=None, cpu_shares=None,
@@ -278,9 +282,16 @@ class V1Cgroup:
             for name, value in files.items():
                 if name == "memory.memsw.limit_in_bytes" and not os.path.exists(
                         os.path.join(directory, name)):
+                    if value == "-1":
+                        continue  # "unlimited swap" on a kernel that does not count swap
                     raise MissingFeature("--memory-swap needs swap accounting, which this "
                                          "kernel has off (boot with swapaccount=1)")
                 _write(os.path.join(directory, name), value)
+        memsw = os.path.join(self.dirs.get("memory", ""), "memory.memsw.limit_in_bytes")
+        if limits.memory is not None and limits.memory_swap is None and os.path.exists(memsw):
+            # Docker's default: as much swap as memory (memory + swap = 2 x --memory).
+            # Kernels without swap accounting have no such file: nothing to cap then.
+            _write(memsw, str(2 * limits.memory))
 
     def join(self) -> None:
         """Move the calling process in (writing 0 to cgroup.procs means "me")."""

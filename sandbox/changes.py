@@ -52,13 +52,37 @@ def _walk(upper: Path):
             yield path.relative_to(upper), path, os.lstat(path)
 
 
-def _in_lower(relative: Path, lower_dirs: list[str]) -> bool:
-    """Does any layer below have this path (the topmost layer that mentions it decides)?"""
-    for layer in lower_dirs:
-        candidate = Path(layer) / relative
+def _hides_below(layer: Path, relative: Path) -> bool:
+    """Does this layer hide, at ``relative``, whatever the layers below it have?
+
+    It does when one of the path's parents is, in this layer, not a directory
+    (a whiteout, a file, a link) or an opaque directory (overlayfs(5),
+    "whiteouts and opaque directories").
+    """
+    for parent in reversed(relative.parents[:-1]):  # "a", then "a/b", ...
         try:
-            st = os.lstat(candidate)
+            st = os.lstat(layer / parent)
         except FileNotFoundError:
+            return False
+        if not stat.S_ISDIR(st.st_mode) or is_opaque(layer / parent):
+            return True
+    return False
+
+
+def _in_lower(relative: Path, upper: Path, lower_dirs: list[str]) -> bool:
+    """Does the image below the upper directory show this path?
+
+    The topmost layer that has the path decides; a layer that hides the
+    path's parents (see :func:`_hides_below`) ends the search.
+    """
+    if _hides_below(upper, relative):
+        return False
+    for layer in map(Path, lower_dirs):
+        try:
+            st = os.lstat(layer / relative)
+        except (FileNotFoundError, NotADirectoryError):  # a parent is missing or a file
+            if _hides_below(layer, relative):
+                return False
             continue
         return not is_whiteout(st)
     return False
@@ -71,7 +95,7 @@ def diff(upper: Path, lower_dirs: list[str]) -> list[tuple[str, str]]:
         shown = "/" + str(relative)
         if is_whiteout(st):
             result.append(("D", shown))
-        elif _in_lower(relative, lower_dirs):
+        elif _in_lower(relative, upper, lower_dirs):
             result.append(("C", shown))
         else:
             result.append(("A", shown))

@@ -52,13 +52,16 @@ def ago(iso: str) -> str:
     return duration(time.time() - parse_iso(iso)) + " ago"
 
 
-def size(n: float) -> str:
-    """Bytes in Docker's decimal units: ``4.26MB``, ``1.2GB``."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1000
-    return f"{n}TB"
+def size(n: float, binary: bool = False) -> str:
+    """Bytes as Docker prints them: decimal for images (``4.26MB``), binary for
+    ``stats`` (``1.5MiB``)."""
+    base, units = (1024, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else \
+        (1000, ("B", "kB", "MB", "GB", "TB"))
+    for unit in units:
+        if n < base or unit == units[-1]:
+            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= base
+    return f"{n}{units[-1]}"
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

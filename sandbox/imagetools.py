@@ -59,12 +59,14 @@ def commit(store: Store, container: Container, ref: str | None, message: str = "
     manifest_desc = store.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
     if ref:
         store.tag(ref, manifest_desc)
+    else:
+        store.add_untagged(manifest_desc)  # Docker's <none>:<none>
     return Image(normalize_ref(ref) if ref else None, manifest_desc["digest"], manifest, config)
 
 
 def tag(store: Store, source: str, target: str) -> None:
     """``docker tag``: one more name for the same manifest."""
-    image = store.get(source)
+    image = require_image(store, source)
     store.tag(target, {"mediaType": MEDIA_MANIFEST, "digest": image.manifest_digest,
                        "size": len(store.read_blob(image.manifest_digest))})
 
@@ -75,7 +77,7 @@ def rmi(root: Path, store: Store, name: str, force: bool = False) -> list[str]:
     An image that a container uses is refused (unless ``force``): the
     container's overlay needs its layers.  Returns Docker's report lines.
     """
-    image = store.get(name)
+    image = require_image(store, name)
     users = [c for c in all_containers(root) if c.spec.image_id == image.id]
     if users and not force:
         raise Conflict(f"unable to remove image {name} (must force) - image is being used by "

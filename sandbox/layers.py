@@ -25,7 +25,7 @@ import stat
 from pathlib import Path
 
 from .errors import SandboxError
-from .paths import ensure
+from .paths import ensure, rmtree
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -87,34 +87,63 @@ def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
 def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None = None) -> None:
     """Unpack one layer tarball (plain or gzip) into the directory ``dest``."""
     import tarfile  # here, not at the top: `sandbox run` of an unpacked image never needs it
+    import zlib
     notices = notices if notices is not None else []
-    dir_times: list[tuple[Path, float]] = []
-    with tarfile.open(archive, mode="r:*") as tar:
-        for member in tar:
-            try:
-                _unpack_entry(tar, member, dest, rootless, notices, dir_times)
-            except UnsafeLayer:
-                raise
-            except (OSError, tarfile.TarError) as err:
-                raise UnsafeLayer(f"cannot unpack entry {member.name!r}: {err}") from err
-    # Directory times last: creating entries inside a directory changes its mtime.
-    for path, mtime in reversed(dir_times):
-        os.utime(path, (mtime, mtime), follow_symlinks=False)
+    dirs: list[tuple[str, int, float]] = []
+    member = None
+    try:
+        with tarfile.open(archive, mode="r:*") as tar:
+            for member in tar:  # reading the next header can fail too (truncated, bad gzip)
+                _unpack_entry(tar, member, dest, rootless, notices, dirs)
+    except UnsafeLayer:
+        raise
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as err:
+        where = f"entry {member.name!r}" if member is not None else f"layer {archive}"
+        raise UnsafeLayer(f"cannot unpack {where}: {err}") from err
+    # Directory modes and times last: an entry created inside a directory
+    # changes its mtime, and a rootless user could not create it in a
+    # directory that is already read-only (0555).  A directory that a later
+    # entry replaced, or that is now reached through a symbolic link, is
+    # skipped: chmod(2) and utime(2) would follow the link out of dest.
+    for relative, mode, mtime in reversed(dirs):
+        if _is_real_dir(dest, relative):
+            path = dest / relative
+            os.chmod(path, mode)
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
-def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dir_times) -> None:
+def _is_real_dir(root: Path, relative: str) -> bool:
+    """True if every component of ``relative`` below root is a directory, not a symbolic link."""
+    path = root
+    for part in relative.split("/"):
+        path = path / part
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> None:
     name = clean_name(member.name)
     if not name:
         return  # the root itself ("./")
     parent_rel, _, base = name.rpartition("/")
-    parent = secure_join(dest, parent_rel, follow_last=True)
-    _mkdir_inside(dest, parent)
+    try:
+        parent = secure_join(dest, parent_rel, follow_last=True)
+        _mkdir_inside(dest, parent)
+    except UnsafeLayer as err:
+        raise UnsafeLayer(f"entry {name!r}: {err}") from None
 
     if base == OPAQUE_MARKER:
         _set_opaque(parent, rootless)
         return
     if base.startswith(WHITEOUT_PREFIX):
-        _make_whiteout(parent / base[len(WHITEOUT_PREFIX):])
+        hidden = base[len(WHITEOUT_PREFIX):]
+        if hidden in ("", ".", ".."):  # ".wh..." would delete the directory above dest
+            raise UnsafeLayer(f"entry {name!r} is a whiteout that names no file")
+        _make_whiteout(parent / hidden)
         return
 
     target = parent / base
@@ -130,8 +159,8 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dir_times) -
         mode &= ~(stat.S_ISUID | stat.S_ISGID)
 
     if member.isdir():
-        target.mkdir(exist_ok=True)
-        dir_times.append((target, member.mtime))
+        target.mkdir(mode=0o700, exist_ok=True)
+        dirs.append((str(target.relative_to(dest)), mode, member.mtime))
     elif member.isreg():
         with tar.extractfile(member) as src:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -140,7 +169,10 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dir_times) -
     elif member.issym():
         os.symlink(member.linkname, target)
     elif member.islnk():
-        source = secure_join(dest, clean_name(member.linkname))
+        try:
+            source = secure_join(dest, clean_name(member.linkname))
+        except UnsafeLayer as err:
+            raise UnsafeLayer(f"hard link {name!r} points outside the layer: {err}") from None
         if not source.is_file() or source.is_symlink():
             raise UnsafeLayer(f"hard link {name!r} points at {member.linkname!r}, "
                               "which is not a regular file of this layer")
@@ -156,10 +188,9 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dir_times) -
 
     if not rootless:
         os.lchown(target, member.uid, member.gid)
-    if not member.issym():
+    if not member.issym() and not member.isdir():  # directories: at the end, see unpack()
         os.chmod(target, mode)
-        if not member.isdir():
-            os.utime(target, (member.mtime, member.mtime))
+        os.utime(target, (member.mtime, member.mtime))
 
 
 def _mkdir_inside(root: Path, path: Path) -> None:
@@ -203,7 +234,7 @@ def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
         return final
     ensure(layers_dir)
     scratch = Path(ensure(tmp_dir)) / f"layer-{os.getpid()}-{final.name[:12]}"
-    shutil.rmtree(scratch, ignore_errors=True)
+    rmtree(scratch)
     scratch.mkdir()
     try:
         unpack(blob, scratch, rootless)
@@ -212,5 +243,5 @@ def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
         if not final.exists():
             raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        rmtree(scratch)  # paths.rmtree: a rootless copy may hold read-only directories
     return final

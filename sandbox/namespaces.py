@@ -104,30 +104,7 @@ def in_child(body, flags: int = 0, *args):
     The result travels back through a pipe, pickled; an exception raised in
     the child is raised again here.
     """
-    import pickle
-
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return from here
-        os.close(r)
-        try:
-            outcome = ("ok", _in_namespaces(body, flags, args))
-        except BaseException as err:  # noqa: BLE001 - carried back to the caller
-            outcome = ("error", err)
-        try:
-            data = pickle.dumps(outcome)
-        except Exception as err:  # noqa: BLE001 - an unpicklable result or error
-            data = pickle.dumps(("error", RuntimeError(repr(err))))
-        os.write(w, data)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    kind, value = pickle.loads(data) if data else ("error", RuntimeError("the child died"))
-    if kind == "error":
-        raise value
-    return value
+    return _call_in_child(lambda: _in_namespaces(body, flags, args))
 
 
 def _in_namespaces(body, flags: int, args):
@@ -137,22 +114,34 @@ def _in_namespaces(body, flags: int, args):
     if not flags & sc.CLONE_NEWPID:
         return body(*args)
     # Process 1 of the new PID namespace is our next child: run the body there.
+    return _call_in_child(lambda: body(*args))
+
+
+def _call_in_child(fn):
+    """fork(2); the child runs ``fn`` and pickles its outcome into a pipe; the parent
+    reads it, collects the child, and returns the result or raises the error."""
     import pickle
+
     r, w = os.pipe()
     pid = os.fork()
-    if pid == 0:
+    if pid == 0:  # the child: never return from here
         os.close(r)
         try:
-            outcome = ("ok", body(*args))
-        except BaseException as err:  # noqa: BLE001
+            outcome = ("ok", fn())
+        except BaseException as err:  # noqa: BLE001 - carried back to the caller
             outcome = ("error", err)
-        os.write(w, pickle.dumps(outcome))
+        try:
+            data = pickle.dumps(outcome)
+        except Exception as err:  # noqa: BLE001 - an unpicklable result or error
+            data = pickle.dumps(("error", RuntimeError(f"the child's result cannot be "
+                                                       f"sent back: {err!r}")))
+        os.write(w, data)
         os._exit(0)
     os.close(w)
     with os.fdopen(r, "rb") as f:
         data = f.read()
     os.waitpid(pid, 0)
-    kind, value = pickle.loads(data) if data else ("error", RuntimeError("process 1 died"))
+    kind, value = pickle.loads(data) if data else ("error", RuntimeError("the child died"))
     if kind == "error":
         raise value
     return value

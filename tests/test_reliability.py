@@ -21,7 +21,10 @@ def leftovers(root: Path) -> dict:
         "scratch": os.listdir(root / "tmp") if (root / "tmp").exists() else [],
         "mounts": [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
                    if str(root) in line],
-        "cgroups": [str(p) for p in Path("/sys/fs/cgroup").glob("*/sandbox*")],
+        # A container's cgroup sits below the cgroup of whoever started it, at any depth.
+        "cgroups": [str(p) for depth in range(1, 6)
+                    for p in Path("/sys/fs/cgroup").glob("*/" * depth + "sandbox*")
+                    if str(root.name) not in str(p)],
         "processes": [],
     }
     for pid in filter(str.isdigit, os.listdir("/proc")):

@@ -47,11 +47,16 @@ def cmd_run(args, detach, **flags) -> int:
         raise UsageError("-t with -d is not supported: there is no 'attach' to come back to; "
                          "use 'sandbox exec -it' to get a terminal in a detached container")
     container = _create(args, **flags)
-    if detach:
-        lifecycle.start_detached(container)
-        print(container.id)
-        return 0
-    return run_attached(container, interactive=flags["interactive"])
+    try:
+        if detach:
+            lifecycle.start_detached(container)
+            print(container.id)
+            return 0
+        return run_attached(container, interactive=flags["interactive"])
+    except SandboxError:
+        if flags["rm"] and not container.running:
+            lifecycle.remove(container, force=True)  # --rm: nothing is left, even on failure
+        raise
 
 
 def run_attached(container: Container, interactive: bool) -> int:
@@ -319,15 +324,6 @@ def cmd_inspect(args, format) -> int:
 
 
 # --- stats ------------------------------------------------------------------------
-def _binary_size(n: float) -> str:
-    """Docker's stats units: ``1.5MiB``, ``31.3GiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1024
-    return f"{n}TiB"
-
-
 def cmd_stats(args, no_stream, all) -> int:
     """Docker's ``stats`` columns; without --no-stream, refreshed until Ctrl-C."""
     if args:
@@ -337,7 +333,7 @@ def cmd_stats(args, no_stream, all) -> int:
     header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
     while True:
         rows = [[r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
-                 f"{_binary_size(r['memory'])} / {_binary_size(r['memory_limit'])}",
+                 f"{size(r['memory'], binary=True)} / {size(r['memory_limit'], binary=True)}",
                  f"{r['memory_percent']:.2f}%", str(r["pids"])]
                 for r in lifecycle.stats([c for c in containers if c.running],
                                          interval=0 if no_stream else 1.0)]
