@@ -23,8 +23,7 @@ def leftovers(root: Path) -> dict:
                    if str(root) in line],
         # A container's cgroup sits below the cgroup of whoever started it, at any depth.
         "cgroups": [str(p) for depth in range(1, 6)
-                    for p in Path("/sys/fs/cgroup").glob("*/" * depth + "sandbox*")
-                    if str(root.name) not in str(p)],
+                    for p in Path("/sys/fs/cgroup").glob("*/" * depth + "sandbox*")],
         "processes": [],
     }
     for pid in filter(str.isdigit, os.listdir("/proc")):
