@@ -208,16 +208,27 @@ class Store:
 
     # --- images -------------------------------------------------------------
     def tag(self, ref: str, manifest_descriptor: dict) -> None:
-        """Point ``ref`` at a manifest, replacing what it pointed at before."""
+        """Point ``ref`` at a manifest, replacing what it pointed at before.
+
+        The image the name leaves stays listed, without a name (Docker's
+        "dangling" ``<none>:<none>``): containers made from it still need it.
+        """
         ref = normalize_ref(ref)
         entry = dict(manifest_descriptor, annotations={REF_NAME: ref})
         with self._locked():
             index = self._read_index()
+            old = [m for m in index["manifests"]
+                   if m.get("annotations", {}).get(REF_NAME) == ref]
             index["manifests"] = [m for m in index["manifests"]
                                   if m.get("annotations", {}).get(REF_NAME) != ref
                                   and not (m["digest"] == entry["digest"] and not m.get(
                                       "annotations", {}).get(REF_NAME))]
             index["manifests"].append(entry)
+            listed = {m["digest"] for m in index["manifests"]}
+            for m in old:
+                if m["digest"] not in listed:
+                    index["manifests"].append({k: v for k, v in m.items() if k != "annotations"})
+                    listed.add(m["digest"])
             self._write_index(index)
 
     def add_untagged(self, manifest_descriptor: dict) -> None:
