@@ -46,6 +46,10 @@ def save(store: Store, images: list[Image], names: list[str], output) -> None:
     with tarfile.open(fileobj=output, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         written: set[str] = set()
         sizes: dict[str, int] = {}  # uncompressed size of each layer written
+        for directory in ("blobs", "blobs/sha256"):  # a reader need not invent their owners
+            info = _archive_entry(directory, 0)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
         for image, name in zip(images, names):
             layers = []
             for layer, diff_id in zip(image.layers, image.diff_ids):
@@ -113,9 +117,7 @@ def _add_uncompressed_layer(tar, store: Store, layer: dict, diff_id: str, path: 
         if "sha256:" + hasher.hexdigest() != diff_id:
             raise DigestMismatch(f"layer {layer['digest']} does not unpack to its diff_id "
                                  f"{diff_id}")
-        info = tarfile.TarInfo(path)
-        info.size = scratch.stat().st_size
-        info.mode = 0o644
+        info = _archive_entry(path, scratch.stat().st_size)
         with open(scratch, "rb") as src:
             tar.addfile(info, src)
         return info.size
@@ -127,11 +129,21 @@ def _add_uncompressed_layer(tar, store: Store, layer: dict, diff_id: str, path: 
 def _add_bytes(tar, name: str, data: bytes, written: set[str]) -> None:
     if name in written:
         return
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
+    tar.addfile(_archive_entry(name, len(data)), io.BytesIO(data))
     written.add(name)
+
+
+def _archive_entry(name: str, size: int) -> tarfile.TarInfo:
+    """A file of the archive itself (not of an image: layers keep their owners inside).
+
+    It belongs to whoever saves: root's archive says 0:0, as Docker's does; a
+    rootless user's says that user, whom a rootless reader can chown(2) it to
+    (skopeo's ``oci-archive:`` unpacks the archive and restores its owners).
+    """
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = size, 0o644
+    info.uid, info.gid = os.getuid(), os.getgid()
+    return info
 
 
 def _is_gzip(path: Path) -> bool:
@@ -197,13 +209,13 @@ def load(store: Store, archive_path: Path) -> list[str]:
     return _name_all(store, images)
 
 
-def _open_tar(path: Path):
+def _open_tar(path: Path, shown_as: str = ""):
     """tarfile.open(), with its several-line "could not be opened" turned into one sentence."""
     try:
         return tarfile.open(path, mode="r:*")
     except (tarfile.TarError, EOFError, OSError):
         empty = path.stat().st_size == 0
-        raise BadArchive(f"{path} is {'empty' if empty else 'not a tar archive'}: "
+        raise BadArchive(f"{shown_as or path} is {'empty' if empty else 'not a tar archive'}: "
                          "expected a tar archive, plain or compressed") from None
 
 
@@ -252,7 +264,8 @@ def _load_docker(store: Store, tar, new: _NewBlobs) -> list[tuple[dict, list[str
         layers = [_load_layer(tar, path, diff_id, new)
                   for path, diff_id in zip(entry["Layers"], diff_ids)]
         descriptor = _write_manifest(store, config_desc, layers, new)
-        images.append((descriptor, list(entry.get("RepoTags") or []), config_desc["digest"]))
+        images.append((descriptor, [_short_name(ref) for ref in entry.get("RepoTags") or []],
+                       config_desc["digest"]))
     return images
 
 
@@ -362,22 +375,26 @@ def _blob(tar, digest: str):
 
 
 # --- import and export ----------------------------------------------------------------
-def import_rootfs(store: Store, tarball: Path, ref: str | None) -> Image:
-    """``docker import``: a root filesystem tarball (plain or gzip) becomes a one-layer image."""
+def import_rootfs(store: Store, tarball: Path, ref: str | None, shown_as: str = "") -> Image:
+    """``docker import``: a root filesystem tarball (plain or gzip) becomes a one-layer image.
+
+    ``shown_as`` names the source in messages and history (``-`` for stdin).
+    """
+    shown_as = shown_as or str(tarball)
     try:
         with open(tarball, "rb") as raw:
             head = raw.read(2)
             raw.seek(0)
             source = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
-            _check_is_tar(tarball)
+            _check_is_tar(tarball, shown_as)
             layer = store.put_blob_stream(source, MEDIA_LAYER_TAR)
     except (OSError, EOFError) as err:
-        raise BadArchive(f"cannot import {tarball}: {err}") from None
+        raise BadArchive(f"cannot import {shown_as}: {err}") from None
     from .busybox import _oci_arch
     now = now_iso()
     config = {"created": now, "architecture": _oci_arch(), "os": "linux", "config": {},
               "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
-              "history": [{"created": now, "created_by": f"sandbox import {tarball.name}"}]}
+              "history": [{"created": now, "created_by": f"sandbox import {shown_as}"}]}
     config_desc = store.put_blob(json.dumps(config, sort_keys=True).encode(), MEDIA_CONFIG)
     manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc,
                 "layers": [layer]}
@@ -389,12 +406,12 @@ def import_rootfs(store: Store, tarball: Path, ref: str | None) -> Image:
     return Image(normalize_ref(ref) if ref else None, manifest_desc["digest"], manifest, config)
 
 
-def _check_is_tar(path: Path) -> None:
-    with _open_tar(path) as tar:
+def _check_is_tar(path: Path, shown_as: str = "") -> None:
+    with _open_tar(path, shown_as) as tar:
         try:
             tar.next()
         except (tarfile.TarError, EOFError, OSError) as err:
-            raise BadArchive(f"{path} is not a tar archive: {err}") from None
+            raise BadArchive(f"{shown_as or path} is not a tar archive: {err}") from None
 
 
 def export(container, output_fd: int) -> None:

@@ -119,11 +119,22 @@ def layer_tar(busybox: Path) -> bytes:
     return buf.getvalue()
 
 
+def reproducible_gzip(data: bytes) -> bytes:
+    """gzip with nothing in the header that depends on when or where it ran (RFC 1952).
+
+    The header holds a modification time (set to 0) and an "operating system"
+    byte, which Python versions fill differently (3 or 255): fixed to 255, "unknown".
+    """
+    compressed = bytearray(gzip.compress(data, compresslevel=6, mtime=0))
+    compressed[9] = 255
+    return bytes(compressed)
+
+
 def build(store: Store, busybox: Path | None = None) -> str:
     """Build ``busybox:latest`` into the store and return its manifest digest."""
     busybox = busybox or find_busybox()
     tar = layer_tar(busybox)
-    layer = store.put_blob(gzip.compress(tar, compresslevel=6, mtime=0), MEDIA_LAYER_GZIP)
+    layer = store.put_blob(reproducible_gzip(tar), MEDIA_LAYER_GZIP)
     version = subprocess.run([str(busybox)], capture_output=True, text=True).stdout.split("\n")[0]
     config = {
         "created": CREATED,

@@ -74,17 +74,18 @@ def tag(store: Store, source: str, target: str) -> None:
 def rmi(root: Path, store: Store, name: str, force: bool = False) -> list[str]:
     """``docker rmi``: untag; when no tag is left, delete blobs and unpacked layers no one uses.
 
-    An image that a container uses is refused (unless ``force``): the
-    container's overlay needs its layers.  Returns Docker's report lines.
+    Deleting an image that a container uses is refused (unless ``force``):
+    the container's overlay needs its layers.  Removing one name of several
+    deletes nothing, so it is allowed.  Returns Docker's report lines.
     """
     image = require_image(store, name)
-    users = [c for c in all_containers(root) if c.spec.image_id == image.id]
-    if users and not force:
-        raise Conflict(f"unable to remove image {name} (must force) - image is being used by "
-                       f"container {users[0].short_id}")
     refs = [ref for ref, digest in store.refs() if digest == image.manifest_digest and ref]
     by_name = normalize_ref(name) in refs
     untag = [normalize_ref(name)] if by_name else refs
+    users = [c for c in all_containers(root) if c.spec.image_id == image.id]
+    if users and not force and set(untag) >= set(refs):
+        raise Conflict(f"unable to remove image {name} (must force) - image is being used by "
+                       f"container {users[0].short_id}")
     report = [f"Untagged: {ref}" for ref in untag if store.untag(ref)]
     if any(digest == image.manifest_digest and ref for ref, digest in store.refs()):
         return report  # other tags still name it

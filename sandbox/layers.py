@@ -221,7 +221,7 @@ def _set_opaque(directory: Path, rootless: bool) -> None:
 
 
 def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
-                   rootless: bool) -> Path:
+                   rootless: bool, notices: list[str] | None = None) -> Path:
     """The directory holding this layer unpacked, unpacking it first if needed.
 
     The layer is unpacked into a scratch directory and renamed into place only
@@ -237,7 +237,7 @@ def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
     rmtree(scratch)
     scratch.mkdir()
     try:
-        unpack(blob, scratch, rootless)
+        unpack(blob, scratch, rootless, notices)
         os.rename(scratch, final)
     except OSError:
         if not final.exists():

@@ -39,8 +39,13 @@ def get_image(root: Path, ref: str) -> Image:
     return store.get(ref)
 
 
-def lower_dirs(root: Path, image: Image, rootless: bool) -> list[str]:
-    """The image's layers, unpacked, topmost first: overlayfs's ``lowerdir`` order."""
+def lower_dirs(root: Path, image: Image, rootless: bool,
+               notices: list[str] | None = None) -> list[str]:
+    """The image's layers, unpacked, topmost first: overlayfs's ``lowerdir`` order.
+
+    ``notices`` collects what unpacking had to leave out (rootless: device
+    nodes, setuid bits), for the caller to tell the user.
+    """
     store = store_for(root)
     dirs = []
     for diff_id, layer in zip(image.diff_ids, image.layers):
@@ -48,7 +53,7 @@ def lower_dirs(root: Path, image: Image, rootless: bool) -> list[str]:
         if not unpacked.is_dir():
             from .layers import unpacked_layer  # tarfile and friends: only when unpacking
             unpacked = unpacked_layer(root / "layers", root / "tmp", diff_id,
-                                      store.blob_path(layer["digest"]), rootless)
+                                      store.blob_path(layer["digest"]), rootless, notices)
         dirs.append(str(unpacked))
     return list(reversed(dirs))
 
@@ -58,7 +63,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      workdir: str | None = None, user: str | None = None,
                      hostname: str | None = None, entrypoint: list[str] | None = None,
                      tty: bool = False, interactive: bool = False,
-                     auto_remove: bool = False, limits=None) -> Container:
+                     auto_remove: bool = False, limits=None,
+                     notices: list[str] | None = None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
     ``limits`` (:class:`sandbox.cgroups.Limits`) are checked first: a limit this
@@ -72,7 +78,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     rootless = not is_root()
     argv = _command(config, cmd or [], entrypoint)
     spec = Spec(image=image_ref, image_id=image.id,
-                lower_dirs=lower_dirs(root, image, rootless), cmd=argv,
+                lower_dirs=lower_dirs(root, image, rootless, notices), cmd=argv,
                 env=list(config.get("Env") or []) + pass_through(env or []),
                 workdir=workdir or config.get("WorkingDir") or "/",
                 user=user if user is not None else config.get("User", ""),

@@ -42,7 +42,12 @@ def state_root() -> Path:
 
 def ensure(path: Path, mode: int = 0o755) -> Path:
     """Create a directory (and its parents) if needed, and return it."""
-    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+    except PermissionError:
+        from .errors import SandboxError
+        raise SandboxError(f"cannot create {path}: permission denied; set SANDBOX_ROOT to a "
+                           "directory you can write") from None
     return path
 
 

@@ -77,6 +77,8 @@ def _read_db(path: str) -> list[list[str]]:
             return [line.rstrip("\n").split(":") for line in f if line.count(":") >= 2]
     except FileNotFoundError:
         return []
+    except OSError as err:
+        raise SandboxError(f"cannot read the image's {path}: {os.strerror(err.errno)}") from None
 
 
 def find_program(cmd: str, path: str) -> str:

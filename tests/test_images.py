@@ -182,6 +182,22 @@ def test_diff_commit_history_save_rmi_load(name, tmp_path):
     sandbox("rmi", ref, check=True)
 
 
+def test_diff_of_replaced_and_opaque_directories(name):
+    """A file that became a directory, and a directory deleted and made again (overlayfs
+    marks it opaque: nothing of the image's shows through, so what is in it is new)."""
+    sandbox("run", "--name", name, "busybox", "sh", "-c",
+            "rm /bin/cat; mkdir /bin/cat; touch /bin/cat/x; "
+            "rm -rf /usr/bin; mkdir /usr/bin; touch /usr/bin/wc", check=True)
+    try:
+        r = sandbox("diff", name)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        changes = r.stdout.splitlines()
+        assert {"C /bin/cat", "A /bin/cat/x", "C /usr/bin", "A /usr/bin/wc"} <= set(changes)
+        assert "D /bin/cat" not in changes
+    finally:
+        sandbox("rm", name)
+
+
 def test_load_from_stdin(committed, tmp_path):
     _, ref = committed
     archive = tmp_path / "image.tar"
@@ -190,6 +206,26 @@ def test_load_from_stdin(committed, tmp_path):
     r = sandbox_binary("load", stdin=archive)
     assert r.returncode == 0, r.stderr
     assert sandbox("run", "--rm", ref, "cat", "/new").stdout == "hi\n"
+
+
+def test_save_writes_both_formats_owned_by_whoever_saves(committed, tmp_path):
+    """docker-archive (manifest.json) and OCI layout (oci-layout, index.json) over the same
+    blobs; the archive's own entries belong to the saver (0:0 as root), with their
+    directories, so that a rootless reader (skopeo oci-archive:) can restore the owners."""
+    _, ref = committed
+    archive = tmp_path / "image.tar"
+    sandbox("save", ref, "-o", str(archive), check=True)
+    with tarfile.open(archive) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        docker = json.load(tar.extractfile("manifest.json"))
+        index = json.load(tar.extractfile("index.json"))
+    assert {"manifest.json", "index.json", "oci-layout", "blobs", "blobs/sha256"} <= set(members)
+    assert members["blobs/sha256"].isdir()
+    assert {(m.uid, m.gid) for m in members.values()} == {(os.getuid(), os.getgid())}
+    assert docker[0]["RepoTags"] == [ref]
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v1"
+    for path in docker[0]["Layers"] + [docker[0]["Config"]]:
+        assert path in members
 
 
 def test_commit_message_and_author(name):
@@ -201,6 +237,36 @@ def test_commit_message_and_author(name):
     assert "a message" in sandbox("history", ref, check=True).stdout
     sandbox("rm", name, check=True)
     sandbox("rmi", ref, check=True)
+
+
+def test_commit_without_a_name_is_listed_untagged(name):
+    sandbox("run", "--name", name, "busybox", "true", check=True)
+    full_id = sandbox("commit", name, check=True).stdout.strip()
+    row = next(i for i in images() if i["IMAGE ID"] == full_id[7:19])
+    assert (row["REPOSITORY"], row["TAG"]) == ("<none>", "<none>")
+    sandbox("rm", name, check=True)
+    sandbox("rmi", full_id, check=True)
+
+
+def test_committing_to_a_name_again_leaves_the_old_image_dangling(name):
+    """``commit c img`` twice: the first image loses its name, not its existence; a
+    container made from it can still be committed (its base must still be found)."""
+    ref = f"{name}:again"
+    sandbox("run", "--name", name, "busybox", "sh", "-c", "echo 1 > /one", check=True)
+    first = sandbox("commit", name, ref, check=True).stdout.strip()
+    sandbox("run", "--name", f"{name}-2", ref, "sh", "-c", "echo 2 > /two", check=True)
+    second = sandbox("commit", f"{name}-2", ref, check=True).stdout.strip()
+    try:
+        row = next(i for i in images() if i["IMAGE ID"] == first[7:19])
+        assert (row["REPOSITORY"], row["TAG"]) == ("<none>", "<none>")
+        third = sandbox("commit", f"{name}-2", ref, check=True).stdout.strip()
+        assert len({first, second, third}) == 3
+        assert sandbox("run", "--rm", ref, "cat", "/one", "/two").stdout == "1\n2\n"
+    finally:
+        sandbox("rm", name, f"{name}-2")
+        sandbox("rmi", ref)
+        for image in (first, second):
+            sandbox("rmi", image)
 
 
 # --- images, tag, inspect ---------------------------------------------------------------
@@ -261,6 +327,17 @@ def test_rmi_refuses_an_image_a_stopped_container_uses(committed, state_root):
     assert not any(i["REPOSITORY"] == name for i in images())
     assert sandbox("start", "-a", user).stdout == "hi\n"  # its layers are still unpacked
     sandbox("rm", user, check=True)
+
+
+def test_rmi_of_one_name_of_several_is_allowed_while_a_container_uses_it(committed):
+    name, ref = committed
+    sandbox("tag", ref, f"{name}-other:v1", check=True)
+    sandbox("create", "--name", f"{name}-user", ref, "true", check=True)
+    try:
+        assert sandbox("rmi", f"{name}-other:v1").stdout == f"Untagged: {name}-other:v1\n"
+        fails_with_one_sentence(sandbox("rmi", ref), "must force")
+    finally:
+        sandbox("rm", f"{name}-user", check=True)
 
 
 def test_rmi_keeps_what_busybox_still_needs(committed, state_root):

@@ -30,10 +30,15 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
     from ..cgroups import parse_limits
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     image, cmd = args[0], args[1:]
-    return lifecycle.create_container(
+    notices: list[str] = []
+    container = lifecycle.create_container(
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
-        tty=tty, interactive=interactive, auto_remove=rm, limits=limits)
+        tty=tty, interactive=interactive, auto_remove=rm, limits=limits, notices=notices)
+    if notices:
+        print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
+              f"may not create, e.g. {notices[0]}", file=sys.stderr)
+    return container
 
 
 def cmd_create(args, **flags) -> int:
@@ -382,7 +387,8 @@ def cmd_tag(args) -> int:
 
 def cmd_history(args, no_trunc) -> int:
     from ..imagetools import history
-    image = lifecycle.store_for(_root()).get(args[0])
+    from ..imagetools import require_image
+    image = require_image(lifecycle.store_for(_root()), args[0])
     rows = []
     for i, step in enumerate(history(image)):
         created_by = step["created_by"]
@@ -407,10 +413,21 @@ def _binary_output(path):
 
 def cmd_save(args, output) -> int:
     from ..archive import save
+    from ..imagetools import require_image
     store = lifecycle.store_for(_root())
-    images = [store.get(name) for name in args]
-    with _binary_output(output) as out:
-        save(store, images, args, out)
+    images = [require_image(store, name) for name in args]
+    if not output:
+        with _binary_output(None) as out:
+            save(store, images, args, out)
+        return 0
+    partial = f"{output}.partial-{os.getpid()}"  # renamed into place only when complete
+    try:
+        with open(partial, "wb") as out:
+            save(store, images, args, out)
+        os.replace(partial, output)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
     return 0
 
 
@@ -451,7 +468,8 @@ def cmd_import(args) -> int:
         if not path.exists():
             raise SandboxError(f"open {path}: no such file or directory")
         image = import_rootfs(lifecycle.store_for(_root()), path,
-                              args[1] if len(args) > 1 else None)
+                              args[1] if len(args) > 1 else None,
+                              shown_as="-" if scratch else str(path))
     finally:
         if scratch:
             os.unlink(scratch)
