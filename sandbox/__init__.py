@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 
 _API = {"run": "api", "create": "api", "Container": "api", "Completed": "api",
         "containers": "api", "get": "api", "images": "api", "prune": "api",
+        "pull": "api", "push": "api",
         "doctor": "checks",
         "SandboxError": "errors", "KernelCallError": "errors", "NotFound": "errors",
         "ImageNotFound": "errors", "ContainerNotFound": "errors", "Conflict": "errors",

@@ -287,6 +287,23 @@ def images() -> list:
     return lifecycle.store_for(state_root()).images()
 
 
+def pull(name: str, platform: str | None = None, progress: bool = True, quiet: bool = False):
+    """Pull an image from its registry (``docker pull``); return it.
+
+    Progress bars are tqdm.auto's: widgets in a notebook, never the cell's stderr.
+    """
+    from .registry import pull as _pull
+    return _pull(state_root(), lifecycle.store_for(state_root()), name, platform=platform,
+                 progress=progress and not quiet, log=(lambda *_: None) if quiet else print)
+
+
+def push(name: str, quiet: bool = False) -> str:
+    """Push a local image to the registry its name points at (``docker push``); return its digest."""
+    from .registry import push as _push
+    return _push(state_root(), lifecycle.store_for(state_root()), name,
+                 log=(lambda *_: None) if quiet else print)
+
+
 def prune() -> list[str]:
     """Remove every stopped container and leftovers of crashed runs."""
     return lifecycle.prune(state_root())

@@ -92,7 +92,7 @@ def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None 
     dirs: list[tuple[str, int, float]] = []
     member = None
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
+        with _open_layer(archive) as tar:
             for member in tar:  # reading the next header can fail too (truncated, bad gzip)
                 _unpack_entry(tar, member, dest, rootless, notices, dirs)
     except UnsafeLayer:
@@ -123,6 +123,29 @@ def _is_real_dir(root: Path, relative: str) -> bool:
         except OSError:
             return False
     return True
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _open_layer(archive: Path):
+    """A layer tar, plain, gzip (tarfile knows) or zstd (needs the zstandard package).
+
+    The compression is read from the file's first bytes, not from its name or
+    media type: that is what the bytes say.
+    """
+    import tarfile
+    with open(archive, "rb") as f:
+        magic = f.read(4)
+    if magic != ZSTD_MAGIC:
+        return tarfile.open(archive, mode="r:*")
+    try:
+        import zstandard
+    except ImportError:
+        raise UnsafeLayer(f"layer {archive.name} is zstd-compressed: install the zstandard "
+                          "package (pip install zstandard) to use it") from None
+    stream = zstandard.ZstdDecompressor().stream_reader(open(archive, "rb"), closefd=True)
+    return tarfile.open(fileobj=stream, mode="r|")  # a stream: entries in order, no seeking
 
 
 def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> None:

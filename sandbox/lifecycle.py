@@ -26,17 +26,34 @@ def store_for(root: Path) -> Store:
     return Store(root).init()
 
 
-def get_image(root: Path, ref: str) -> Image:
-    """Find an image in the store; ``busybox`` is built from the host's busybox the first time."""
+def get_image(root: Path, ref: str, pull_missing: bool = True, log=None) -> Image:
+    """Find an image in the store; if it is missing, pull it (as ``docker run`` does).
+
+    ``busybox`` is the exception: it is built from the host's busybox the first
+    time, so the course works offline.
+    """
     store = store_for(root)
     try:
         return store.get(ref)
-    except ImageNotFound:
+    except ImageNotFound as missing:
         if normalize_ref(ref) != "busybox:latest":
-            raise
+            if not pull_missing or ref.startswith("sha256:"):
+                raise
+            if log:
+                log(f"Unable to find image '{normalize_ref(ref)}' locally")
+            from .registry import pull
+            from .registry.transport import RegistryError
+            try:
+                return pull(root, store, ref, progress=log is not None, log=log or _quiet)
+            except RegistryError as err:
+                raise ImageNotFound(f"{missing}, and pulling it failed: {err}") from None
     from . import busybox  # tarfile, gzip, subprocess: only needed the first time
     busybox.build(store)
     return store.get(ref)
+
+
+def _quiet(*_args) -> None:
+    pass
 
 
 def lower_dirs(root: Path, image: Image, rootless: bool,
@@ -64,7 +81,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      hostname: str | None = None, entrypoint: list[str] | None = None,
                      tty: bool = False, interactive: bool = False,
                      auto_remove: bool = False, limits=None,
-                     notices: list[str] | None = None) -> Container:
+                     notices: list[str] | None = None, log=None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
     ``limits`` (:class:`sandbox.cgroups.Limits`) are checked first: a limit this
@@ -73,7 +90,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     if limits:
         from .cgroups import check
         check(limits)
-    image = get_image(root, image_ref)
+    image = get_image(root, image_ref, log=log)
     config = image.config.get("config", {})
     rootless = not is_root()
     argv = _command(config, cmd or [], entrypoint)

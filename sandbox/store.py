@@ -46,9 +46,13 @@ def sha256_digest(data: bytes) -> str:
 
 
 def normalize_ref(ref: str) -> str:
-    """``busybox`` → ``busybox:latest``: a name without a tag means ``latest``."""
-    last = ref.rsplit("/", 1)[-1]
-    return ref if (":" in last or "@" in ref) else ref + ":latest"
+    """The name a tag is stored under: Docker's short form with a tag.
+
+    ``busybox`` and ``docker.io/library/busybox:latest`` are both ``busybox:latest``
+    (see :mod:`sandbox.reference`).
+    """
+    from .reference import parse
+    return parse(ref).familiar()
 
 
 class Image:

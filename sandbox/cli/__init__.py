@@ -108,6 +108,17 @@ COMMANDS = {c.name: c for c in [
     Command("export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
             [Flag("output", "o", "str", "Write to a file, instead of STDOUT", metavar="string")],
             min_args=1, max_args=1),
+    Command("pull", "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry",
+            [Flag("platform", "", "str", "Set platform if server is multi-platform capable "
+                                         "(e.g. linux/arm64)", metavar="string"),
+             Flag("quiet", "q", "bool", "Suppress verbose output")], min_args=1, max_args=1),
+    Command("push", "[OPTIONS] NAME[:TAG]", "Upload an image to a registry",
+            [Flag("quiet", "q", "bool", "Suppress verbose output")], min_args=1, max_args=1),
+    Command("login", "[OPTIONS] [SERVER]", "Log in to a registry (default: Docker Hub)",
+            [Flag("username", "u", "str", "Username", metavar="string"),
+             Flag("password", "p", "str", "Password", metavar="string"),
+             Flag("password-stdin", "", "bool", "Take the password from stdin")], max_args=1),
+    Command("logout", "[SERVER]", "Log out from a registry (default: Docker Hub)", max_args=1),
     Command("doctor", "", "Check what this machine offers containers, and how to fix what is "
                          "missing", max_args=0),
     Command("prune", "[OPTIONS]", "Remove all stopped containers and leftovers of crashed runs",
@@ -116,7 +127,8 @@ COMMANDS = {c.name: c for c in [
 ]}
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
                                              "kill", "rm", "logs", "inspect", "exec", "stats"},
-          "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import"}}
+          "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
+                    "push"}}
 ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images", ("image", "rm"): "rmi",
            ("container", "diff"): "diff", ("container", "commit"): "commit",
            ("container", "export"): "export"}

@@ -34,7 +34,8 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
     container = lifecycle.create_container(
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
-        tty=tty, interactive=interactive, auto_remove=rm, limits=limits, notices=notices)
+        tty=tty, interactive=interactive, auto_remove=rm, limits=limits, notices=notices,
+        log=lambda line: print(line, file=sys.stderr, flush=True))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
@@ -483,6 +484,48 @@ def cmd_export(args, output) -> int:
     with _binary_output(output) as out:
         out.flush()
         export(container, out.fileno())
+    return 0
+
+
+# --- registries: pull, push, login, logout ------------------------------------------------
+def cmd_pull(args, platform, quiet) -> int:
+    from ..registry import pull
+    image = pull(_root(), lifecycle.store_for(_root()), args[0], platform=platform,
+                 progress=not quiet, log=(lambda *_: None) if quiet else print)
+    print(_full_name(args[0]) if not quiet else image.id)
+    return 0
+
+
+def _full_name(name: str) -> str:
+    from ..reference import parse
+    return str(parse(name))
+
+
+def cmd_push(args, quiet) -> int:
+    from ..registry import push
+    push(_root(), lifecycle.store_for(_root()), args[0], log=(lambda *_: None) if quiet else print)
+    return 0
+
+
+def cmd_login(args, username, password, password_stdin) -> int:
+    from ..registry import login
+    server = args[0] if args else "docker.io"
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if not username or password is None:
+        raise UsageError("give both -u USER and -p PASSWORD (or --password-stdin)")
+    login(_root(), server, username, password)
+    print("Login Succeeded")
+    return 0
+
+
+def cmd_logout(args) -> int:
+    from ..registry import logout
+    server = args[0] if args else "docker.io"
+    if logout(_root(), server):
+        print(f"Removing login credentials for {server}")
+    else:
+        print(f"Not logged in to {server}")
     return 0
 
 
