@@ -46,6 +46,8 @@ def get_image(root: Path, ref: str, pull_missing: bool = True, log=None) -> Imag
             try:
                 return pull(root, store, ref, progress=log is not None, log=log or _quiet)
             except RegistryError as err:
+                if log:  # the "Unable to find image" line is already on the screen
+                    raise ImageNotFound(f"cannot pull {normalize_ref(ref)}: {err}") from None
                 raise ImageNotFound(f"{missing}, and pulling it failed: {err}") from None
     from . import busybox  # tarfile, gzip, subprocess: only needed the first time
     busybox.build(store)

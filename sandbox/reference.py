@@ -23,7 +23,8 @@ DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
 # The grammar of distribution/reference (reference.go), piece by piece.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_TAG = r"[\w][\w.-]{0,127}"
+# Go's \w is ASCII-only; Python's also matches é and 字, which Docker refuses.
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"sha256:[0-9a-f]{64}"
 _DOMAIN = r"(?:localhost|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*" \
           r"[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
@@ -59,9 +60,15 @@ class Reference:
         return (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
     def familiar(self) -> str:
-        """The short name Docker shows: ``ubuntu:latest``, ``me/app:1``."""
+        """The short name Docker shows: ``ubuntu:latest``, ``me/app:1``.
+
+        ``library/`` is dropped only before a single component, as Docker's
+        ``FamiliarName`` (normalize.go) does: ``docker.io/library/a/b`` stays
+        ``library/a/b``, because ``a/b`` would name another image.
+        """
         if self.registry == DEFAULT_REGISTRY:
-            name = self.repository.removeprefix("library/")
+            short = self.repository.removeprefix("library/")
+            name = short if "/" not in short else self.repository
         else:
             name = f"{self.registry}/{self.repository}"
         return name + self._suffix()
@@ -74,8 +81,10 @@ class Reference:
 
 def parse(text: str) -> Reference:
     """Parse and normalise a reference, or raise :class:`BadReference` naming the bad part."""
-    if not text or text != text.strip():
-        raise BadReference(f"invalid reference format: {text!r} is empty or has spaces")
+    if not text:
+        raise BadReference("invalid reference format: the image name is empty")
+    if any(c.isspace() for c in text):
+        raise BadReference(f"invalid reference format: {text!r} has spaces in it")
     rest, digest = text, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
@@ -107,8 +116,9 @@ def parse(text: str) -> Reference:
                 "may have lowercase letters, digits and separators (. _ __ -) only"
             raise BadReference(f"invalid reference format: the name component {component!r} "
                                f"in {text!r} {problem}")
-    if len(path) > 255:
-        raise BadReference(f"invalid reference format: the name in {text!r} is longer than 255")
+    if len(f"{registry}/{path}") > 255:  # NameTotalLengthMax, counted with the registry
+        raise BadReference(f"invalid reference format: the name in {text!r} is longer than 255 "
+                           "characters")
     if tag is None and digest is None:
         tag = DEFAULT_TAG
     return Reference(registry, path, tag, digest)

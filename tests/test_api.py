@@ -35,7 +35,8 @@ def test_missing_command_is_127_with_the_message_in_stderr():
 
 
 def test_unknown_image_raises():
-    with pytest.raises(ImageNotFound, match="Unable to find image 'nope:latest' locally"):
+    with pytest.raises(ImageNotFound, match="Unable to find image 'nope:latest' locally, and "
+                                            "pulling it failed"):
         sandbox.run("nope", "true")
 
 

@@ -173,7 +173,12 @@ def test_files_written_stay_in_the_container(state_root, name):
     sandbox("rm", name, check=True)
 
 
-def test_unknown_image_is_one_sentence():
-    r = sandbox("run", "--rm", "nosuchimage", "true")
+def test_unknown_image_says_what_happened():
+    """As Docker: a note that the image is not here, then why pulling it failed (offline here)."""
+    r = sandbox("run", "--rm", "nosuchimage", "true",
+                env={"SANDBOX_REGISTRY_MIRRORS": "http://127.0.0.1:9"})  # nothing listens there
     assert r.returncode == 125
-    assert r.stderr.strip() == "sandbox: Unable to find image 'nosuchimage:latest' locally"
+    first, last = r.stderr.strip().splitlines()[0], r.stderr.strip().splitlines()[-1]
+    assert first == "Unable to find image 'nosuchimage:latest' locally"
+    assert last.startswith("sandbox: cannot pull nosuchimage:latest: ")
+    assert sandbox("ps", "-a", "-q").stdout == ""

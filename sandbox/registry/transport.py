@@ -71,6 +71,20 @@ class Transport:
         # header is added "unredirected", so urllib does not hand it to the CDN.
         self._opener = urllib.request.build_opener()
 
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:5000``: the name to give ``sandbox login``."""
+        return urllib.parse.urlsplit(self.base).netloc
+
+    @property
+    def what(self) -> str:
+        """What the request is about, for messages: ``me/app on http://…`` or the registry."""
+        return f"{self.repository} on {self.base}" if self.repository else self.base
+
+    def _login_hint(self) -> str:
+        return (f"run 'sandbox login {self.host}' again with the right password"
+                if self.credentials else f"run 'sandbox login {self.host}' first")
+
     def url(self, path: str) -> str:
         return f"{self.base}/v2/{self.repository}/{path}" if path else f"{self.base}/v2/"
 
@@ -90,16 +104,22 @@ class Transport:
                     if hasattr(data, "seek"):
                         data.seek(0)
                     continue
+                if err.code == 401 and self._auth and self._auth.startswith("Basic "):
+                    # Basic credentials sent and refused: the password is wrong (RFC 7617).
+                    raise Unauthorized(f"the registry at {self.base} refused the user name and "
+                                       f"password of {self.credentials[0]!r}: "
+                                       f"{self._login_hint()}", 401) from None
                 raise self._error(err, method, target) from None
             except (urllib.error.URLError, OSError) as err:
                 reason = getattr(err, "reason", err)
+                reason = getattr(reason, "strerror", None) or reason  # "[Errno -2] x" → "x"
                 raise RegistryError(f"cannot reach the registry at {self.base}: {reason}") from None
             if response.status not in ok:
                 raise RegistryError(f"{method} {target}: unexpected status {response.status}",
                                     response.status)
             return response
-        raise Unauthorized(f"the registry at {self.base} refused the credentials for "
-                           f"{self.repository}", 401)
+        raise Unauthorized(f"the registry refused the credentials for {self.what}: "
+                           f"{self._login_hint()}", 401)
 
     # --- authentication -----------------------------------------------------------
     def _authenticate(self, err: urllib.error.HTTPError) -> bool:
@@ -108,11 +128,13 @@ class Transport:
         if scheme == "basic":
             if not self.credentials:
                 raise Unauthorized(f"the registry at {self.base} needs a user name and password: "
-                                   f"run 'sandbox login {urllib.parse.urlsplit(self.base).netloc}'",
-                                   401)
+                                   f"run 'sandbox login {self.host}'", 401)
             self._auth = "Basic " + _basic(*self.credentials)
             return True
         if scheme == "bearer":
+            if "realm" not in params:
+                raise RegistryError(f"the registry at {self.base} asked for a bearer token but "
+                                    "named no token server (no realm in WWW-Authenticate)", 401)
             self._auth = "Bearer " + self._token(params)
             return True
         return False
@@ -131,12 +153,16 @@ class Transport:
                 answer = json.load(response)
         except urllib.error.HTTPError as err:
             if err.code in (401, 403):
-                raise Unauthorized(f"the token server {params['realm']} refused the credentials "
-                                   f"for {self.repository}", err.code) from None
+                whose = (f"the credentials of {self.credentials[0]!r}" if self.credentials
+                         else "anonymous access")
+                raise Unauthorized(f"the token server {params['realm']} refused {whose} to "
+                                   f"{self.what} (status {err.code}): {self._login_hint()}",
+                                   err.code) from None
             raise RegistryError(f"the token server {params['realm']} answered {err.code}",
                                 err.code) from None
         except (urllib.error.URLError, OSError, ValueError) as err:
-            raise RegistryError(f"cannot get a token from {params['realm']}: {err}") from None
+            raise RegistryError(f"cannot get a token from {params['realm']}: "
+                                f"{getattr(err, 'reason', err)}") from None
         token = answer.get("token") or answer.get("access_token")
         if not token:
             raise RegistryError(f"the token server {params['realm']} sent no token")
@@ -153,15 +179,17 @@ class Transport:
             message, code = first.get("message", ""), first.get("code", "")
         except (ValueError, KeyError, IndexError, TypeError):
             if b"<html" in body.lower() or "html" in kind:
-                message, code = (f"the server answered with an HTML page (status {err.code}) "
-                                 "where the registry API's JSON was expected: is this a registry, "
-                                 "or a proxy or captive portal in between?"), ""
+                message, code = (f"the server at {self.base} answered with an HTML page (status "
+                                 f"{err.code}) where the registry API's JSON was expected: is this "
+                                 "a registry, or a proxy or captive portal in between?"), ""
             else:
-                message, code = f"status {err.code}: {body[:200].decode(errors='replace')}", ""
+                text = " ".join(body[:200].decode(errors="replace").split())  # one line
+                message, code = f"the server at {self.base} answered status {err.code}: {text}", ""
         cls = Unauthorized if err.code in (401, 403) else \
             NotFoundInRegistry if err.code == 404 else RegistryError
         if cls is Unauthorized:
-            message = f"access denied to {self.repository} on {self.base}: {message or code}"
+            hint = "" if self.credentials else f" ({self._login_hint()} if it needs a password)"
+            message = f"access denied to {self.what}: {message or code}{hint}"
         elif code and code.lower() not in message.lower():
             message = f"{code}: {message}"
         return cls(message, err.code, code)
