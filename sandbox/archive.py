@@ -395,15 +395,7 @@ def import_rootfs(store: Store, tarball: Path, ref: str | None, shown_as: str = 
     config = {"created": now, "architecture": _oci_arch(), "os": "linux", "config": {},
               "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
               "history": [{"created": now, "created_by": f"sandbox import {shown_as}"}]}
-    config_desc = store.put_blob(json.dumps(config, sort_keys=True).encode(), MEDIA_CONFIG)
-    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc,
-                "layers": [layer]}
-    manifest_desc = store.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
-    if ref:
-        store.tag(ref, manifest_desc)
-    else:
-        store.add_untagged(manifest_desc)  # Docker's <none>:<none>
-    return Image(normalize_ref(ref) if ref else None, manifest_desc["digest"], manifest, config)
+    return store.write_image(config, [layer], ref)
 
 
 def _check_is_tar(path: Path, shown_as: str = "") -> None:
@@ -424,7 +416,6 @@ def export(container, output_fd: int) -> None:
     """
     from . import syscalls as sc
     from .namespaces import in_child
-    from .rootfs import overlay_options  # noqa: F401  (the same options, minus upper/work)
 
     spec = container.spec
     lowers = [str(container.dir / "upper"), str(container.dir / "init")] + spec.lower_dirs

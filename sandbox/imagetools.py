@@ -9,15 +9,14 @@ layers are shared, not copied: that is what content addressing buys.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 
 from . import changes
-from .errors import Conflict, ImageNotFound, SandboxError
+from .errors import Conflict, ImageNotFound
 from .humanize import now_iso
 from .records import Container, all_containers
-from .store import MEDIA_CONFIG, MEDIA_LAYER_TAR, MEDIA_MANIFEST, Image, Store, normalize_ref
+from .store import MEDIA_LAYER_TAR, MEDIA_MANIFEST, Image, Store, normalize_ref
 
 
 def diff(container: Container) -> list[tuple[str, str]]:
@@ -53,15 +52,7 @@ def commit(store: Store, container: Container, ref: str | None, message: str = "
         {"created": now, "created_by": f"sandbox commit {container.name}: "
                                       f"{' '.join(container.spec.cmd)}",
          **({"comment": message} if message else {}), **({"author": author} if author else {})})
-    config_desc = store.put_blob(json.dumps(config, sort_keys=True).encode(), MEDIA_CONFIG)
-    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc,
-                "layers": list(base.layers) + [layer]}
-    manifest_desc = store.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
-    if ref:
-        store.tag(ref, manifest_desc)
-    else:
-        store.add_untagged(manifest_desc)  # Docker's <none>:<none>
-    return Image(normalize_ref(ref) if ref else None, manifest_desc["digest"], manifest, config)
+    return store.write_image(config, list(base.layers) + [layer], ref)
 
 
 def tag(store: Store, source: str, target: str) -> None:

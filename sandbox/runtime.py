@@ -27,7 +27,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
 import termios
 
 from . import cgroups, namespaces, procfs, rootfs

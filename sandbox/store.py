@@ -282,6 +282,22 @@ class Store:
                     removed.append(digest)
         return removed
 
+    def write_image(self, config: dict, layers: list[dict], ref: str | None) -> Image:
+        """Store a config and a manifest over layers already in the store; name it ``ref``.
+
+        Without a name the image is listed untagged (Docker's ``<none>:<none>``).
+        The name is written last: until then, the new blobs are invisible.
+        """
+        config_desc = self.put_blob(json.dumps(config, sort_keys=True).encode(), MEDIA_CONFIG)
+        manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc,
+                    "layers": layers}
+        descriptor = self.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
+        if ref:
+            self.tag(ref, descriptor)
+        else:
+            self.add_untagged(descriptor)
+        return Image(normalize_ref(ref) if ref else None, descriptor["digest"], manifest, config)
+
     def refs(self) -> list[tuple[str, str]]:
         """Every (ref, manifest digest) pair in the index."""
         return [(m.get("annotations", {}).get(REF_NAME), m["digest"])

@@ -9,18 +9,28 @@
 from .pull import pull
 from .push import push
 
-__all__ = ["pull", "push", "login", "logout"]
+__all__ = ["pull", "push", "login", "logout", "server_name"]
+
+
+def server_name(server: str) -> str:
+    """The registry a ``login``/``logout`` argument names, as Docker reads it
+    (registry/auth.go, ConvertToHostname): ``http://127.0.0.1:5000/`` → ``127.0.0.1:5000``;
+    Docker Hub's other names → ``docker.io``."""
+    host = server.split("://", 1)[-1].split("/", 1)[0]
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
 
 
 def login(root, registry: str, user: str, password: str) -> None:
     """``docker login``: check the credentials against the registry, then store them."""
     from . import config
     from .transport import Transport
+    registry = server_name(registry)
     base = config.endpoints(root, registry)[-1]
     Transport(base, "", (user, password)).request("GET", "", url=f"{base}/v2/").close()
     config.save_credentials(root, registry, user, password)
 
 
 def logout(root, registry: str) -> bool:
+    """``docker logout``: forget the stored credentials; False if there were none."""
     from . import config
-    return config.forget_credentials(root, registry)
+    return config.forget_credentials(root, server_name(registry))

@@ -13,11 +13,12 @@ written last.  An interrupted pull therefore leaves no partial blob and no tag.
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .. import reference as refs
-from ..store import Image, Store, sha256_digest
+from ..store import DigestMismatch, Image, Store, sha256_digest
 from . import config
 from .transport import NotFoundInRegistry, RegistryError, Transport, retrying
 
@@ -41,39 +42,36 @@ def pull(root: Path, store: Store, name: str, platform: str | None = None,
          progress: bool = True, log=print) -> Image:
     """Pull ``name`` into the store and return it; mirrors are tried first for Docker Hub."""
     ref = refs.parse(name)
+    if ref.tag == refs.DEFAULT_TAG and ":" not in name.partition("@")[0].rsplit("/", 1)[-1]:
+        log(f"Using default tag: {refs.DEFAULT_TAG}")
     errors = []
     for base in config.endpoints(root, ref.registry):
         transport = Transport(base, ref.repository, config.credentials(root, ref.registry))
         try:
             return _pull_from(transport, store, ref, platform or this_platform(), progress, log)
-        except NotFoundInRegistry as err:
-            errors.append(err)
-            if base == config.endpoints(root, ref.registry)[-1]:
-                raise NotFoundInRegistry(f"manifest for {ref.familiar()} not found: {err}",
-                                         404) from None
-        except RegistryError as err:
+        except RegistryError as err:  # a mirror that fails or lacks the image: try the next
             errors.append(err)
     raise errors[-1]
 
 
 def _pull_from(transport: Transport, store: Store, ref, platform: str, progress: bool,
                log) -> Image:
-    manifest_bytes, media_type = _manifest(transport, ref.reference)
-    if ref.digest and sha256_digest(manifest_bytes) != ref.digest:
-        raise RegistryError(f"the registry sent a manifest whose digest is "
-                            f"{sha256_digest(manifest_bytes)}, not the {ref.digest} asked for")
-    if media_type in INDEX_TYPES or json.loads(manifest_bytes).get("manifests"):
-        chosen = choose_platform(json.loads(manifest_bytes), platform, ref)
+    try:
+        manifest_bytes, media_type = _manifest(transport, ref.reference)
+    except NotFoundInRegistry as err:  # Docker's words: "manifest for X not found: …"
+        raise NotFoundInRegistry(f"manifest for {ref.familiar()} not found: {err}", 404,
+                                 err.code) from None
+    top_digest = sha256_digest(manifest_bytes)  # what the tag points at: Docker prints this one
+    manifest = _json(manifest_bytes, transport, "manifest")
+    if media_type in INDEX_TYPES or "manifests" in manifest:
+        chosen = choose_platform(manifest, platform, ref)
         manifest_bytes, media_type = _manifest(transport, chosen["digest"])
-        if sha256_digest(manifest_bytes) != chosen["digest"]:
-            raise RegistryError(f"manifest {chosen['digest']} of {ref.familiar()} is corrupt: "
-                                f"its content hashes to {sha256_digest(manifest_bytes)}")
-    manifest = json.loads(manifest_bytes)
+        manifest = _json(manifest_bytes, transport, "manifest")
     if "layers" not in manifest or "config" not in manifest:
         raise RegistryError(f"{ref.familiar()}: unsupported manifest type {media_type!r} "
                             "(schema 1 manifests are no longer served by Docker Hub)")
-    log(f"{ref.tag or ref.digest}: Pulling from {ref.repository.removeprefix('library/')}")
-    _fetch_blob(transport, store, manifest["config"], False)
+    log(f"{ref.tag or ref.digest}: Pulling from {ref.repository}")
+    downloaded = _fetch_blob(transport, store, manifest["config"], False)
     todo = [layer for layer in manifest["layers"] if not store.has_blob(layer["digest"])]
     for layer in manifest["layers"]:
         if layer not in todo:
@@ -81,16 +79,28 @@ def _pull_from(transport: Transport, store: Store, ref, platform: str, progress:
     for layer in todo:
         if layer.get("mediaType") in ZSTD_TYPES:
             _need_zstandard()
+
+    def fetch_layer(layer: dict) -> None:
+        _fetch_blob(transport, store, layer, progress)
+        log(f"{layer['digest'][7:19]}: Pull complete")
     with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(lambda layer: _fetch_blob(transport, store, layer, progress), todo))
+        list(pool.map(fetch_layer, todo))
+    # The tag is written last, once every blob it needs is in the store.
     descriptor = store.put_blob(manifest_bytes, media_type or manifest.get("mediaType", ""))
     digest = descriptor["digest"]
-    if ref.tag:
-        store.tag(ref.familiar().split("@")[0], descriptor)
+    name = ref.familiar().split("@")[0] if ref.tag else None
+    known = any(d == digest and (name is None or r == name) for r, d in store.refs())
+    if name:
+        store.tag(name, descriptor)
     else:
         store.add_untagged(descriptor)
-    log(f"Digest: {digest}")
-    log(f"Status: Downloaded newer image for {ref.familiar()}")
+    log(f"Digest: {top_digest}")
+    # Docker (distribution/pull_v2.go, writeStatus): "up to date" when nothing was
+    # downloaded and the name already pointed at this manifest.
+    if known and not downloaded and not todo:
+        log(f"Status: Image is up to date for {ref.familiar()}")
+    else:
+        log(f"Status: Downloaded newer image for {ref.familiar()}")
     return store.get(digest_ref(store, digest))
 
 
@@ -101,10 +111,33 @@ def digest_ref(store: Store, manifest_digest: str) -> str:
 
 
 def _manifest(transport: Transport, reference: str) -> tuple[bytes, str]:
+    """GET a manifest and check its digest: the one asked for, or the one the registry
+    announced in ``Docker-Content-Digest`` (distribution spec, "Pulling manifests")."""
     def fetch():
         with transport.request("GET", f"manifests/{reference}", {"Accept": ACCEPT}) as response:
-            return response.read(), response.headers.get("Content-Type", "").split(";")[0]
-    return retrying(fetch, f"fetching the manifest {reference}")
+            return (response.read(), response.headers.get("Content-Type", "").split(";")[0],
+                    response.headers.get("Docker-Content-Digest", ""))
+    data, media_type, announced = retrying(fetch, f"fetching the manifest {reference} of "
+                                                  f"{transport.what}")
+    expected = reference if reference.startswith("sha256:") else announced
+    if expected.startswith("sha256:") and sha256_digest(data) != expected:
+        raise RegistryError(f"the manifest {reference} of {transport.what} is corrupt: expected "
+                            f"{expected}, got {sha256_digest(data)}")
+    return data, media_type
+
+
+def _json(data: bytes, transport: Transport, what: str) -> dict:
+    """Parse a manifest, or say plainly that something else came (a proxy's login page)."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return value
+    kind = "an HTML page" if b"<html" in data[:1024].lower() else "something that is not JSON"
+    raise RegistryError(f"the server at {transport.base} sent {kind} where the {what} of "
+                        f"{transport.repository} was expected: is this a registry, or a proxy "
+                        "or captive portal in between?")
 
 
 def choose_platform(index: dict, platform: str, ref) -> dict:
@@ -124,20 +157,27 @@ def choose_platform(index: dict, platform: str, ref) -> dict:
                              f"{', '.join(o for o in offered if o and 'unknown' not in o)}", 404)
 
 
-def _fetch_blob(transport: Transport, store: Store, descriptor: dict, progress: bool) -> None:
-    """Download one blob into the store, verifying size and digest; retried if the line drops."""
+def _fetch_blob(transport: Transport, store: Store, descriptor: dict, progress: bool) -> bool:
+    """Download one blob into the store, verifying size and digest; retried if the line drops.
+
+    True if it was downloaded, False if the store had it already.
+    """
     digest = descriptor["digest"]
     if store.has_blob(digest):
-        return
+        return False
 
     def download():
         with transport.request("GET", f"blobs/{digest}") as response:
             source = _Progress(response, descriptor.get("size", 0), digest, progress)
             try:
                 store.put_blob_stream(source, descriptor.get("mediaType", ""), expected=digest)
+            except DigestMismatch as err:  # not retried: the registry has bad bytes, not the line
+                raise RegistryError(f"the blob {digest} of {transport.what} is corrupt: "
+                                    f"{err}") from None
             finally:
                 source.close()
-    retrying(download, f"downloading {digest[:19]}")
+    retrying(download, f"downloading {digest[:19]} of {transport.what}")
+    return True
 
 
 class _Progress:
@@ -149,10 +189,14 @@ class _Progress:
         if show:
             try:
                 from tqdm.auto import tqdm
+                from tqdm.std import tqdm as text_bar
+            except ImportError:
+                return
+            # A bar in a terminal or a notebook; none in a pipe or a log file, where it would
+            # only be carriage returns around the error message (docker does the same).
+            if tqdm is not text_bar or sys.stderr.isatty():
                 self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=digest[7:19],
                                 leave=True)
-            except ImportError:
-                pass
 
     def read(self, size: int = -1) -> bytes:
         data = self.response.read(size)
