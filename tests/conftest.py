@@ -50,7 +50,11 @@ def busybox_image(state_root):
 @pytest.fixture
 def name(request) -> str:
     """A container name unique to the test."""
-    return "t-" + request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:40]
+    import re
+    # Also a valid image name (tests commit containers under their own name):
+    # lowercase components that do not end with a separator.
+    cleaned = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())
+    return ("t-" + cleaned)[:40].strip("-")
 
 
 @pytest.fixture(autouse=True)
