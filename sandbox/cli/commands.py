@@ -520,8 +520,8 @@ def cmd_login(args, username, password, password_stdin) -> int:
 
 
 def cmd_logout(args) -> int:
-    from ..registry import logout
-    server = args[0] if args else "docker.io"
+    from ..registry import logout, server_name
+    server = server_name(args[0]) if args else "docker.io"
     if logout(_root(), server):
         print(f"Removing login credentials for {server}")
     else:

@@ -167,7 +167,13 @@ def _fetch_blob(transport: Transport, store: Store, descriptor: dict, progress: 
         return False
 
     def download():
-        with transport.request("GET", f"blobs/{digest}") as response:
+        try:
+            response = transport.request("GET", f"blobs/{digest}")
+        except NotFoundInRegistry as err:  # the manifest names a blob the registry lost
+            raise NotFoundInRegistry(f"the manifest of {transport.what} names the blob "
+                                     f"{digest}, which the registry does not have: {err}", 404,
+                                     err.code) from None
+        with response:
             source = _Progress(response, descriptor.get("size", 0), digest, progress)
             try:
                 store.put_blob_stream(source, descriptor.get("mediaType", ""), expected=digest)
@@ -189,12 +195,12 @@ class _Progress:
         if show:
             try:
                 from tqdm.auto import tqdm
-                from tqdm.std import tqdm as text_bar
             except ImportError:
                 return
             # A bar in a terminal or a notebook; none in a pipe or a log file, where it would
             # only be carriage returns around the error message (docker does the same).
-            if tqdm is not text_bar or sys.stderr.isatty():
+            notebook = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
+            if notebook or sys.stderr.isatty():
                 self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=digest[7:19],
                                 leave=True)
 

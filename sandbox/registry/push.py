@@ -44,7 +44,7 @@ def push(root: Path, store: Store, name: str, log=print, chunk_size: int = CHUNK
     with transport.request("PUT", f"manifests/{ref.tag or image.manifest_digest}",
                            {"Content-Type": media_type}, manifest_bytes, ok=(201,)) as response:
         digest = response.headers.get("Docker-Content-Digest", image.manifest_digest)
-    log(f"{ref.tag}: digest: {digest} size: {len(manifest_bytes)}")
+    log(f"{ref.tag or 'latest'}: digest: {digest} size: {len(manifest_bytes)}")
     return digest
 
 

@@ -69,7 +69,11 @@ class Transport:
         self._auth: str | None = None  # the Authorization header once we know it
         # Redirects are followed (blobs are often served from a CDN), but our Authorization
         # header is added "unredirected", so urllib does not hand it to the CDN.
-        self._opener = urllib.request.build_opener()
+        # A proxy (http_proxy) is never used for a registry on this machine, as Docker
+        # does not: 127.0.0.1 means here, not the proxy's 127.0.0.1.
+        host = urllib.parse.urlsplit(self.base).hostname or ""
+        self._opener = urllib.request.build_opener(
+            *([urllib.request.ProxyHandler({})] if _is_loopback(host) else []))
 
     @property
     def host(self) -> str:
@@ -210,3 +214,13 @@ def retrying(action, what: str, attempts: int = 3, delay: float = 0.5):
                 raise RegistryError(f"{what} failed after {attempts} attempts: the connection "
                                     f"broke ({err or type(err).__name__})") from None
             time.sleep(delay * (attempt + 1))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    import ipaddress
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
