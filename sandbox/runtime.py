@@ -169,12 +169,17 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
     """Run ``cmd`` inside a running container, as ``docker exec`` does."""
     spec = container.spec
     nsfds = namespaces.open_namespaces(container.pid, spec.rootless)
+    cgroup = cgroups.from_paths(container.state.get("Cgroup"))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         def helper():
             ignore_signals()
+            # The container's limits hold for exec'd programs too.  Join its cgroup
+            # before the mount namespace: inside, /sys/fs/cgroup is not there to write.
+            if cgroup is not None:
+                cgroup.join()
             namespaces.join(nsfds)
             child = os.fork()
             if child == 0:

@@ -311,3 +311,18 @@ def test_rootless_limits_are_refused_with_the_reason_and_the_fix(flags):
     assert ps_ids() == before  # refused before the container was created
     r = sandbox("run", "--rm", "busybox", "echo", "no limits, no problem")
     assert (r.returncode, r.stdout, r.stderr) == (0, "no limits, no problem\n", "")
+
+
+@root_only
+def test_exec_runs_under_the_containers_limits(name):
+    """`exec` joins the container's cgroup as well as its namespaces, as Docker's does."""
+    sandbox("run", "-d", "--name", name, "--memory", "32m", "busybox", "sleep", "60", check=True)
+    try:
+        line = next(l for l in sandbox("exec", name, "cat", "/proc/self/cgroup").stdout.splitlines()
+                    if ":memory:" in l or l.startswith("0::"))
+        cid = sandbox("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        assert line.endswith(f"/sandbox/{cid}")
+        hog = sandbox("exec", name, "sh", "-c", "x=a; while true; do x=$x$x; done")
+        assert hog.returncode == 137
+    finally:
+        sandbox("rm", "-f", name)
