@@ -28,7 +28,7 @@ from pathlib import Path
 from .errors import SandboxError
 from .humanize import now_iso
 from .store import (MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,
-                    DigestMismatch, Image, Store, normalize_ref, sha256_digest)
+                    DigestMismatch, Image, Store, normalize_ref, oci_arch, sha256_digest)
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -361,13 +361,12 @@ def _resolve_platform(tar, descriptor: dict) -> dict:
     """An index inside the index (a multi-platform image): pick this machine's platform."""
     if descriptor.get("mediaType") not in (MEDIA_INDEX, DOCKER_LIST):
         return descriptor
-    from .busybox import _oci_arch
     nested = json.load(_blob(tar, descriptor["digest"]))
     for candidate in nested["manifests"]:
         platform = candidate.get("platform", {})
-        if platform.get("architecture") == _oci_arch() and platform.get("os") == "linux":
+        if platform.get("architecture") == oci_arch() and platform.get("os") == "linux":
             return {**candidate, "annotations": descriptor.get("annotations", {})}
-    raise BadArchive(f"the archive has no image for linux/{_oci_arch()}")
+    raise BadArchive(f"the archive has no image for linux/{oci_arch()}")
 
 
 def _blob(tar, digest: str):
@@ -390,9 +389,8 @@ def import_rootfs(store: Store, tarball: Path, ref: str | None, shown_as: str = 
             layer = store.put_blob_stream(source, MEDIA_LAYER_TAR)
     except (OSError, EOFError) as err:
         raise BadArchive(f"cannot import {shown_as}: {err}") from None
-    from .busybox import _oci_arch
     now = now_iso()
-    config = {"created": now, "architecture": _oci_arch(), "os": "linux", "config": {},
+    config = {"created": now, "architecture": oci_arch(), "os": "linux", "config": {},
               "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
               "history": [{"created": now, "created_by": f"sandbox import {shown_as}"}]}
     return store.write_image(config, [layer], ref)

@@ -23,7 +23,7 @@ import tarfile
 from pathlib import Path
 
 from .errors import MissingFeature
-from .store import MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_MANIFEST, Store, sha256_digest
+from .store import MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_MANIFEST, Store, oci_arch, sha256_digest
 
 IMAGE_REF = "busybox:latest"
 EPOCH = 946684800  # 2000-01-01T00:00:00Z: a fixed time stamp, so the digest is reproducible
@@ -138,7 +138,7 @@ def build(store: Store, busybox: Path | None = None) -> str:
     version = subprocess.run([str(busybox)], capture_output=True, text=True).stdout.split("\n")[0]
     config = {
         "created": CREATED,
-        "architecture": _oci_arch(),
+        "architecture": oci_arch(),
         "os": "linux",
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                    "Cmd": ["sh"]},
@@ -152,9 +152,3 @@ def build(store: Store, busybox: Path | None = None) -> str:
     manifest_desc = store.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
     store.tag(IMAGE_REF, manifest_desc)
     return manifest_desc["digest"]
-
-
-def _oci_arch() -> str:
-    """The OCI name of this machine's architecture (GOARCH spelling)."""
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)

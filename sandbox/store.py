@@ -30,6 +30,12 @@ MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
+def oci_arch() -> str:
+    """This machine's architecture as OCI spells it (Go's GOARCH): amd64, arm64, arm."""
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+
+
 class DigestMismatch(SandboxError):
     """A blob's bytes do not hash to the digest that names it."""
 
@@ -164,7 +170,8 @@ class Store:
         only when their digest is known (and matches ``expected``): a crash or
         a mismatch never leaves a wrong or half-written blob visible.
         """
-        hasher = _sha256()
+        import hashlib  # OpenSSL's sha256: much faster on large blobs, and it releases the GIL
+        hasher = hashlib.sha256()
         size = 0
         scratch = self.tmp / f"blob-{os.getpid()}-{os.urandom(4).hex()}"
         try:
@@ -185,7 +192,8 @@ class Store:
 
     def verify_blob(self, digest: str) -> None:
         """Hash a (possibly large) blob on disk and compare with its name."""
-        hasher = _sha256()
+        import hashlib
+        hasher = hashlib.sha256()
         try:
             with open(self.blob_path(digest), "rb") as f:
                 while chunk := f.read(1 << 20):

@@ -134,6 +134,10 @@ ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images", ("image", "rm")
            ("container", "export"): "export"}
 
 
+IMAGE_VERBS = {"images", "diff", "commit", "rmi", "tag", "history", "save", "load", "import",
+               "export", "pull", "push", "login", "logout"}
+
+
 def usage() -> str:
     width = max(len(n) for n in COMMANDS)
     lines = ["Usage:  sandbox [OPTIONS] COMMAND", "",
@@ -174,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         if values.pop("help"):
             print(command.help())
             return 0
-        from . import commands
-        return getattr(commands, "cmd_" + name)(args, **values) or 0
+        if name in IMAGE_VERBS:
+            from . import image_commands as verbs
+        else:
+            from . import commands as verbs
+        return getattr(verbs, "cmd_" + name)(args, **values) or 0
     except SandboxError as err:
         print(f"sandbox: {err}", file=sys.stderr)
         return err.exit_code

@@ -6,8 +6,10 @@
     pull.py, push.py              content: manifests, platforms, blobs, digests
 """
 
-from .pull import pull
-from .push import push
+# The functions shadow their modules' names here on purpose: sandbox.registry.pull is
+# the function; `from sandbox.registry.pull import choose_platform` still finds the module.
+from .pull import pull  # noqa: E402
+from .push import push  # noqa: E402
 
 __all__ = ["pull", "push", "login", "logout", "server_name"]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .. import reference as refs
@@ -34,8 +33,8 @@ ZSTD_TYPES = ("application/vnd.oci.image.layer.v1.tar+zstd",)
 
 
 def this_platform() -> str:
-    from ..busybox import _oci_arch
-    return f"linux/{_oci_arch()}"
+    from ..store import oci_arch
+    return f"linux/{oci_arch()}"
 
 
 def pull(root: Path, store: Store, name: str, platform: str | None = None,
@@ -83,16 +82,18 @@ def _pull_from(transport: Transport, store: Store, ref, platform: str, progress:
     def fetch_layer(layer: dict) -> None:
         _fetch_blob(transport, store, layer, progress)
         log(f"{layer['digest'][7:19]}: Pull complete")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(fetch_layer, todo))
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor  # only when there is work for it
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(fetch_layer, todo))
     # The tag is written last, once every blob it needs is in the store.
     descriptor = store.put_blob(manifest_bytes, media_type or manifest.get("mediaType", ""))
     digest = descriptor["digest"]
     name = ref.familiar().split("@")[0] if ref.tag else None
     known = any(d == digest and (name is None or r == name) for r, d in store.refs())
-    if name:
+    if name and not known:
         store.tag(name, descriptor)
-    else:
+    elif not name:
         store.add_untagged(descriptor)
     log(f"Digest: {top_digest}")
     # Docker (distribution/pull_v2.go, writeStatus): "up to date" when nothing was
@@ -101,7 +102,7 @@ def _pull_from(transport: Transport, store: Store, ref, platform: str, progress:
         log(f"Status: Image is up to date for {ref.familiar()}")
     else:
         log(f"Status: Downloaded newer image for {ref.familiar()}")
-    return store.get(digest_ref(store, digest))
+    return Image(name, digest, manifest, json.loads(store.read_blob(manifest["config"]["digest"])))
 
 
 def digest_ref(store: Store, manifest_digest: str) -> str:
