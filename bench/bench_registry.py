@@ -109,7 +109,7 @@ def main() -> int:
     print(f"**Machine:** {os.cpu_count()} cores, Linux {os.uname().release}; registry: Debian "
           f"docker-registry on 127.0.0.1; image: 3 layers, about 100 MB; medians of {args.runs}\n")
     print("| what | median | min | max |\n|---|---:|---:|---:|")
-    for label, xs in ((f"`sandbox pull` into an empty store", pulls),
+    for label, xs in (("`sandbox pull` into an empty store", pulls),
                       ("`skopeo copy docker://… oci:…` of the same image", copies),
                       ("`sandbox pull` again (all layers present)", again)):
         print(f"| {label} | {statistics.median(xs):.3f} s | {min(xs):.3f} s | {max(xs):.3f} s |")

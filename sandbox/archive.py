@@ -416,7 +416,7 @@ def export(container, output_fd: int) -> None:
     from .namespaces import in_child
 
     spec = container.spec
-    lowers = [str(container.dir / "upper"), str(container.dir / "init")] + spec.lower_dirs
+    lowers = [str(container.dir / "upper")] + container.lower_dirs
     view = container.dir / "export-view"
     view.mkdir(exist_ok=True)
 

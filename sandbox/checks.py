@@ -57,28 +57,18 @@ class Report:
 
 
 def in_child(body) -> tuple[bool, str]:
-    """Run ``body`` in a forked child and report whether it worked, and the error if not.
+    """Run ``body`` in a throw-away child and report whether it worked, and why not.
 
-    A child, because the checks change namespaces and mounts, and those
-    changes must not happen to the caller (a notebook kernel, perhaps).
+    A child (:func:`sandbox.namespaces.in_child`), because the checks change
+    namespaces and mounts, and that must not happen to the caller (a notebook
+    kernel, perhaps).
     """
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            body()
-            os._exit(0)
-        except BaseException as err:  # noqa: BLE001 - report anything, never unwind
-            os.write(w, str(err).encode()[:2000])
-            os._exit(1)
-    os.close(w)
-    message = b""
-    while chunk := os.read(r, 4096):
-        message += chunk
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0, message.decode(errors="replace")
+    from .namespaces import in_child as run_in_child
+    try:
+        run_in_child(body)
+        return True, ""
+    except Exception as err:  # noqa: BLE001 - any failure is the check's answer
+        return False, str(err)
 
 
 def _private_mounts() -> None:

@@ -21,8 +21,7 @@ from .store import MEDIA_LAYER_TAR, MEDIA_MANIFEST, Image, Store, normalize_ref
 
 def diff(container: Container) -> list[tuple[str, str]]:
     """``docker diff``: what the container added (A), changed (C) and deleted (D)."""
-    return changes.diff(container.dir / "upper",
-                        [str(container.dir / "init")] + container.spec.lower_dirs)
+    return changes.diff(container.dir / "upper", container.lower_dirs)
 
 
 def commit(store: Store, container: Container, ref: str | None, message: str = "",

@@ -6,7 +6,7 @@ that the kernel reports its exit status (wait(2)) to someone who records it.
 
 For a foreground ``run`` the monitor is a forked copy of the caller.  For a
 detached one it re-executes itself as a fresh, small Python
-(``python -I -S -m sandbox.monitor``), so that a container left running costs
+(``python -I -S``, importing only :mod:`sandbox.monitor`), so that a container left running costs
 a few megabytes, not a copy of the command line or of a notebook kernel.
 The monitor imports only modules that start quickly and stay small.
 """

@@ -75,6 +75,12 @@ class Container:
     def spec(self) -> Spec:
         return Spec(**self.config["Spec"])
 
+    @property
+    def lower_dirs(self) -> list[str]:
+        """The overlay's read-only layers, topmost first: the container's init layer
+        (its mount points), then the image's layers."""
+        return [str(self.dir / "init")] + self.spec.lower_dirs
+
     # --- state --------------------------------------------------------------
     @property
     def state(self) -> dict:
@@ -171,10 +177,6 @@ def _make_init_layer(init: Path) -> None:
         ensure(init / d)
     for f in INIT_FILES:
         (init / f).touch()
-
-
-def init_dir(container: "Container") -> str:
-    return str(container.dir / "init")
 
 
 def _write_etc_files(cdir: Path, hostname: str) -> None:

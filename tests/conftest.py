@@ -36,6 +36,15 @@ def sandbox(*args, input=None, timeout=60, check=False, env=None) -> subprocess.
     return result
 
 
+def fails_with_one_sentence(r, *needles):
+    """Non-zero exit, and exactly one line on stderr: ``sandbox: <what went wrong>``."""
+    assert r.returncode != 0, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sandbox: "), r.stderr
+    for needle in needles:
+        assert needle in lines[0], r.stderr
+
+
 @pytest.fixture(scope="session")
 def state_root() -> Path:
     return Path(os.environ["SANDBOX_ROOT"])

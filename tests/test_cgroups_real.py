@@ -238,7 +238,7 @@ def test_killed_sandbox_and_monitor_then_prune_removes_the_cgroup(state_root, na
                             "64m", "busybox", "sleep", "300"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
-        state = wait_for(lambda: (s := _state_if_running(state_root, name)), timeout=20)
+        state = wait_for(lambda: _state_if_running(state_root, name), timeout=20)
         assert state, "the container did not start"
         paths = state["Cgroup"]
         assert all(os.path.isdir(d) for d in cgroup_dirs(paths))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sandbox
+from conftest import fails_with_one_sentence, sandbox
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -25,15 +25,6 @@ def sandbox_binary(*args, stdin: Path | None = None, stdout: Path | None = None)
             open(stdout, "wb") if stdout else open(os.devnull, "wb") as fout:
         return subprocess.run([sys.executable, "-m", "sandbox", *args], stdin=fin, stdout=fout,
                               stderr=subprocess.PIPE, text=True, timeout=60)
-
-
-def fails_with_one_sentence(r, *needles):
-    """Non-zero exit, and exactly one line on stderr: ``sandbox: <what went wrong>``."""
-    assert r.returncode != 0, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sandbox: "), r.stderr
-    for needle in needles:
-        assert needle in lines[0], r.stderr
 
 
 def store_state(state_root: Path):

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import IS_ROOT, sandbox
+from conftest import IS_ROOT, fails_with_one_sentence, sandbox
 
 pytest.register_assert_rewrite("registry_fixture")  # imported here before pytest_plugins loads it
 from registry_fixture import (StateRoot, free_port, put_manifest, remove_tree,  # noqa: E402
@@ -41,15 +41,6 @@ PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 # --- helpers ------------------------------------------------------------------------------
-def fails_with_one_sentence(r, *needles):
-    """Non-zero exit, and exactly one line on stderr: ``sandbox: <what went wrong>``."""
-    assert r.returncode != 0, (r.returncode, r.stdout, r.stderr)
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sandbox: "), r.stderr
-    for needle in needles:
-        assert needle in lines[0], r.stderr
-
-
 def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:

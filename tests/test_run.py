@@ -4,11 +4,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import IS_ROOT, root_only, rootless_only, sandbox
+from conftest import root_only, rootless_only, sandbox
 
 
 def test_echo_hello():
@@ -130,27 +129,20 @@ def test_unknown_user_is_one_sentence():
         "sandbox: unable to find user ghost: no matching entries in passwd file")
 
 
-def test_sigterm_reaches_the_container():
-    """The command line passes SIGTERM on to the container's process 1."""
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 7), (signal.SIGINT, 130)],
+                         ids=["sigterm", "ctrl_c"])
+def test_signals_reach_the_container(sig, code):
+    """The command line passes SIGTERM and Ctrl-C (SIGINT) on to the container's process 1."""
+    name = sig.name[3:]
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "run", "--rm", "busybox", "sh", "-c",
-         'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done'],
+         f'trap "echo got {name}; exit {code}" {name}; echo ready; '
+         "while true; do sleep 0.1; done"],
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=20)
-    assert out == "got TERM\n" and proc.returncode == 7
-
-
-def test_ctrl_c_reaches_the_container():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "run", "--rm", "busybox", "sh", "-c",
-         'trap "echo got INT; exit 130" INT; echo ready; while true; do sleep 0.1; done'],
-        stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "ready\n"
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
-    assert out == "got INT\n" and proc.returncode == 130
+    assert out == f"got {name}\n" and proc.returncode == code
 
 
 def test_stdin_with_i():

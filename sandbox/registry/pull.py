@@ -221,7 +221,7 @@ class _Progress:
 
 def _need_zstandard() -> None:
     try:
-        import zstandard  # noqa: F401
+        import zstandard  # noqa: F401  (only to learn whether it is installed)
     except ImportError:
         raise RegistryError("this image has zstd-compressed layers: install the zstandard "
                             "package (pip install zstandard)") from None
