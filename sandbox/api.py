@@ -47,6 +47,13 @@ def _argv(command) -> list[str] | None:
     return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
 
 
+def _volumes(volumes) -> list[str]:
+    """docker-py's ``{host: {"bind": path, "mode": "ro"}}`` or ``-v`` strings → ``-v`` strings."""
+    if isinstance(volumes, dict):
+        return [f"{host}:{v['bind']}:{v.get('mode', 'rw')}" for host, v in volumes.items()]
+    return list(volumes or [])
+
+
 def _env(environment) -> list[str]:
     if environment is None:
         return []
@@ -224,18 +231,25 @@ class Container:
 def create(image: str, command=None, *, name: str | None = None, environment=None,
            workdir: str | None = None, user: str | None = None, hostname: str | None = None,
            entrypoint=None, remove: bool = False, memory=None, memory_swap=None, cpus=None,
-           cpu_shares=None, pids_limit=None) -> Container:
+           cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None,
+           network: str | None = None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
-    ``pids_limit=20``, ``cpu_shares=512``, ``memory_swap="128m"``.
+    ``pids_limit=20``, ``cpu_shares=512``, ``memory_swap="128m"``.  ``volumes``
+    takes ``-v``'s strings (``["/srv/data:/data:ro"]``) or docker-py's dict
+    (``{"/srv/data": {"bind": "/data", "mode": "ro"}}``); ``tmpfs`` takes
+    ``--tmpfs``'s strings (``["/tmp:size=64m"]``).
     """
     from .cgroups import parse_limits
+    from .mounts import check_network, parse_all
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
+    check_network(network)
+    mounts = parse_all(_volumes(volumes), list(tmpfs or []))
     record = lifecycle.create_container(
         state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
         user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove,
-        limits=limits)
+        limits=limits, mounts=mounts)
     return Container(record)
 
 
@@ -243,7 +257,7 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         name: str | None = None, environment=None, workdir: str | None = None,
         user: str | None = None, hostname: str | None = None, entrypoint=None,
         input: str | bytes | None = None, memory=None, memory_swap=None, cpus=None,
-        cpu_shares=None, pids_limit=None):
+        cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None, network=None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -256,7 +270,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
     container = create(image, command, name=name, environment=environment, workdir=workdir,
                        user=user, hostname=hostname, entrypoint=entrypoint, remove=remove,
                        memory=memory, memory_swap=memory_swap, cpus=cpus,
-                       cpu_shares=cpu_shares, pids_limit=pids_limit)
+                       cpu_shares=cpu_shares, pids_limit=pids_limit, volumes=volumes,
+                       tmpfs=tmpfs, network=network)
     if detach:
         try:
             lifecycle.start_detached(container._record)

@@ -82,7 +82,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      workdir: str | None = None, user: str | None = None,
                      hostname: str | None = None, entrypoint: list[str] | None = None,
                      tty: bool = False, interactive: bool = False,
-                     auto_remove: bool = False, limits=None,
+                     auto_remove: bool = False, limits=None, mounts: list[dict] = (),
                      notices: list[str] | None = None, log=None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
@@ -102,7 +102,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 workdir=workdir or config.get("WorkingDir") or "/",
                 user=user if user is not None else config.get("User", ""),
                 tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless,
-                limits=limits.as_dict() if limits else None)
+                limits=limits.as_dict() if limits else None, mounts=mounts)
     return create(root, spec, name, hostname)
 
 

@@ -35,7 +35,8 @@ class Spec:
     def __init__(self, image: str, image_id: str = "", lower_dirs: list[str] = (),
                  cmd: list[str] = (), env: list[str] = (), workdir: str = "/", user: str = "",
                  tty: bool = False, interactive: bool = False, auto_remove: bool = False,
-                 rootless: bool = False, limits: dict | None = None):
+                 rootless: bool = False, limits: dict | None = None,
+                 mounts: list[dict] = ()):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -48,6 +49,7 @@ class Spec:
         self.auto_remove = auto_remove        # --rm
         self.rootless = rootless              # started by a user without root: a user namespace
         self.limits = dict(limits or {})      # cgroup limits: memory, cpus, pids_limit, ...
+        self.mounts = list(mounts)            # -v and --tmpfs: see sandbox.mounts
 
 
 class Container:

@@ -10,6 +10,7 @@ filesystem under ``<container>/rootfs`` and then makes it ``/``:
     rootfs/dev/pts     a new devpts instance, for terminals made inside the container
     rootfs/dev/shm     tmpfs for POSIX shared memory
     rootfs/etc/{hostname,hosts,resolv.conf}   bind-mounted from the container's directory
+    rootfs/<target>    ``-v`` bind mounts and ``--tmpfs`` mounts, last (see :mod:`sandbox.mounts`)
 
 :func:`mount_plan` computes that list without touching anything (so it can be
 read and unit-tested); :func:`build` carries it out.  Every mount happens in
@@ -27,6 +28,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from . import syscalls as sc
+from .errors import SandboxError
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 ETC_FILES = ("hostname", "hosts", "resolv.conf")
@@ -49,7 +51,8 @@ def overlay_options(lower_dirs: list[str], upper: str, work: str, rootless: bool
     return options + (",userxattr" if rootless else "")
 
 
-def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool) -> list[Mount]:
+def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool,
+               user_mounts: list[dict] = ()) -> list[Mount]:
     """Every mount that makes up the container's filesystem, in the order they must happen."""
     nosuid_nodev_noexec = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
     plan = [
@@ -74,10 +77,27 @@ def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool) -> li
     ]
     plan += [Mount(str(container_dir / f), f"etc/{f}", None, sc.MS_BIND, target_is_file=True)
              for f in ETC_FILES]
+    for m in user_mounts:
+        plan += _user_mount(m)
     return plan
 
 
-def build(container_dir: Path, lower_dirs: list[str], rootless: bool) -> None:
+def _user_mount(m: dict) -> list[Mount]:
+    """A ``-v`` or ``--tmpfs`` mount as mount(2) calls: a read-only bind takes two."""
+    target = m["target"].lstrip("/")
+    if m["type"] == "tmpfs":
+        return [Mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, m["options"])]
+    is_file = not os.path.isdir(m["source"])
+    calls = [Mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC, target_is_file=is_file)]
+    if m["readonly"]:
+        from .mounts import locked_flags
+        calls.append(Mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
+                           | locked_flags(m["source"]), target_is_file=is_file))
+    return calls
+
+
+def build(container_dir: Path, lower_dirs: list[str], rootless: bool,
+          user_mounts: list[dict] = ()) -> None:
     """Mount the container's filesystem under ``container_dir/rootfs`` and make it ``/``.
 
     Runs in process 1 of the container, in its new mount namespace.
@@ -87,20 +107,27 @@ def build(container_dir: Path, lower_dirs: list[str], rootless: bool) -> None:
     # namespace (mount_namespaces(7), "shared subtrees"), and pivot_root(2)
     # refuses to work when the new or the current root is a shared mount.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    for m in mount_plan(container_dir, lower_dirs, rootless):
+    for m in mount_plan(container_dir, lower_dirs, rootless, user_mounts):
         _mount_one(new_root, m)
     _link_dev(new_root / "dev")
     pivot_into(new_root)
 
 
 def _mount_one(new_root: Path, m: Mount) -> None:
-    target = new_root / m.target if m.target else new_root
-    if m.target_is_file:
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.touch()
-    else:
-        target.mkdir(parents=True, exist_ok=True)
+    # The target is resolved as the container will see it: a symbolic link in the
+    # image (say /data -> /etc) must lead inside the new root, never to the host's /etc.
+    from .layers import secure_join
+    target = secure_join(new_root, m.target, follow_last=True) if m.target else new_root
+    try:
+        if m.target_is_file:
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SandboxError(f"cannot create the mount point /{m.target}: "
+                           f"{err.strerror}") from None
     try:
         sc.mount(m.source, target, m.fstype, m.flags, m.data)
     except sc.KernelCallError:

@@ -154,7 +154,7 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int) -> N
     sc.unshare(namespaces.CONTAINER_FLAGS)
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
-    rootfs.build(container.dir, container.lower_dirs, spec.rootless)
+    rootfs.build(container.dir, container.lower_dirs, spec.rootless, spec.mounts)
     if stdio.tty:
         _open_terminal()  # after pivot_root: the terminal must come from the container's devpts
     sc.sethostname(container.config["Hostname"])

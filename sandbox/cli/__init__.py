@@ -30,6 +30,11 @@ _CREATE_FLAGS = [
     Flag("cpus", "", "str", "Number of CPUs (e.g. 0.5)", metavar="decimal"),
     Flag("cpu-shares", "c", "str", "CPU shares (relative weight)", metavar="int"),
     Flag("pids-limit", "", "str", "Tune container pids limit (-1 for unlimited)", metavar="int"),
+    Flag("volume", "v", "list", "Bind mount a host path (format: /host:/container[:ro])",
+         metavar="list"),
+    Flag("tmpfs", "", "list", "Mount a tmpfs directory (format: /path[:options])", metavar="list"),
+    Flag("network", "", "str", 'Connect a container to a network (only "none": a network '
+         "namespace with just lo)", metavar="network"),
 ]
 
 COMMANDS = {c.name: c for c in [
@@ -124,11 +129,33 @@ COMMANDS = {c.name: c for c in [
     Command("prune", "[OPTIONS]", "Remove all stopped containers and leftovers of crashed runs",
             [Flag("force", "f", "bool", "Do not prompt for confirmation")], max_args=0),
     Command("version", "", "Show the sandbox version", max_args=0),
+    Command("release", "SOURCE... --out DIR", "Make the student, solution and autograder "
+            "versions of exercise notebooks marked as nbgrader marks them",
+            [Flag("out", "o", "str", "Directory to write student/, solution/, autograder/ into",
+                  metavar="string")], min_args=1),
+    Command("grade", "ASSIGNMENT SUBMISSION... --out DIR", "Grade notebooks, each in its own "
+            "container with no network and resource limits; write final_grades.csv",
+            [Flag("out", "o", "str", "Directory for final_grades.csv, results/ and feedback/",
+                  metavar="string"),
+             Flag("workers", "j", "int", "Submissions graded at once (default: the number of "
+                  "CPUs)", metavar="int"),
+             Flag("timeout", "", "float", "Wall-clock seconds for one submission (default 300)",
+                  default=300.0, metavar="seconds"),
+             Flag("cell-timeout", "", "float", "Seconds one cell may run (default 60)",
+                  default=60.0, metavar="seconds"),
+             Flag("memory", "m", "str", "Memory limit of each grading container", default="1g",
+                  metavar="bytes"),
+             Flag("pids-limit", "", "str", "Process limit of each grading container",
+                  default="256", metavar="int"),
+             Flag("cpus", "", "str", "CPUs for each grading container", default="1",
+                  metavar="decimal")], min_args=2),
 ]}
+GROUP_ONLY = {"prune", "release", "grade"}  # reached only through their group
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
                                              "kill", "rm", "logs", "inspect", "exec", "stats"},
           "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
-                    "push"}}
+                    "push"},
+          "course": {"release", "grade"}}
 ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images", ("image", "rm"): "rmi",
            ("container", "diff"): "diff", ("container", "commit"): "commit",
            ("container", "export"): "export"}
@@ -144,11 +171,12 @@ def usage() -> str:
              "Build and run containers with the Linux kernel's own features: namespaces, "
              "cgroups, overlayfs.", "", "Commands:"]
     lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()
-              if name != "prune"]
+              if name not in GROUP_ONLY]
     lines += ["", "Management Commands:",
               "  container  Manage containers (ls, prune, and the verbs above)",
               "  image      Manage images (ls, inspect)",
-              "  system     Manage sandbox (prune)", "",
+              "  system     Manage sandbox (prune)",
+              "  course     Release exercises and grade submissions (release, grade)", "",
               "Run 'sandbox COMMAND --help' for more information on a command.",
               "State lives in $SANDBOX_ROOT (default: /var/lib/sandbox as root, "
               "~/.local/share/sandbox otherwise)."]
@@ -169,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if name in GROUPS and rest and rest[0] in GROUPS[name]:
         name, rest = ALIASES.get((name, rest[0]), rest[0]), rest[1:]
     command = COMMANDS.get(name)
-    if command is None or name == "prune" and argv[0] not in GROUPS:
+    if command is None or name in GROUP_ONLY and argv[0] not in GROUPS:
         print(f"sandbox: '{argv[0]}' is not a sandbox command.\nSee 'sandbox --help'",
               file=sys.stderr)
         return 1
@@ -180,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if name in IMAGE_VERBS:
             from . import image_commands as verbs
+        elif name in GROUPS["course"]:
+            from . import course_commands as verbs
         else:
             from . import commands as verbs
         return getattr(verbs, "cmd_" + name)(args, **values) or 0

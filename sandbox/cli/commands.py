@@ -26,15 +26,19 @@ def _root():
 
 # --- run, create, start ----------------------------------------------------------
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
-            memory, memory_swap, cpus, cpu_shares, pids_limit):
+            memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network):
     from ..cgroups import parse_limits
+    from ..mounts import check_network, parse_all
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
+    check_network(network)
+    mounts = parse_all(volume, tmpfs)
     image, cmd = args[0], args[1:]
     notices: list[str] = []
     container = lifecycle.create_container(
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
-        tty=tty, interactive=interactive, auto_remove=rm, limits=limits, notices=notices,
+        tty=tty, interactive=interactive, auto_remove=rm, limits=limits, mounts=mounts,
+        notices=notices,
         log=lambda line: print(line, file=sys.stderr, flush=True))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
