@@ -181,7 +181,11 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
             if cgroup is not None:
                 cgroup.join()
             namespaces.join(nsfds)
-            child = os.fork()
+            try:
+                child = os.fork()
+            except BlockingIOError:  # EAGAIN: the cgroup's pids.max is reached
+                raise SandboxError("cannot start a process in the container: it has reached "
+                                   "its pids limit (--pids-limit)") from None
             if child == 0:
                 os.close(info_w)
                 _child_guard(lambda: _exec_child(container, cmd, stdio, err_w, env, user,

@@ -173,7 +173,10 @@ def _flag_names(flags: int) -> str:
 
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def prctl(option: int, arg2: int = 0) -> None:

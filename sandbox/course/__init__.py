@@ -1,0 +1,14 @@
+"""Exercises and grading: the checks a learner runs, and the tools an instructor runs.
+
+    checks      ``with question("q1", points=2) as q: q.expect(ok, hint)``: a check that
+                records pass or fail and never raises, so a notebook always runs to the end
+    nbgrader    nbgrader's markers and cell metadata; one instructor source → the student,
+                solution and autograder versions (``sandbox course release``)
+    grader      ``sandbox course grade``: every submission in its own container, in parallel
+    runner      what runs inside that container: papermill, then the hidden tests
+    dropuser    starts the notebook kernel as an unprivileged user with no capabilities
+"""
+
+from .checks import question
+
+__all__ = ["question"]
