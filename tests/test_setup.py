@@ -53,7 +53,7 @@ def test_jupyterlab_serves_the_notebooks(tmp_path):
     port, token = _free_port(), "course-test-token"
     args = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
             "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
-            f"--notebook-dir={REPO / 'notebooks'}"]
+            f"--notebook-dir={REPO}"]
     if os.geteuid() == 0:
         args.append("--allow-root")
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
@@ -66,7 +66,8 @@ def test_jupyterlab_serves_the_notebooks(tmp_path):
         while time.monotonic() < deadline and listing is None:
             try:
                 with urllib.request.urlopen(
-                        f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5) as r:
+                        f"http://127.0.0.1:{port}/api/contents/notebooks?token={token}",
+                        timeout=5) as r:
                     listing = json.load(r)
             except OSError:
                 assert server.poll() is None, "JupyterLab exited while starting"
@@ -74,6 +75,10 @@ def test_jupyterlab_serves_the_notebooks(tmp_path):
         assert listing is not None, "JupyterLab did not answer within 90 s"
         names = {item["name"] for item in listing["content"]}
         assert {"00_setup_check.ipynb", "03_namespaces.ipynb"} <= names
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/exercises"
+                                    f"?token={token}", timeout=10) as r:
+            exercises = {item["name"] for item in json.load(r)["content"]}
+        assert {"01_files_and_processes.ipynb", "03_namespaces.ipynb"} <= exercises
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}",
                                     timeout=10) as r:
             assert r.status == 200 and b"JupyterLab" in r.read()
