@@ -221,3 +221,30 @@ def test_grading_refuses_a_notebook_without_graded_cells(released, tmp_path):
                 str(released / "student" / "demo.ipynb"), "--out", str(tmp_path / "g"))
     needle = "no graded cells" if IS_ROOT else "grading needs root"
     fails_with_one_sentence(r, needle)
+
+
+def test_a_check_that_hangs_fails_with_a_hint_after_its_timeout(capsys):
+    import os
+    import time
+    from sandbox.course import question
+    r, w = os.pipe()
+    started = time.monotonic()
+    with question("q_slow", points=1, timeout=0.5):
+        os.read(r, 1)  # the writer never writes: this would block forever
+    os.close(r)
+    os.close(w)
+    assert time.monotonic() - started < 5
+    out = capsys.readouterr().out
+    assert "✘ q_slow: 0 / 1 points" in out and "did not finish within 0.5 s" in out
+    import signal
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # nothing left armed
+
+
+def test_a_check_cell_stopped_by_the_grader_says_so():
+    executed = {"cells": [{"cell_type": "code", "metadata": {grader.HIDDEN_KEY: {"grade_id": "q1"}},
+                           "execution_count": 7, "source": "",
+                           "outputs": [{"output_type": "error", "ename": "KeyboardInterrupt",
+                                        "evalue": "", "traceback": []}]}]}
+    results = grader.score(executed, {"q1": 1.0}, "graded")
+    assert results["q1"] == {"score": 0.0, "points": 1.0,
+                             "hint": "the check was stopped at the cell time limit"}

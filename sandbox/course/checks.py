@@ -14,12 +14,21 @@ swallows it and shows one line: ✔ or ✘, the points, and a hint.  Why never
 raise: papermill, which grades homework, stops at the first cell with an
 error, and one unanswered question must not cost the points of the others.
 
+A check that takes longer than ``timeout`` seconds (30 by default) fails
+with a hint too: the learner's answer probably loops forever or waits on a
+pipe that never closes.  The timer is setitimer(2)'s ITIMER_REAL, whose
+SIGALRM interrupts even a blocking read (PEP 475: a handler that raises
+ends the retry).
+
 The result is also published as ``application/vnd.sandbox.check+json``
 display data, which is what the grader reads (never the printed text, which
 a submission could imitate by printing).
 """
 
 from __future__ import annotations
+
+import signal
+import threading
 
 MIME = "application/vnd.sandbox.check+json"
 RESULTS: dict[str, dict] = {}  # grade_id → the last result of this kernel, for self-study
@@ -29,12 +38,18 @@ class _Missed(Exception):
     """An ``expect`` that did not hold; carries the hint."""
 
 
+class _TooSlow(_Missed):
+    """The check ran out of time."""
+
+
 class question:  # noqa: N801 - read as a phrase: `with question("q1", points=2) as q`
     """One graded question: a block of ``expect`` calls worth ``points`` together."""
 
-    def __init__(self, grade_id: str, points: float = 1):
+    def __init__(self, grade_id: str, points: float = 1, timeout: float | None = 30):
         self.grade_id = grade_id
         self.points = points
+        self.timeout = timeout
+        self._previous_handler = None
 
     def expect(self, condition, hint: str) -> None:
         """Check ``condition``; if it is false, the question fails with ``hint``."""
@@ -42,9 +57,24 @@ class question:  # noqa: N801 - read as a phrase: `with question("q1", points=2)
             raise _Missed(hint)
 
     def __enter__(self) -> "question":
+        # Signal handlers can only be set from the main thread (a notebook cell runs there).
+        if self.timeout and threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGALRM, self._too_slow)
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
         return self
 
+    def _too_slow(self, _signum, _frame):
+        raise _TooSlow(f"the check did not finish within {self.timeout:g} s: look for a loop "
+                       "that never ends, or a read from a pipe whose writer never closes it")
+
+    def _stop_timer(self) -> None:
+        if self._previous_handler is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous_handler)
+            self._previous_handler = None
+
     def __exit__(self, kind, error, _traceback) -> bool:
+        self._stop_timer()
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             return False  # an interrupt (or the grader's timeout) must stop the cell
         passed = kind is None

@@ -98,7 +98,9 @@ def score(executed: dict | None, points: dict[str, float], status: str) -> dict[
                    if o.get("output_type") in ("display_data", "execute_result")
                    and MIME in o.get("data", {})]
         if not records:
-            continue  # the check never ran: keep "not graded"
+            if cell.get("outputs") or cell.get("execution_count"):
+                results[grade_id]["hint"] = _unfinished(cell)
+            continue  # the check never published a result: no points
         record = records[0]
         passed = (len(records) == 1 and isinstance(record, dict)
                   and record.get("grade_id") == grade_id and record.get("passed") is True)
@@ -108,6 +110,14 @@ def score(executed: dict | None, points: dict[str, float], status: str) -> dict[
         results[grade_id] = {"score": points[grade_id] if passed else 0.0,
                              "points": points[grade_id], "hint": "" if passed else hint}
     return results
+
+
+def _unfinished(cell: dict) -> str:
+    """Why a check cell that ran published nothing."""
+    errors = [o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if "KeyboardInterrupt" in errors:
+        return "the check was stopped at the cell time limit"
+    return "the check did not run to the end" + (f" ({errors[0]})" if errors else "")
 
 
 def feedback(executed: dict | None, submission: dict, results: dict[str, dict],
