@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from conftest import IS_ROOT, REPO, fails_with_one_sentence, root_only, sandbox
 from course_notebooks import CORRECT, HOSTILE, demo_source, submission, write
 from sandbox.course import grader, nbgrader
+from sandbox.course import results as grading_results
 from sandbox.course.checks import MIME
 
 
@@ -99,7 +98,7 @@ def test_hidden_tests_come_after_every_cell_of_the_learner(released, secret):
     tampered = submission(student, *CORRECT)
     tampered["cells"][3]["source"] = "pass  # the learner deleted the check"
     nb = grader.assemble(autograder, tampered)
-    hidden = [i for i, c in enumerate(nb["cells"]) if grader.HIDDEN_KEY in c["metadata"]]
+    hidden = [i for i, c in enumerate(nb["cells"]) if grading_results.HIDDEN_KEY in c["metadata"]]
     assert hidden == [len(nb["cells"]) - 2, len(nb["cells"]) - 1]
     assert all(secret not in c["source"] for c in nb["cells"][:hidden[0]])
     assert 'q.expect(double(2) == 4' in nb["cells"][3]["source"]  # the locked cell is back
@@ -110,7 +109,7 @@ def _executed(*records_per_hidden_cell):
     for grade_id, records in records_per_hidden_cell:
         outputs = [{"output_type": "display_data", "data": {MIME: r}, "metadata": {}}
                    for r in records]
-        cells.append({"cell_type": "code", "metadata": {grader.HIDDEN_KEY: {"grade_id": grade_id}},
+        cells.append({"cell_type": "code", "metadata": {grading_results.HIDDEN_KEY: {"grade_id": grade_id}},
                       "outputs": outputs, "source": ""})
     return {"cells": cells}
 
@@ -119,7 +118,7 @@ def test_a_question_scores_only_with_exactly_one_passing_result_of_its_own():
     points = {"q1": 2.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
     ok = lambda gid: {"grade_id": gid, "passed": True, "hint": ""}  # noqa: E731
     executed = _executed(("q1", [ok("q1")]), ("q2", [ok("q2"), ok("q2")]), ("q3", [ok("q1")]))
-    results = grader.score(executed, points, "graded")
+    results = grading_results.score(executed, points, "graded")
     assert [results[q]["score"] for q in points] == [2.0, 0.0, 0.0, 0.0]
     assert results["q4"]["hint"] == "not graded: graded"
 
@@ -202,6 +201,7 @@ def test_results_have_gradescopes_shape_and_feedback_shows_hints(released, tmp_p
     assert [(t["name"], t["score"], t["max_score"]) for t in result["tests"]] == \
         [("q1_double", 2.0, 2.0), ("q2_triple", 0.0, 1.0)]
     assert result["tests"][1]["output"] == "negative numbers too"
+    assert [t["status"] for t in result["tests"]] == ["passed", "failed"]
     feedback = (out / "feedback" / "alice.ipynb").read_text()
     assert "✘ q2_triple: 0 / 1 points" in feedback and "negative numbers too" in feedback
     assert "triple(-5)" not in feedback  # the hint, never the hidden test
@@ -241,10 +241,10 @@ def test_a_check_that_hangs_fails_with_a_hint_after_its_timeout(capsys):
 
 
 def test_a_check_cell_stopped_by_the_grader_says_so():
-    executed = {"cells": [{"cell_type": "code", "metadata": {grader.HIDDEN_KEY: {"grade_id": "q1"}},
+    executed = {"cells": [{"cell_type": "code", "metadata": {grading_results.HIDDEN_KEY: {"grade_id": "q1"}},
                            "execution_count": 7, "source": "",
                            "outputs": [{"output_type": "error", "ename": "KeyboardInterrupt",
                                         "evalue": "", "traceback": []}]}]}
-    results = grader.score(executed, {"q1": 1.0}, "graded")
+    results = grading_results.score(executed, {"q1": 1.0}, "graded")
     assert results["q1"] == {"score": 0.0, "points": 1.0,
                              "hint": "the check was stopped at the cell time limit"}

@@ -5,8 +5,10 @@
     nbgrader    nbgrader's markers and cell metadata; one instructor source → the student,
                 solution and autograder versions (``sandbox course release``)
     grader      ``sandbox course grade``: every submission in its own container, in parallel
+    results     scores from an executed notebook; final_grades.csv, Gradescope JSON, feedback
     runner      what runs inside that container: papermill, then the hidden tests
     dropuser    starts the notebook kernel as an unprivileged user with no capabilities
+    image       the grading image: a skeleton root whose /usr is the host's
 """
 
 from .checks import question

@@ -13,24 +13,14 @@ may have edited a check), and then, **after all of the learner's cells**,
 one cell per question with its hidden tests.  The learner's code has run to
 the end before those cells exist anywhere in the container.
 
-A question scores when its appended cell published exactly one result, for
-that question, saying it passed (see :mod:`sandbox.course.checks`).  Text a
-submission prints is never read; points come from the autograder's metadata.
 A submission that crashes, times out or runs out of memory gets that status
 and zero for the questions whose checks did not run; the others go on.
-
-Outputs, in ``--out``, as otter-grader writes them:
-
-    final_grades.csv        one row per submission: a column per question, total, status
-    results/NAME.json       Gradescope's results.json shape
-    feedback/NAME.ipynb     the learner's notebook, run, with each question's score and hint
-                            under its check; the hidden tests are not in it
+Scoring and the files written are in :mod:`sandbox.course.results`.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import os
 import subprocess
@@ -41,11 +31,10 @@ from pathlib import Path
 
 from ..errors import SandboxError
 from . import nbgrader
-from .checks import MIME
+from .results import HIDDEN_KEY, clean_cell, feedback, score, summary, write_results
 
 IMAGE = "sandbox-grader:latest"
 KERNEL_UID = 65534  # nobody
-HIDDEN_KEY = "sandbox_grader"  # metadata key of the appended cells
 
 
 # --- the notebook to run -----------------------------------------------------------------
@@ -62,7 +51,7 @@ def assemble(autograder: dict, submission: dict) -> dict:
                 cell["source"] = nbgrader.visible_source(cell)
         else:
             cell = copy.deepcopy(cell)
-        cells.append(_clean(cell, f"cell-{len(cells)}"))
+        cells.append(clean_cell(cell, f"cell-{len(cells)}"))
     for n, graded in enumerate(nbgrader.graded_cells(autograder)):
         grade_id = nbgrader.nbgrader_meta(graded)["grade_id"]
         source = "from sandbox.course.checks import question\n" + nbgrader.full_source(graded)
@@ -71,99 +60,6 @@ def assemble(autograder: dict, submission: dict) -> dict:
                       "execution_count": None})
     return {"cells": cells, "metadata": autograder.get("metadata", {}), "nbformat": 4,
             "nbformat_minor": 5}
-
-
-def _clean(cell: dict, cell_id: str) -> dict:
-    cell["id"] = cell_id
-    cell.setdefault("metadata", {}).pop(HIDDEN_KEY, None)  # only the grader marks hidden cells
-    cell["source"] = "".join(cell.get("source", ""))
-    if cell.get("cell_type") == "code":
-        cell["outputs"], cell["execution_count"] = [], None
-    else:
-        cell.pop("outputs", None)
-        cell.pop("execution_count", None)
-    return cell
-
-
-# --- scoring ---------------------------------------------------------------------
-def score(executed: dict | None, points: dict[str, float], status: str) -> dict[str, dict]:
-    """grade_id → {score, points, hint} from the appended cells of an executed notebook."""
-    results = {gid: {"score": 0.0, "points": p, "hint": f"not graded: {status}"}
-               for gid, p in points.items()}
-    for cell in (executed or {}).get("cells", []):
-        grade_id = cell.get("metadata", {}).get(HIDDEN_KEY, {}).get("grade_id")
-        if grade_id not in results:
-            continue
-        records = [o["data"][MIME] for o in cell.get("outputs", [])
-                   if o.get("output_type") in ("display_data", "execute_result")
-                   and MIME in o.get("data", {})]
-        if not records:
-            if cell.get("outputs") or cell.get("execution_count"):
-                results[grade_id]["hint"] = _unfinished(cell)
-            continue  # the check never published a result: no points
-        record = records[0]
-        passed = (len(records) == 1 and isinstance(record, dict)
-                  and record.get("grade_id") == grade_id and record.get("passed") is True)
-        hint = str(record.get("hint", ""))[:500] if isinstance(record, dict) else ""
-        if len(records) > 1:
-            hint = "the check published more than one result"
-        results[grade_id] = {"score": points[grade_id] if passed else 0.0,
-                             "points": points[grade_id], "hint": "" if passed else hint}
-    return results
-
-
-def _unfinished(cell: dict) -> str:
-    """Why a check cell that ran published nothing."""
-    errors = [o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if "KeyboardInterrupt" in errors:
-        return "the check was stopped at the cell time limit"
-    return "the check did not run to the end" + (f" ({errors[0]})" if errors else "")
-
-
-def feedback(executed: dict | None, submission: dict, results: dict[str, dict],
-             status: str) -> dict:
-    """The learner's notebook, run, with a score line under each check; no hidden test in it."""
-    nb = copy.deepcopy(executed or {"cells": [], "metadata": {}, "nbformat": 4,
-                                     "nbformat_minor": 5})
-    if executed is None:  # nothing ran: show the submission as it came
-        nb["cells"] = [_clean(copy.deepcopy(c), f"cell-{i}")
-                       for i, c in enumerate(submission.get("cells", []))]
-    cells = []
-    for cell in nb["cells"]:
-        if HIDDEN_KEY in cell.get("metadata", {}) or _is_papermill_banner(cell):
-            continue
-        cells.append(cell)
-        grade_id = nbgrader.nbgrader_meta(cell).get("grade_id")
-        if grade_id in results and nbgrader.nbgrader_meta(cell).get("grade"):
-            cells.append(_markdown(f"fb-{grade_id}", _score_line(grade_id, results[grade_id])))
-    total = sum(r["score"] for r in results.values())
-    possible = sum(r["points"] for r in results.values())
-    summary = [f"# Feedback: {total:g} / {possible:g} points", "", f"Status: {status}", "",
-               "| question | score | hint |", "|---|---:|---|"]
-    summary += [f"| {gid} | {r['score']:g} / {r['points']:g} | {_md_cell(r['hint'])} |"
-                for gid, r in results.items()]
-    nb["cells"] = [_markdown("fb-summary", "\n".join(summary))] + cells
-    nb.setdefault("metadata", {}).pop("papermill", None)  # holds the input, hidden tests too
-    return nb
-
-
-def _score_line(grade_id: str, result: dict) -> str:
-    mark = "✔" if result["score"] == result["points"] else "✘"
-    line = f"**{mark} {grade_id}: {result['score']:g} / {result['points']:g} points**"
-    return line + (f"  \nHint: {result['hint']}" if result["hint"] else "")
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown(cell_id: str, text: str) -> dict:
-    return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": text}
-
-
-def _is_papermill_banner(cell: dict) -> bool:
-    """papermill puts a red "An Exception was encountered" cell on top of a notebook with errors."""
-    return "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", [])
 
 
 # --- the container ---------------------------------------------------------------
@@ -308,7 +204,7 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
                       progress)
     elapsed = time.monotonic() - started
     write_results(out, rows, nbgrader.max_points(autograder))
-    return _summary(rows, elapsed, out)
+    return summary(rows, elapsed, out)
 
 
 def _grade_all(autograder, submissions, limits, parameters, workers, progress) -> list[dict]:
@@ -333,42 +229,3 @@ def _grade_all(autograder, submissions, limits, parameters, workers, progress) -
             bar.close()
         for index in range(len(submissions)):  # after Ctrl-C, too: no container is left
             _remove(f"{prefix}-{index}")
-
-
-def write_results(out: Path, rows: list[dict], points: dict[str, float]) -> None:
-    """final_grades.csv, results/NAME.json (Gradescope) and feedback/NAME.ipynb."""
-    (out / "results").mkdir(parents=True, exist_ok=True)
-    (out / "feedback").mkdir(parents=True, exist_ok=True)
-    possible = sum(points.values())
-    with open(out / "final_grades.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", *points, "total", "possible", "status"])
-        for row in rows:
-            scores = [row["results"][gid]["score"] for gid in points]
-            writer.writerow([row["file"], *(f"{s:g}" for s in scores), f"{sum(scores):g}",
-                             f"{possible:g}", row["status"]])
-    for row in rows:
-        stem = Path(row["file"]).stem
-        (out / "results" / f"{stem}.json").write_text(json.dumps(gradescope(row), indent=1))
-        if row["feedback"] is not None:
-            (out / "feedback" / f"{stem}.ipynb").write_text(nbgrader.dumps(row["feedback"]))
-
-
-def gradescope(row: dict) -> dict:
-    """Gradescope's autograder results.json: score, execution_time, output, tests."""
-    tests = [{"name": gid, "number": str(n), "score": r["score"], "max_score": r["points"],
-              "output": r["hint"], "visibility": "visible"}
-             for n, (gid, r) in enumerate(row["results"].items(), 1)]
-    return {"score": sum(t["score"] for t in tests), "execution_time": round(row["seconds"], 1),
-            "output": f"status: {row['status']}", "tests": tests}
-
-
-def _summary(rows: list[dict], elapsed: float, out: Path) -> str:
-    counts: dict[str, int] = {}
-    for row in rows:
-        key = row["status"].split(":")[0].split(",")[0]
-        counts[key] = counts.get(key, 0) + 1
-    per_minute = len(rows) / elapsed * 60 if elapsed else 0.0
-    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    return (f"graded {len(rows)} submission(s) in {elapsed:.1f} s ({per_minute:.1f} per minute): "
-            f"{statuses}\nresults: {out / 'final_grades.csv'}")

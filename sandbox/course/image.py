@@ -14,7 +14,6 @@ never changes.
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 
 from ..busybox import CREATED, EPOCH, reproducible_gzip
