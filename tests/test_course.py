@@ -248,3 +248,16 @@ def test_a_check_cell_stopped_by_the_grader_says_so():
     results = grading_results.score(executed, {"q1": 1.0}, "graded")
     assert results["q1"] == {"score": 0.0, "points": 1.0,
                              "hint": "the check was stopped at the cell time limit"}
+
+
+def test_two_submissions_of_one_name_are_refused(released, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    student = (released / "student" / "demo.ipynb").read_text()
+    for d in ("a", "b"):
+        (tmp_path / d / "alice.ipynb").write_text(student)
+    r = sandbox("course", "grade", str(released / "autograder" / "demo.ipynb"),
+                str(tmp_path / "a" / "alice.ipynb"), str(tmp_path / "b" / "alice.ipynb"),
+                "--out", str(tmp_path / "g"))
+    fails_with_one_sentence(r, "grading needs root" if not IS_ROOT else
+                            "two submissions are named alice.ipynb")

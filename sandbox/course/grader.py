@@ -191,6 +191,7 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
     if not is_root():
         raise SandboxError("grading needs root: each submission runs as another user in a "
                            "container with memory and process limits; run it with sudo")
+    _check_unique_names(submissions)
     autograder = nbgrader.load(assignment)
     if not nbgrader.graded_cells(autograder):
         raise SandboxError(f"{assignment}: no graded cells (is this the autograder version?)")
@@ -205,6 +206,16 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
     elapsed = time.monotonic() - started
     write_results(out, rows, nbgrader.max_points(autograder))
     return summary(rows, elapsed, out)
+
+
+def _check_unique_names(submissions: list[Path]) -> None:
+    """Results and feedback are named after the submission's file: two of a name would collide."""
+    seen: dict[str, Path] = {}
+    for path in submissions:
+        if path.name in seen:
+            raise SandboxError(f"two submissions are named {path.name} ({seen[path.name]} and "
+                               f"{path}): results are named after the file, so rename one")
+        seen[path.name] = path
 
 
 def _grade_all(autograder, submissions, limits, parameters, workers, progress) -> list[dict]:
