@@ -78,7 +78,7 @@ HOSTILE = {
                            "                data = open(os.path.join(d, f), 'rb').read(10**6)\n"
                            "            except Exception:\n"
                            "                continue\n"
-                           "            if b'HID' b'DEN' in data or b'double(2' b'1)' in data:\n"
+                           "            if b'double(2' b'1)' in data:\n"
                            "                found.append(os.path.join(d, f))\n"
                            "print('found:', found)\n", 2, 1, "graded"),
     "fake_grades": ("def double(x):\n    return 0\n", "def triple(x):\n    return 0\n"
