@@ -70,9 +70,12 @@ HOSTILE = {
                   "    except OSError:\n        pass\n", 0, 0, ("timeout", "out of memory")),
     "memory_hog": (CORRECT[0], CORRECT[1] + "hog = []\nwhile True:\n"
                    "    hog.append(bytearray(64 * 2**20))\n", 0, 0, "out of memory"),
-    "reads_hidden_tests": (CORRECT[0], CORRECT[1] + "import os\nfound = []\n"
+    "reads_hidden_tests": (CORRECT[0], CORRECT[1] + "import os, sys, sandbox\nfound = []\n"
+                           "course = (sys.prefix, os.path.dirname(sandbox.__file__))\n"
                            "for top in ('/tmp', '/root', '/home', '/etc', '/var', '/proc/1'):\n"
-                           "    for d, _, files in os.walk(top):\n"
+                           "    for d, dirs, files in os.walk(top):\n"
+                           "        dirs[:] = [x for x in dirs if not os.path.join(d, x)"
+                           ".startswith(course)]\n"
                            "        for f in files:\n"
                            "            try:\n"
                            "                data = open(os.path.join(d, f), 'rb').read(10**6)\n"
