@@ -185,6 +185,23 @@ def prctl(option: int, arg2: int = 0) -> None:
                        ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl", option, arg2)
 
 
+_CAP_VERSION_3 = 0x20080522  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set
+
+
+def capset(effective: int, permitted: int, inheritable: int = 0) -> None:
+    """Set this thread's capability sets, each a bit mask of CAP_* numbers.  capset(2)
+
+    A process can only lower its permitted set (and raise effective or
+    inheritable up to it).  Version 3 of the interface carries each 64-bit
+    set as two 32-bit halves, low half first.
+    """
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)  # pid 0: this thread
+    data = (ctypes.c_uint32 * 6)(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
+                                 inheritable & 0xFFFFFFFF, effective >> 32, permitted >> 32,
+                                 inheritable >> 32)
+    _check(_libc.capset(header, data), "capset", hex(effective), hex(permitted))
+
+
 def socket(domain: int, kind: int, protocol: int = 0) -> int:
     """A bare socket descriptor.  socket(2)
 

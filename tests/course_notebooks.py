@@ -99,6 +99,10 @@ HOSTILE = {
     "deletes_course_files": (CORRECT[0], CORRECT[1] + "import os, shutil, sandbox\n"
                              "for p in (os.path.dirname(sandbox.__file__), '/usr/lib/python3'):\n"
                              "    shutil.rmtree(p, ignore_errors=True)\n", 2, 1, "graded"),
+    "looks_at_privileges": (CORRECT[0], CORRECT[1] + "for pid in (1, 'self'):\n"
+                            "    print(pid, [l.split()[1] for l in open(f'/proc/{pid}/status')\n"
+                            "                if l.startswith(('Uid', 'CapEff', 'CapBnd', "
+                            "'NoNewPrivs'))])\n", 2, 1, "graded"),
     "prints_passed": ("def double(x):\n    return 1\n", "def triple(x):\n    return 1\n"
                       "for _ in range(1000):\n    print('passed')\n"
                       "print('✔ q1_double: 2 / 2 points')\n", 0, 0, "graded"),

@@ -183,6 +183,12 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
     printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
                       for o in c.get("outputs", []))
     assert "found: []" in printed
+    # The runner (PID 1) keeps five capabilities; the learner's kernel runs as nobody with none.
+    feedback = json.loads((out / "feedback" / "looks_at_privileges.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
+                      for o in c.get("outputs", []))
+    assert "1 ['0', '00000000000001e1', '00000000000001e1', '0']" in printed
+    assert "self ['65534', '0000000000000000', '0000000000000000', '1']" in printed
     # ...the course files are intact, and every container is gone.
     assert (REPO / "sandbox" / "course" / "grader.py").exists()
     assert sandbox("ps", "-a", "-q").stdout == ""

@@ -1,4 +1,4 @@
-"""Start a notebook kernel as an unprivileged user with no capabilities: what a submission runs as.
+"""Privileges in the grading container: the runner keeps five capabilities, the kernel none.
 
 The grading container's first process (the runner) stays root *inside the
 container*: it must read the hidden tests and write the results.  The
@@ -17,6 +17,12 @@ user, with nothing that would let it reach the runner:
    over its ZeroMQ sockets only, so a submission cannot write into the
    runner's output, where the results travel.
 
+The runner itself keeps only what it needs (:func:`limit_runner`): CAP_CHOWN,
+CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP.  Without CAP_SYS_ADMIN,
+CAP_DAC_READ_SEARCH and the rest, even a runner the learner managed to
+subvert (it parses the kernel's messages, which the learner controls) could
+not mount, open files by handle or load modules.
+
 Usage (a kernelspec's argv): ``python -m sandbox.course.dropuser UID -f CONNECTION_FILE``
 """
 
@@ -28,14 +34,25 @@ import sys
 from .. import syscalls as sc
 
 CAP_LAST_CAP = "/proc/sys/kernel/cap_last_cap"
+# capability(7) numbers, from linux/capability.h
+CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 0, 5, 6, 7, 8
+RUNNER_CAPS = (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP)
 
 
-def drop_capabilities() -> None:
-    """Empty the capability bounding set.  capabilities(7), prctl(2) PR_CAPBSET_DROP"""
+def drop_capabilities(keep: tuple[int, ...] = ()) -> None:
+    """Empty the capability bounding set but for ``keep``.  capabilities(7), prctl(2) PR_CAPBSET_DROP"""
     with open(CAP_LAST_CAP) as f:
         last = int(f.read())
     for cap in range(last + 1):
-        sc.prctl(sc.PR_CAPBSET_DROP, cap)
+        if cap not in keep:
+            sc.prctl(sc.PR_CAPBSET_DROP, cap)
+
+
+def limit_runner() -> None:
+    """Keep only :data:`RUNNER_CAPS`, in the bounding, permitted and effective sets."""
+    drop_capabilities(keep=RUNNER_CAPS)
+    mask = sum(1 << cap for cap in RUNNER_CAPS)
+    sc.capset(effective=mask, permitted=mask)
 
 
 def become(uid: int, gid: int) -> None:
@@ -57,12 +74,12 @@ def silence_stdio() -> None:
 def main(argv: list[str]) -> None:
     uid = int(argv[0])
     connection_file = argv[argv.index("-f") + 1]
-    home = os.environ.get("HOME", "/tmp/home")
-    # The runner wrote the connection file readable by root only; the kernel gets its own copy.
+    # The runner wrote the connection file readable by root only; the kernel gets its own
+    # copy, in /tmp: world-writable, so root needs no CAP_DAC_OVERRIDE to create it there.
     with open(connection_file, "rb") as f:
         connection = f.read()
-    own_copy = os.path.join(home, "kernel-connection.json")
-    fd = os.open(own_copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    own_copy = f"/tmp/kernel-{uid}.json"
+    fd = os.open(own_copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.write(fd, connection)
     os.close(fd)
     os.chown(own_copy, uid, uid)
