@@ -231,13 +231,20 @@ def wait_recorded(container: Container, timeout: float = 5) -> dict:
 
 
 def remove(container: Container, force: bool = False) -> bool:
-    """``docker rm``: remove a stopped container; ``force`` kills a running one first."""
+    """``docker rm``: remove a stopped container; ``force`` kills a running one first.
+
+    Returns False if the container was already gone.  A ``--rm`` container
+    that ``force`` killed is removed by its own monitor, which may win the race
+    to the directory: that counts as removed.
+    """
+    killed = False
     if container.running:
         if not force:
             raise Conflict(f"You cannot remove a running container {container.id}. Stop the "
                            "container before attempting removal or force remove")
         kill(container, signal.SIGKILL)
-    return remove_files(container.root, container)
+        killed = True
+    return remove_files(container.root, container) or killed
 
 
 def prune(root: Path) -> list[str]:

@@ -132,6 +132,16 @@ def test_rm_keeps_a_running_container_unless_forced(web):
     assert sandbox("inspect", name).returncode == 1
 
 
+def test_rm_f_of_a_detached_rm_container_succeeds_quietly(name):
+    """Its monitor removes it as soon as it is killed; `rm -f` must not call that an error."""
+    for _ in range(5):  # the two removals race: try it a few times
+        sandbox("run", "-d", "--rm", "--name", name, "busybox", "sleep", "60", check=True)
+        r = sandbox("rm", "-f", name)
+        assert (r.returncode, r.stderr) == (0, ""), r.stderr
+        assert r.stdout.strip() == name
+        assert sandbox("inspect", name).returncode == 1
+
+
 def test_run_rm_removes_the_container(name):
     sandbox("run", "--rm", "--name", name, "busybox", "true", check=True)
     assert not any(r["names"] == name for r in ps("-a"))
