@@ -31,20 +31,59 @@ class SignalForwarder:
     The handlers go in *before* the container starts: a signal that arrives
     while it is starting is kept and delivered as soon as its pid is known,
     instead of killing the command line and orphaning the container.
+
+    Python runs a signal handler only between two steps of Python code: the
+    kernel's handler just notes the signal.  A signal that lands after the
+    last check and before a blocking call such as waitpid(2) would wait, not
+    handled, until that call returns, which for a container that waits for
+    the signal is never.  So the waiting is done in :meth:`wait` with poll(2)
+    on the child's pidfd *and* on a "wakeup" pipe, into which the kernel-side
+    handler writes a byte for every signal (``signal.set_wakeup_fd``, the
+    self-pipe trick): a signal always ends the poll, and the Python handler
+    runs.
     """
 
     def __init__(self):
         self.pid = 0
         self.pending: list[int] = []
         self.old: dict = {}
+        self.wakeup_fd = -1
+        self._wakeup_w = -1
+        self._old_wakeup = -1
 
     def __enter__(self) -> "SignalForwarder":
         self.old = {sig: signal.signal(sig, self._forward) for sig in FORWARDED}
+        self.wakeup_fd, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
         return self
 
     def __exit__(self, *exc) -> None:
+        signal.set_wakeup_fd(self._old_wakeup)
         for sig, handler in self.old.items():
             signal.signal(sig, handler)
+        os.close(self.wakeup_fd)
+        os.close(self._wakeup_w)
+
+    def drain(self) -> None:
+        """Empty the wakeup pipe (its bytes only said "a signal came"; the handler did the work)."""
+        try:
+            while os.read(self.wakeup_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def wait(self, started: Started) -> int:
+        """Wait for our child (the monitor) to exit, forwarding every signal; return ``$?``."""
+        pidfd = os.pidfd_open(started.child_pid)
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.register(self.wakeup_fd, select.POLLIN)
+            while not any(fd == pidfd for fd, _ in poller.poll()):
+                self.drain()  # back in Python code: the pending handler has run or runs now
+        finally:
+            os.close(pidfd)
+        return started.wait()
 
     def target(self, started: Started) -> None:
         self.pid = started.init_pid
@@ -99,8 +138,12 @@ def copy_window_size(from_fd: int, to_fd: int) -> None:
         pass
 
 
-def relay(master: int, started: Started, interactive: bool) -> None:
-    """Copy between the caller's stdin/stdout and the pty's master until the program exits."""
+def relay(master: int, started: Started, interactive: bool, wakeup_fd: int = -1) -> None:
+    """Copy between the caller's stdin/stdout and the pty's master until the program exits.
+
+    ``wakeup_fd`` (a :class:`SignalForwarder`'s) is watched too, so that a
+    signal never waits for the next byte to be handled.
+    """
     stdin_is_tty = os.isatty(0)
     saved = termios.tcgetattr(0) if stdin_is_tty else None
     if stdin_is_tty:
@@ -108,9 +151,15 @@ def relay(master: int, started: Started, interactive: bool) -> None:
         copy_window_size(0, master)
         signal.signal(signal.SIGWINCH, lambda *_: copy_window_size(0, master))
     watch = [master] + ([0] if interactive else [])
+    wake = [wakeup_fd] if wakeup_fd >= 0 else []
     try:
         while master in watch:
-            ready, _, _ = select.select(watch, [], [])
+            ready, _, _ = select.select(watch + wake, [], [])
+            if wakeup_fd in ready:
+                try:
+                    os.read(wakeup_fd, 512)
+                except BlockingIOError:
+                    pass
             if master in ready:
                 try:
                     data = os.read(master, 65536)

@@ -95,13 +95,13 @@ def _attached(launch, tty: bool, interactive: bool) -> int:
             started.wait()
             raise started.as_error()
         if not console:
-            return started.wait()
+            return forwarder.wait(started)
         master = console.receive()
         try:
-            relay(master, started, interactive)
+            relay(master, started, interactive, forwarder.wakeup_fd)
         finally:
             os.close(master)
-        return started.wait()
+        return forwarder.wait(started)
 
 
 def cmd_start(args, attach, interactive) -> int:
