@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ import tarfile
 from pathlib import Path
 
 from .errors import MissingFeature
-from .store import MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_MANIFEST, Store, oci_arch, sha256_digest
+from .store import MEDIA_LAYER_GZIP, Store, oci_arch, sha256_digest
 
 IMAGE_REF = "busybox:latest"
 EPOCH = 946684800  # 2000-01-01T00:00:00Z: a fixed time stamp, so the digest is reproducible
@@ -82,40 +81,39 @@ def applets(busybox: Path) -> list[str]:
     return sorted({line.strip() for line in out.splitlines() if line.strip()})
 
 
+def tar_entry(name: str, kind: bytes, mode: int, linkname: str = "") -> tarfile.TarInfo:
+    """A tar header with nothing in it that depends on when or by whom it was made."""
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode, ti.mtime, ti.linkname = kind, mode, EPOCH, linkname
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = "root"
+    return ti
+
+
+def add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    """Add a regular file with ``data`` to ``tar``, reproducibly."""
+    ti = tar_entry(name, tarfile.REGTYPE, mode)
+    ti.size = len(data)
+    tar.addfile(ti, io.BytesIO(data))
+
+
 def layer_tar(busybox: Path) -> bytes:
     """The busybox root filesystem as an uncompressed, reproducible tar archive."""
     buf = io.BytesIO()
-    entries: dict[str, tarfile.TarInfo] = {}
-
-    def info(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
-        ti = tarfile.TarInfo(name)
-        ti.type, ti.mode, ti.mtime = kind, mode, EPOCH
-        ti.uid = ti.gid = 0
-        ti.uname = ti.gname = "root"
-        return ti
-
-    for name, mode in DIRECTORIES.items():
-        entries[name] = info(name, tarfile.DIRTYPE, mode)
-    links = [a for a in applets(busybox) if a != "bin/busybox"]
-    for applet in links:
+    entries = {name: tar_entry(name, tarfile.DIRTYPE, mode) for name, mode in DIRECTORIES.items()}
+    for applet in applets(busybox):
+        if applet == "bin/busybox":
+            continue
         parent = applet.rpartition("/")[0]
         if parent and parent not in entries:
-            entries[parent] = info(parent, tarfile.DIRTYPE, 0o755)
-        link = info(applet, tarfile.SYMTYPE, 0o777)
-        link.linkname = "/bin/busybox"
-        entries[applet] = link
+            entries[parent] = tar_entry(parent, tarfile.DIRTYPE, 0o755)
+        entries[applet] = tar_entry(applet, tarfile.SYMTYPE, 0o777, "/bin/busybox")
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(entries):
             tar.addfile(entries[name])
-        binary = busybox.read_bytes()
-        ti = info("bin/busybox", tarfile.REGTYPE, 0o755)
-        ti.size = len(binary)
-        tar.addfile(ti, io.BytesIO(binary))
+        add_file(tar, "bin/busybox", busybox.read_bytes(), 0o755)
         for name, text in sorted(FILES.items()):
-            data = text.encode()
-            ti = info(name, tarfile.REGTYPE, 0o644)
-            ti.size = len(data)
-            tar.addfile(ti, io.BytesIO(data))
+            add_file(tar, name, text.encode())
     return buf.getvalue()
 
 
@@ -146,9 +144,4 @@ def build(store: Store, busybox: Path | None = None) -> str:
         "history": [{"created": CREATED,
                      "created_by": f"sandbox: busybox from {busybox} ({version.strip()})"}],
     }
-    config_desc = store.put_blob(json.dumps(config, sort_keys=True).encode(), MEDIA_CONFIG)
-    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
-                "config": config_desc, "layers": [layer]}
-    manifest_desc = store.put_blob(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
-    store.tag(IMAGE_REF, manifest_desc)
-    return manifest_desc["digest"]
+    return store.write_image(config, [layer], IMAGE_REF).manifest_digest

@@ -24,16 +24,15 @@ import stat
 
 from pathlib import Path
 
-from .errors import SandboxError
-from .paths import ensure, rmtree
+from .paths import UnsafePath, ensure, rmtree, secure_join  # noqa: F401 (secure_join: re-exported)
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
-MAX_SYMLINK_HOPS = 255
 
 
-class UnsafeLayer(SandboxError):
-    """A layer entry that would write outside its root, or is otherwise malformed."""
+# A layer entry that would write outside its root, or is otherwise malformed: the same
+# error as any path that would leave its root (secure_join raises it too).
+UnsafeLayer = UnsafePath
 
 
 def clean_name(name: str) -> str:
@@ -48,40 +47,6 @@ def clean_name(name: str) -> str:
     if ".." in parts:
         raise UnsafeLayer(f"entry {name!r} climbs out with '..'")
     return "/".join(parts)
-
-
-def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
-    """Join ``relative`` to ``root`` as if ``root`` were ``/``.
-
-    Symbolic links met on the way are read and followed *inside* root: an
-    absolute target restarts at root, and ``..`` never climbs above it.  This
-    is what the kernel would do for a process chrooted into ``root``
-    (path_resolution(7)), done by hand because the files are not in a chroot.
-    """
-    todo = [p for p in relative.split("/") if p]
-    done: list[str] = []
-    hops = 0
-    while todo:
-        part = todo.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        candidate = root.joinpath(*done, part)
-        is_last = not todo
-        if candidate.is_symlink() and (follow_last or not is_last):
-            hops += 1
-            if hops > MAX_SYMLINK_HOPS:
-                raise UnsafeLayer(f"too many symbolic links resolving {relative!r}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                done = []
-            todo = [p for p in target.split("/") if p] + todo
-            continue
-        done.append(part)
-    return root.joinpath(*done)
 
 
 def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None = None) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 
+from . import syscalls as sc
 from .errors import UsageError
 
 
@@ -77,7 +78,7 @@ def parse_all(volumes=(), tmpfs=()) -> list[dict]:
 
 # statvfs(3) flags of the source, which a read-only remount must keep: inside a
 # user namespace the kernel refuses to clear them ("locked" mount flags).
-_KEEP = {os.ST_NOSUID: 2, os.ST_NODEV: 4, os.ST_NOEXEC: 8}
+_KEEP = {os.ST_NOSUID: sc.MS_NOSUID, os.ST_NODEV: sc.MS_NODEV, os.ST_NOEXEC: sc.MS_NOEXEC}
 
 
 def locked_flags(source: str) -> int:

@@ -17,12 +17,18 @@
 Several processes may share one root: names are claimed with O_EXCL, files are
 written to a temporary name and renamed (rename(2) is atomic), and the image
 index is changed under a file lock.
+
+:func:`secure_join` resolves a path inside another root (an image's files,
+a container's root filesystem) the way the kernel would for a process
+chrooted there, so that a symbolic link in an image never leads to the host.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from .errors import SandboxError
 
 
 def is_root() -> bool:
@@ -45,7 +51,6 @@ def ensure(path: Path, mode: int = 0o755) -> Path:
     try:
         path.mkdir(mode=mode, parents=True, exist_ok=True)
     except PermissionError:
-        from .errors import SandboxError
         raise SandboxError(f"cannot create {path}: permission denied; set SANDBOX_ROOT to a "
                            "directory you can write") from None
     return path
@@ -87,3 +92,46 @@ def rmtree(path: Path) -> None:
 
     if os.path.lexists(path):
         shutil.rmtree(path, onerror=unlock_and_retry)
+
+
+# --- a path inside another root ----------------------------------------------------------
+MAX_SYMLINK_HOPS = 255
+
+
+class UnsafePath(SandboxError):
+    """A path (a layer entry, a mount target) that would lead outside the root it must
+    stay in, or is otherwise malformed.  ``sandbox.layers`` calls it ``UnsafeLayer``."""
+
+
+def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
+    """Join ``relative`` to ``root`` as if ``root`` were ``/``.
+
+    Symbolic links met on the way are read and followed *inside* root: an
+    absolute target restarts at root, and ``..`` never climbs above it.  This
+    is what the kernel would do for a process chrooted into ``root``
+    (path_resolution(7)), done by hand because the files are not in a chroot.
+    """
+    todo = [p for p in relative.split("/") if p]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = root.joinpath(*done, part)
+        is_last = not todo
+        if candidate.is_symlink() and (follow_last or not is_last):
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                raise UnsafePath(f"too many symbolic links resolving {relative!r}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p] + todo
+            continue
+        done.append(part)
+    return root.joinpath(*done)

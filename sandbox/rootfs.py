@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import syscalls as sc
 from .errors import SandboxError
+from .paths import secure_join
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 ETC_FILES = ("hostname", "hosts", "resolv.conf")
@@ -116,7 +117,6 @@ def build(container_dir: Path, lower_dirs: list[str], rootless: bool,
 def _mount_one(new_root: Path, m: Mount) -> None:
     # The target is resolved as the container will see it: a symbolic link in the
     # image (say /data -> /etc) must lead inside the new root, never to the host's /etc.
-    from .layers import secure_join
     target = secure_join(new_root, m.target, follow_last=True) if m.target else new_root
     try:
         if m.target_is_file:

@@ -138,11 +138,12 @@ def copy_window_size(from_fd: int, to_fd: int) -> None:
         pass
 
 
-def relay(master: int, started: Started, interactive: bool, wakeup_fd: int = -1) -> None:
+def relay(master: int, started: Started, interactive: bool,
+          forwarder: SignalForwarder | None = None) -> None:
     """Copy between the caller's stdin/stdout and the pty's master until the program exits.
 
-    ``wakeup_fd`` (a :class:`SignalForwarder`'s) is watched too, so that a
-    signal never waits for the next byte to be handled.
+    The ``forwarder``'s wakeup pipe is watched too, so that a signal never
+    waits for the next byte to be handled.
     """
     stdin_is_tty = os.isatty(0)
     saved = termios.tcgetattr(0) if stdin_is_tty else None
@@ -151,15 +152,12 @@ def relay(master: int, started: Started, interactive: bool, wakeup_fd: int = -1)
         copy_window_size(0, master)
         signal.signal(signal.SIGWINCH, lambda *_: copy_window_size(0, master))
     watch = [master] + ([0] if interactive else [])
-    wake = [wakeup_fd] if wakeup_fd >= 0 else []
+    wake = [forwarder.wakeup_fd] if forwarder else []
     try:
         while master in watch:
             ready, _, _ = select.select(watch + wake, [], [])
-            if wakeup_fd in ready:
-                try:
-                    os.read(wakeup_fd, 512)
-                except BlockingIOError:
-                    pass
+            if forwarder and forwarder.wakeup_fd in ready:
+                forwarder.drain()
             if master in ready:
                 try:
                     data = os.read(master, 65536)

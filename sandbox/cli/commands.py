@@ -98,7 +98,7 @@ def _attached(launch, tty: bool, interactive: bool) -> int:
             return forwarder.wait(started)
         master = console.receive()
         try:
-            relay(master, started, interactive, forwarder.wakeup_fd)
+            relay(master, started, interactive, forwarder)
         finally:
             os.close(master)
         return forwarder.wait(started)

@@ -29,7 +29,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .. import lifecycle
+from ..cgroups import check, parse_limits
 from ..errors import SandboxError
+from ..paths import is_root, state_root
+from ..records import Container, lookup
 from . import nbgrader
 from .results import HIDDEN_KEY, clean_cell, feedback, score, summary, write_results
 
@@ -65,9 +69,7 @@ def assemble(autograder: dict, submission: dict) -> dict:
 # --- the container ---------------------------------------------------------------
 def grading_image() -> str:
     """The grading image, built once: an empty root whose /usr is the host's (bound read-only)."""
-    from ..lifecycle import store_for
-    from ..paths import state_root
-    store = store_for(state_root())
+    store = lifecycle.store_for(state_root())
     try:
         store.get(IMAGE)
     except SandboxError:
@@ -96,8 +98,6 @@ class Limits:
 
 def run_in_container(name: str, job: dict, limits: Limits) -> tuple[str, dict | None]:
     """Run one job in a new grading container; return (status, executed notebook or None)."""
-    from ..records import lookup
-    from ..paths import state_root
     argv = [sys.executable, "-m", "sandbox", "run", "-i", "--name", name, "--network", "none",
             "--memory", limits.memory, "--memory-swap", limits.memory,
             "--pids-limit", limits.pids_limit, "--cpus", limits.cpus,
@@ -114,12 +114,8 @@ def run_in_container(name: str, job: dict, limits: Limits) -> tuple[str, dict | 
         timed_out = True
         _kill(name)
         out, err = process.communicate()
-    oom = False
-    try:
-        record = lookup(state_root(), name)
-        oom = bool(record.state.get("OOMKilled"))
-    except SandboxError:
-        record = None
+    record = _container(name)
+    oom = bool(record and record.state.get("OOMKilled"))
     _remove(name)
     reply = _parse(out)
     if timed_out:
@@ -140,24 +136,29 @@ def _parse(out: bytes) -> dict:
     return reply if isinstance(reply, dict) else {}
 
 
-def _kill(name: str) -> None:
-    from .. import lifecycle
-    from ..records import lookup
-    from ..paths import state_root
+def _container(name: str) -> Container | None:
     try:
-        lifecycle.kill(lookup(state_root(), name))
+        return lookup(state_root(), name)
     except SandboxError:
-        pass
+        return None
+
+
+def _kill(name: str) -> None:
+    record = _container(name)
+    if record is not None:
+        try:
+            lifecycle.kill(record)
+        except SandboxError:
+            pass  # it ended meanwhile
 
 
 def _remove(name: str) -> None:
-    from .. import lifecycle
-    from ..records import lookup
-    from ..paths import state_root
-    try:
-        lifecycle.remove(lookup(state_root(), name), force=True)
-    except SandboxError:
-        pass
+    record = _container(name)
+    if record is not None:
+        try:
+            lifecycle.remove(record, force=True)
+        except SandboxError:
+            pass  # removed meanwhile
 
 
 # --- one submission, then all of them ----------------------------------------------
@@ -187,7 +188,6 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
                 timeout=300.0, cell_timeout=60.0, memory="1g", pids_limit="256", cpus="1",
                 parameters: dict | None = None, progress: bool = False) -> str:
     """``sandbox course grade``: grade every submission, write the results, return a summary."""
-    from ..paths import is_root
     if not is_root():
         raise SandboxError("grading needs root: each submission runs as another user in a "
                            "container with memory and process limits; run it with sudo")
@@ -196,7 +196,6 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
     if not nbgrader.graded_cells(autograder):
         raise SandboxError(f"{assignment}: no graded cells (is this the autograder version?)")
     limits = Limits(timeout, cell_timeout, memory, pids_limit, cpus)
-    from ..cgroups import check, parse_limits
     check(parse_limits(memory, memory, cpus, None, pids_limit))  # refuse before any work
     grading_image()
     parameters = {"grading": True, **(parameters or {})}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import tarfile
 
-from ..busybox import CREATED, EPOCH, reproducible_gzip
+from ..busybox import CREATED, add_file, reproducible_gzip, tar_entry
 from ..store import MEDIA_LAYER_GZIP, Store, oci_arch, sha256_digest
 
 DIRECTORIES = {"dev": 0o755, "etc": 0o755, "home": 0o755, "proc": 0o555, "root": 0o700,
@@ -33,24 +33,14 @@ FILES = {
 def layer_tar() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        entries = [(name, tarfile.DIRTYPE, mode, "") for name, mode in DIRECTORIES.items()]
-        entries += [(name, tarfile.SYMTYPE, 0o777, target) for name, target in LINKS.items()]
-        for name, kind, mode, target in sorted(entries):
-            tar.addfile(_info(name, kind, mode, target))
+        entries = [tar_entry(name, tarfile.DIRTYPE, mode) for name, mode in DIRECTORIES.items()]
+        entries += [tar_entry(name, tarfile.SYMTYPE, 0o777, target)
+                    for name, target in LINKS.items()]
+        for entry in sorted(entries, key=lambda e: e.name):
+            tar.addfile(entry)
         for name, text in sorted(FILES.items()):
-            data = text.encode()
-            ti = _info(name, tarfile.REGTYPE, 0o644)
-            ti.size = len(data)
-            tar.addfile(ti, io.BytesIO(data))
+            add_file(tar, name, text.encode())
     return buf.getvalue()
-
-
-def _info(name: str, kind: bytes, mode: int, target: str = "") -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type, ti.mode, ti.mtime, ti.linkname = kind, mode, EPOCH, target
-    ti.uid = ti.gid = 0
-    ti.uname = ti.gname = "root"
-    return ti
 
 
 def build(store: Store, ref: str) -> None:

@@ -165,23 +165,21 @@ def _stub_solutions(lines: list[str], cell_type: str, meta: dict) -> list[str]:
     stub = CODE_STUB if cell_type == "code" else TEXT_STUB
     if not any(BEGIN_SOLUTION in l for l in lines):
         return list(stub)
-    result, inside = [], False
-    for line in lines:
-        if BEGIN_SOLUTION in line:
-            indent = line[:len(line) - len(line.lstrip())]
-            result += [indent + s for s in stub]
-            inside = True
-        elif END_SOLUTION in line:
-            inside = False
-        elif not inside:
-            result.append(line)
-    return result
+    return _replace_regions(lines, BEGIN_SOLUTION, END_SOLUTION, stub)
 
 
 def _drop_regions(lines: list[str], begin: str, end: str) -> list[str]:
+    return _replace_regions(lines, begin, end, [])
+
+
+def _replace_regions(lines: list[str], begin: str, end: str, stub: list[str]) -> list[str]:
+    """Each region from a ``begin`` line to its ``end`` line, markers included, becomes
+    ``stub``, indented as the ``begin`` line was."""
     result, inside = [], False
     for line in lines:
         if begin in line:
+            indent = line[:len(line) - len(line.lstrip())]
+            result += [indent + s for s in stub]
             inside = True
         elif end in line:
             inside = False
