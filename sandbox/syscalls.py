@@ -209,3 +209,90 @@ def socket(domain: int, kind: int, protocol: int = 0) -> int:
     starting a container.)
     """
     return _check(_libc.socket(domain, kind, protocol), "socket", domain, kind, protocol)
+
+
+# --- bpf(2): load a program into the kernel, attach it to a cgroup -----------------
+# The parts of <linux/bpf.h> that the cgroup v2 device rules need (sandbox/devices.py).
+BPF_PROG_LOAD = 5                  # enum bpf_cmd
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15   # enum bpf_prog_type
+BPF_CGROUP_DEVICE = 6              # enum bpf_attach_type
+BPF_F_ALLOW_MULTI = 2              # programs of parent and child cgroups all run; all must allow
+
+_BPF_NR = {  # __NR_bpf from each architecture's unistd.h
+    "x86_64": 321, "aarch64": 280, "armv7l": 386, "ppc64le": 361, "s390x": 351, "riscv64": 280,
+}
+_BPF_NAMES = {
+    ("cmd", BPF_PROG_LOAD): "BPF_PROG_LOAD", ("cmd", BPF_PROG_ATTACH): "BPF_PROG_ATTACH",
+    ("cmd", BPF_PROG_DETACH): "BPF_PROG_DETACH", ("cmd", BPF_PROG_QUERY): "BPF_PROG_QUERY",
+    ("prog_type", BPF_PROG_TYPE_CGROUP_DEVICE): "BPF_PROG_TYPE_CGROUP_DEVICE",
+    ("attach_type", BPF_CGROUP_DEVICE): "BPF_CGROUP_DEVICE",
+    ("attach_flags", BPF_F_ALLOW_MULTI): "BPF_F_ALLOW_MULTI",
+}
+_WHY.update({
+    ("bpf", errno.EPERM): "needs CAP_SYS_ADMIN (or CAP_BPF) in the initial user namespace",
+    ("bpf", errno.EINVAL): "the kernel refused the attributes or the program (a kernel "
+                           "without CONFIG_CGROUP_BPF does not know this program type)",
+    ("bpf", errno.EACCES): "the verifier found the program unsafe",
+    ("bpf", errno.EBADF): "target_fd must be an open directory of the cgroup2 hierarchy and "
+                          "attach_bpf_fd a loaded program",
+    ("bpf", errno.ENOSYS): "this kernel was built without bpf(2) (CONFIG_BPF_SYSCALL)",
+})
+
+
+class bpf_attr_prog_load(ctypes.Structure):
+    """The BPF_PROG_LOAD part of ``union bpf_attr``; the kernel reads the rest as zeros.
+
+    ``insns``, ``license`` and ``log_buf`` are addresses: keep what they point
+    to alive until the call returns.
+    """
+    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
+                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
+                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
+                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
+                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * 16)]
+    _shown = ("prog_type", "insn_cnt", "prog_name")
+
+
+class bpf_attr_prog_attach(ctypes.Structure):
+    """The BPF_PROG_ATTACH (and _DETACH) part of ``union bpf_attr``."""
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
+                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32)]
+    _shown = ("target_fd", "attach_bpf_fd", "attach_type", "attach_flags")
+
+
+def bpf(cmd: int, attr: ctypes.Structure) -> int:
+    """Run one command of the BPF subsystem; returns its result (BPF_PROG_LOAD: a new
+    close-on-exec descriptor of the program).  bpf(2)
+
+    ``attr`` is the command's part of ``union bpf_attr``.  glibc has no wrapper,
+    so this goes through syscall(2).  When a BPF_PROG_LOAD that carries a log
+    buffer fails, the verifier's last words join the reason, and the whole
+    log is the error's ``verifier_log``.
+    """
+    nr = _BPF_NR[os.uname().machine]
+    result = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr),
+                           ctypes.c_uint(ctypes.sizeof(attr)))
+    if result != -1:
+        return result
+    err = ctypes.get_errno()
+    log = ""
+    if getattr(attr, "log_buf", 0):
+        log = ctypes.string_at(attr.log_buf).decode(errors="replace").strip()
+    why = _WHY.get(("bpf", err), "")
+    if log:
+        why = f"{why}; the verifier says: " + "; ".join(log.splitlines()[-3:])
+    shown = ", ".join(f"{name}={_bpf_value(name, getattr(attr, name))}" for name in attr._shown)
+    error = KernelCallError("bpf", (_Spelled(_BPF_NAMES.get(("cmd", cmd), str(cmd))),
+                                    _Spelled("{" + shown + "}")), err, why)
+    error.verifier_log = log
+    raise error
+
+
+def _bpf_value(name: str, value) -> str:
+    """A field of ``union bpf_attr`` as the header spells it: BPF_CGROUP_DEVICE, not 6."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return _BPF_NAMES.get((name, value), str(value))
