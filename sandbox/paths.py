@@ -1,22 +1,48 @@
-"""Where the sandbox keeps its state: one root directory for everything.
+"""Where the sandbox keeps its state: one root directory for everything, private to its owner.
 
-    $SANDBOX_ROOT                      (root: /var/lib/sandbox; rootless: $XDG_DATA_HOME/sandbox)
-    ├── oci/                           the image store, an OCI image layout
-    │   ├── oci-layout, index.json
-    │   └── blobs/sha256/<hex>         manifests, configs and layer tarballs
-    ├── layers/<diff-id hex>/          each layer unpacked once, shared read-only
-    ├── containers/<id>/               one directory per container
-    │   ├── config.json                what was asked for (image, command, env, ...)
-    │   ├── state.json                 what is happening (pid, status, exit code)
-    │   ├── upper/ work/ rootfs/       the overlay's writable layer, its work dir, its mount point
-    │   ├── hostname hosts resolv.conf bind-mounted into the container's /etc
-    │   └── stdout.log stderr.log      output of a detached container
-    ├── names/<name>                   holds the id of the container called <name>
-    └── tmp/                           scratch space; entries are renamed into place when complete
+    mode  path                               what
+    0700  $SANDBOX_ROOT                      root: /var/lib/sandbox; rootless: $XDG_DATA_HOME/sandbox
+    0700  ├── oci/                           the image store, an OCI image layout
+    0600  │   ├── oci-layout, index.json
+    0600  │   └── blobs/sha256/<hex>         manifests, configs and layer tarballs
+    0700  ├── layers/                        each layer unpacked once, shared read-only:
+      *   │   └── <diff-id hex>/             the image's own modes
+    0700  ├── containers/<id>/               one directory per container
+    0600  │   ├── config.json                what was asked for (image, command, env, ...)
+    0600  │   ├── state.json                 what is happening (pid, status, exit code)
+    0755  │   ├── upper/ init/               the overlay's writable layer, the mount points' layer
+    0700  │   ├── work/ rootfs/              the overlay's work dir, its mount point
+    0644  │   ├── hostname hosts resolv.conf bind-mounted into the container's /etc
+    0600  │   └── stdout.log stderr.log      output of a detached container
+    0700  ├── names/                         names/<name> (0600) holds the id of the container <name>
+    0700  └── tmp/                           scratch space; entries are renamed into place when complete
 
 Several processes may share one root: names are claimed with O_EXCL, files are
 written to a temporary name and renamed (rename(2) is atomic), and the image
 index is changed under a file lock.
+
+Only its owner may read the root (Docker's /var/lib/docker is 0710 root:root):
+a container's config.json holds the ``-e API_KEY=...`` it was given, its logs
+what it printed, and its upper directory whatever it wrote.  Every directory
+the sandbox makes is 0700 and every file 0600, with the exceptions marked above:
+
+- ``hostname``, ``hosts``, ``resolv.conf`` are 0644 because a container process
+  running as another user (``-u nobody``) reads them through their bind mounts,
+  which skip the 0700 directories above them (a bind mount is reached from
+  inside the container, not by its path on the host);
+- ``upper/`` is the container's ``/`` and ``init/``'s directories are its ``/etc``,
+  ``/dev``, ``/proc`` and ``/sys`` (overlayfs shows the topmost layer's mode,
+  overlayfs(5)), so they keep 0755, as a root filesystem does; their 0700
+  parent keeps other users of the host out;
+- unpacked layers keep the modes from the image for the same reason, behind
+  the 0700 ``layers/``.
+
+0710 (Docker's choice, so that the remapped root of ``userns-remap`` can pass
+through) is not needed: no other user ever passes through a sandbox's root.
+The modes are set whatever the umask: mkdir(2) and open(2) clear the umask's
+bits from the mode they are given, so a permissive umask (000) cannot loosen
+an explicit 0700 or 0600, and the 0755 and 0644 that must stay readable are
+set again with chmod(2), which the umask does not touch (umask(2)).
 
 :func:`secure_join` resolves a path inside another root (an image's files,
 a container's root filesystem) the way the kernel would for a process
@@ -26,6 +52,7 @@ chrooted there, so that a symbolic link in an image never leads to the host.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .errors import SandboxError
@@ -46,18 +73,83 @@ def state_root() -> Path:
     return Path(data_home) / "sandbox"
 
 
-def ensure(path: Path, mode: int = 0o755) -> Path:
-    """Create a directory (and its parents) if needed, and return it."""
+PRIVATE_DIR = 0o700   # the sandbox's own directories: the owner only
+PRIVATE_FILE = 0o600  # the sandbox's own files: the owner only
+SHARED_DIR = 0o755    # a container's root filesystem layers: read by any user inside it
+SHARED_FILE = 0o644   # the files bind-mounted into a container's /etc
+
+
+def prepare_root(root: Path) -> Path:
+    """Make sure the state root exists, is this user's, and is private (0700); return it.
+
+    Called before anything is written under the root (the image store, a new
+    container).  A root that already exists, with looser modes (made by
+    ``mkdir`` under a umask of 022, or 0777 by hand), is tightened, as long as
+    it belongs to this user: another user's state root is refused rather than
+    used, since its owner can read and change what is written there.
+    """
+    root = Path(root)
     try:
-        path.mkdir(mode=mode, parents=True, exist_ok=True)
+        st = os.stat(root)
+    except FileNotFoundError:
+        return ensure(root)  # missing parents too are made 0700, as the XDG base directory spec asks
+    if not stat.S_ISDIR(st.st_mode):
+        raise SandboxError(f"the state root {root} is not a directory; set SANDBOX_ROOT to a "
+                           "directory of your own")
+    if st.st_uid != os.geteuid():
+        raise SandboxError(f"the state root {root} belongs to {_user_name(st.st_uid)}, not to "
+                           f"{_user_name(os.geteuid())}; set SANDBOX_ROOT to a directory of "
+                           "your own")
+    if stat.S_IMODE(st.st_mode) != PRIVATE_DIR:
+        if st.st_mode & 0o022:
+            _refuse_planted_entries(root)
+        os.chmod(root, PRIVATE_DIR)
+    return root
+
+
+def _refuse_planted_entries(root: Path) -> None:
+    """A root others could write may hold their entries (a symbolic link from ``containers``
+    to a directory of theirs would receive this user's files): refuse it rather than trust it."""
+    for entry in os.scandir(root):
+        owner = entry.stat(follow_symlinks=False).st_uid
+        if owner != os.geteuid():
+            raise SandboxError(f"the state root {root} was writable by other users and holds "
+                               f"{entry.name}, which belongs to {_user_name(owner)}; remove it "
+                               "or set SANDBOX_ROOT to a new directory")
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def ensure(path: Path, mode: int = PRIVATE_DIR) -> Path:
+    """Create a directory with exactly ``mode`` (its missing parents 0700) if needed, and return it.
+
+    A directory that already exists is left as it is.
+    """
+    path = Path(path)
+    try:
+        try:
+            os.mkdir(path, mode)
+        except FileNotFoundError:
+            ensure(path.parent)
+            os.mkdir(path, mode)
+        os.chmod(path, mode)  # mkdir(2) clears the umask's bits from mode; chmod(2) does not
+    except FileExistsError:
+        if not path.is_dir():
+            raise
     except PermissionError:
         raise SandboxError(f"cannot create {path}: permission denied; set SANDBOX_ROOT to a "
                            "directory you can write") from None
     return path
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Write a file so that readers see the old content or the new, never half.
+def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> None:
+    """Write a file with exactly ``mode`` so that readers see the old content or the new, never half.
 
     The data goes to a temporary file in the same directory, which rename(2)
     then moves over the target in one step.
@@ -67,6 +159,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        os.fchmod(fd, mode)  # open(2) clears the umask's bits, and a leftover tmp keeps its mode
         os.write(fd, data)
     finally:
         os.close(fd)
