@@ -18,12 +18,27 @@ from pathlib import Path
 from . import procfs, runtime
 from .records import Container, Spec, all_containers, create, remove_files
 from .errors import Conflict, ImageNotFound, SandboxError
-from .paths import is_root, rmtree
+from .paths import ensure, is_root, prepare_root, rmtree
 from .store import Image, Store, normalize_ref
 
 
 def store_for(root: Path) -> Store:
+    """The image store under ``root``, made (private to this user) if it is not there yet."""
+    prepare_root(root)  # first: a state root of another user is refused before anything is written
+    _private_lock_file(root / "oci" / "index.lock")
     return Store(root).init()
+
+
+def _private_lock_file(path: Path) -> None:
+    """Make the store's lock file 0600 before :class:`Store` does: it creates it 0644.
+
+    open(2) with O_CREAT keeps the mode of a file that already exists.  The
+    file is empty, so this is for the rule (every file under the root is 0600)
+    rather than for a secret; it can go once the store creates it 0600.
+    """
+    if not path.exists():
+        ensure(path.parent)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def get_image(root: Path, ref: str, pull_missing: bool = True, log=None) -> Image:
@@ -127,9 +142,13 @@ def pass_through(env: list[str]) -> list[str]:
 
 
 def start_detached(container: Container) -> None:
-    """Start in the background: output to the container's log files, no input; return at once."""
-    out = os.open(container.dir / "stdout.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    err = os.open(container.dir / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    """Start in the background: output to the container's log files, no input; return at once.
+
+    The logs are the owner's only (0600), as the rest of the record: whatever
+    the container prints, a secret it was given included, stays there.
+    """
+    out = _open_log(container.dir / "stdout.log")
+    err = _open_log(container.dir / "stderr.log")
     null = os.open(os.devnull, os.O_RDONLY)
     try:
         started = runtime.start(container, runtime.Stdio(null, out, err), detach=True)
@@ -138,6 +157,12 @@ def start_detached(container: Container) -> None:
             os.close(fd)
     if started.error:
         raise started.as_error()
+
+
+def _open_log(path: Path) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # a log of an earlier start, by an older sandbox, may be 0644
+    return fd
 
 
 def ensure_startable(container: Container) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from . import procfs
 from .errors import Conflict, ContainerNotFound, SandboxError
 from .humanize import now_iso, random_name
-from .paths import ensure, rmtree, write_atomic
+from .paths import SHARED_DIR, SHARED_FILE, ensure, prepare_root, rmtree, write_atomic
 
 UNKNOWN_EXIT = -1  # the monitor died before it could record the exit code
 
@@ -138,15 +138,18 @@ def create(root: Path, spec: Spec, name: str | None, hostname: str | None = None
     """Claim a name, write a new container's record, and return it.
 
     The name is claimed with O_CREAT|O_EXCL on ``names/<name>``: of two
-    processes asking for one name at once, exactly one succeeds.
+    processes asking for one name at once, exactly one succeeds.  The record
+    is private (0700, 0600: see :mod:`sandbox.paths`); only the layers that
+    become the container's ``/`` and the files mounted into its /etc are not.
     """
+    prepare_root(root)
     cid = os.urandom(32).hex()  # 64 hex digits, like Docker's ids
     if name is not None:
         _check_name(name)
     claimed = _claim_name(root, name, cid)
     cdir = containers_dir(root) / cid
     try:
-        ensure(cdir / "upper")
+        ensure(cdir / "upper", SHARED_DIR)  # the container's "/": its mode is the mode of / inside
         ensure(cdir / "work")
         ensure(cdir / "rootfs")
         _make_init_layer(cdir / "init")
@@ -174,11 +177,16 @@ def _make_init_layer(init: Path) -> None:
     Their mount points must exist; made in the upper directory, they would
     show up in ``diff`` and be baked into a ``commit``.  Docker keeps them
     in an "init" layer between the image and the container; so does this.
+
+    Its directories are 0755: as the topmost lower layer, init's ``etc`` is the
+    container's /etc (overlayfs(5) shows the topmost layer's mode), which a
+    process running as ``-u nobody`` must pass through.
     """
+    ensure(init, SHARED_DIR)
     for d in INIT_DIRS:
-        ensure(init / d)
+        ensure(init / d, SHARED_DIR)
     for f in INIT_FILES:
-        (init / f).touch()
+        write_atomic(init / f, b"", SHARED_FILE)
 
 
 def _write_etc_files(cdir: Path, hostname: str) -> None:
@@ -186,16 +194,19 @@ def _write_etc_files(cdir: Path, hostname: str) -> None:
 
     The container has only a loopback network, so its own name resolves to a
     loopback address; the host's resolv.conf is copied as Docker does.
+    They are 0644, unlike the rest of the record: a container process running
+    as another user (``-u nobody``) reads them through their bind mounts.
     """
-    write_atomic(cdir / "hostname", hostname + "\n")
+    write_atomic(cdir / "hostname", hostname + "\n", SHARED_FILE)
     write_atomic(cdir / "hosts", "127.0.0.1\tlocalhost\n"
                                  "::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                 f"127.0.1.1\t{hostname}\n")
+                                 f"127.0.1.1\t{hostname}\n",
+                 SHARED_FILE)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         resolv = ""
-    write_atomic(cdir / "resolv.conf", resolv)
+    write_atomic(cdir / "resolv.conf", resolv, SHARED_FILE)
 
 
 def _check_name(name: str) -> None:
@@ -210,7 +221,7 @@ def _claim_name(root: Path, name: str | None, cid: str) -> str:
     for _ in range(100):
         candidate = name or random_name()
         try:
-            fd = os.open(names / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(names / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             if name:
                 holder = (names / candidate).read_text().strip()
