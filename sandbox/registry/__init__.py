@@ -2,7 +2,8 @@
 
     reference.py (one level up)   names: ubuntu → docker.io/library/ubuntu:latest
     config.py                     mirrors, insecure registries, stored credentials
-    transport.py                  HTTP: bearer and basic authentication, errors, retries
+    transport.py                  HTTP: bearer and basic authentication, errors, retries,
+                                  and where credentials may go (their own host only)
     pull.py, push.py              content: manifests, platforms, blobs, digests
 """
 
@@ -27,8 +28,9 @@ def login(root, registry: str, user: str, password: str) -> None:
     from . import config
     from .transport import Transport
     registry = server_name(registry)
-    base = config.endpoints(root, registry)[-1]
-    Transport(base, "", (user, password)).request("GET", "", url=f"{base}/v2/").close()
+    base = config.registry_url(root, registry)
+    Transport(base, "", (user, password), insecure=config.insecure_registries(root)).request(
+        "GET", "").close()
     config.save_credentials(root, registry, user, password)
 
 

@@ -45,7 +45,9 @@ def pull(root: Path, store: Store, name: str, platform: str | None = None,
         log(f"Using default tag: {refs.DEFAULT_TAG}")
     errors = []
     for base in config.endpoints(root, ref.registry):
-        transport = Transport(base, ref.repository, config.credentials(root, ref.registry))
+        transport = Transport(base, ref.repository,
+                              config.credentials_for(root, ref.registry, base),  # a mirror's own
+                              insecure=config.insecure_registries(root))
         try:
             return _pull_from(transport, store, ref, platform or this_platform(), progress, log)
         except RegistryError as err:  # a mirror that fails or lacks the image: try the next

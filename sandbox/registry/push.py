@@ -9,6 +9,10 @@ For each blob (layers, then the config):
 
 then ``PUT /v2/<name>/manifests/<tag>``.  The registry checks every digest
 itself and refuses the manifest if a blob it names is missing.
+
+The upload ``Location`` may be on another host (blob storage behind the registry):
+the upload goes there without the registry's credentials, which are the
+registry's alone (transport.py, "Where credentials go").
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ def push(root: Path, store: Store, name: str, log=print, chunk_size: int = CHUNK
     """Push a local image to the registry its name points at; return the manifest digest."""
     ref = refs.parse(name)
     image = store.get(name)
-    base = config.endpoints(root, ref.registry)[-1]  # never a mirror: mirrors are read-only
+    base = config.registry_url(root, ref.registry)  # never a mirror: mirrors are read-only
     transport = Transport(base, ref.repository, config.credentials(root, ref.registry),
-                          push=True)
+                          push=True, insecure=config.insecure_registries(root))
     log(f"The push refers to repository [{ref.registry}/{ref.repository}]")
     for descriptor in image.layers + [image.manifest["config"]]:
         short = descriptor["digest"][7:19]
