@@ -232,32 +232,45 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            workdir: str | None = None, user: str | None = None, hostname: str | None = None,
            entrypoint=None, remove: bool = False, memory=None, memory_swap=None, cpus=None,
            cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None,
-           network: str | None = None) -> Container:
+           network: str | None = None, cap_add=(), cap_drop=(), privileged: bool = False,
+           security_opt=(), read_only: bool = False) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
     ``pids_limit=20``, ``cpu_shares=512``, ``memory_swap="128m"``.  ``volumes``
     takes ``-v``'s strings (``["/srv/data:/data:ro"]``) or docker-py's dict
     (``{"/srv/data": {"bind": "/data", "mode": "ro"}}``); ``tmpfs`` takes
-    ``--tmpfs``'s strings (``["/tmp:size=64m"]``).
+    ``--tmpfs``'s strings (``["/tmp:size=64m"]``).  The security flags are
+    docker-py's: ``cap_add=["NET_ADMIN"]``, ``cap_drop=["ALL"]``,
+    ``privileged=True``, ``security_opt=["seccomp=unconfined"]``, ``read_only=True``.
     """
     from .cgroups import parse_limits
     from .mounts import check_network, parse_all
+    from .security import decide
+    security = decide(_strings(cap_add), _strings(cap_drop), privileged,
+                      _strings(security_opt), read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     check_network(network)
     mounts = parse_all(_volumes(volumes), list(tmpfs or []))
     record = lifecycle.create_container(
         state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
         user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove,
-        limits=limits, mounts=mounts)
+        limits=limits, mounts=mounts, security=security)
     return Container(record)
+
+
+def _strings(value) -> list[str]:
+    """A flag that takes a list also takes one string: ``cap_add="NET_ADMIN"``."""
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def run(image: str, command=None, *, detach: bool = False, remove: bool | None = None,
         name: str | None = None, environment=None, workdir: str | None = None,
         user: str | None = None, hostname: str | None = None, entrypoint=None,
         input: str | bytes | None = None, memory=None, memory_swap=None, cpus=None,
-        cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None, network=None):
+        cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None, network=None,
+        cap_add=(), cap_drop=(), privileged: bool = False, security_opt=(),
+        read_only: bool = False):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -271,7 +284,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        user=user, hostname=hostname, entrypoint=entrypoint, remove=remove,
                        memory=memory, memory_swap=memory_swap, cpus=cpus,
                        cpu_shares=cpu_shares, pids_limit=pids_limit, volumes=volumes,
-                       tmpfs=tmpfs, network=network)
+                       tmpfs=tmpfs, network=network, cap_add=cap_add, cap_drop=cap_drop,
+                       privileged=privileged, security_opt=security_opt, read_only=read_only)
     if detach:
         try:
             lifecycle.start_detached(container._record)

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import procfs, runtime
 from .records import Container, Spec, all_containers, create, remove_files
 from .errors import Conflict, ImageNotFound, SandboxError
-from .paths import ensure, is_root, prepare_root, rmtree
+from .paths import ensure, is_root, prepare_root, rmtree, write_atomic
 from .store import Image, Store, normalize_ref
 
 
@@ -78,16 +78,23 @@ def lower_dirs(root: Path, image: Image, rootless: bool,
     """The image's layers, unpacked, topmost first: overlayfs's ``lowerdir`` order.
 
     ``notices`` collects what unpacking had to leave out (rootless: device
-    nodes, setuid bits), for the caller to tell the user.
+    nodes, setuid bits), for the caller to tell the user.  A diff_id names a
+    directory only once it is checked to be a digest; a layer is unpacked under
+    the limits of ``daemon.json`` and kept only if it hashes to its diff_id.
     """
+    from .digests import check, hex_part
     store = store_for(root)
+    name = image.ref or image.id
     dirs = []
-    for diff_id, layer in zip(image.diff_ids, image.layers):
-        unpacked = root / "layers" / diff_id.split(":", 1)[1]
+    for i, (diff_id, layer) in enumerate(zip(image.diff_ids, image.layers)):
+        check(diff_id, name, f"rootfs.diff_ids[{i}]")
+        unpacked = root / "layers" / hex_part(diff_id)
         if not unpacked.is_dir():
             from .layers import unpacked_layer  # tarfile and friends: only when unpacking
+            from .settings import layer_limits
             unpacked = unpacked_layer(root / "layers", root / "tmp", diff_id,
-                                      store.blob_path(layer["digest"]), rootless, notices)
+                                      store.blob_path(layer["digest"]), rootless, notices,
+                                      layer_limits(root), f"image {name}: layers[{i}]")
         dirs.append(str(unpacked))
     return list(reversed(dirs))
 
@@ -98,15 +105,21 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      hostname: str | None = None, entrypoint: list[str] | None = None,
                      tty: bool = False, interactive: bool = False,
                      auto_remove: bool = False, limits=None, mounts: list[dict] = (),
+                     security: dict | None = None,
                      notices: list[str] | None = None, log=None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
     ``limits`` (:class:`sandbox.cgroups.Limits`) are checked first: a limit this
-    user cannot enforce is an error, never silently ignored.
+    user cannot enforce is an error, never silently ignored.  ``security`` is
+    :func:`sandbox.security.decide`'s record (Docker's defaults when None); its
+    seccomp filter is compiled now and kept beside the container's config.
     """
     if limits:
         from .cgroups import check
         check(limits)
+    from . import security as sec
+    security = security or sec.default()
+    program = sec.seccomp_program(security)  # a bad profile fails before anything is made
     image = get_image(root, image_ref, log=log)
     config = image.config.get("config", {})
     rootless = not is_root()
@@ -117,8 +130,12 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 workdir=workdir or config.get("WorkingDir") or "/",
                 user=user if user is not None else config.get("User", ""),
                 tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless,
-                limits=limits.as_dict() if limits else None, mounts=mounts)
-    return create(root, spec, name, hostname)
+                limits=limits.as_dict() if limits else None, mounts=mounts,
+                security=security)
+    container = create(root, spec, name, hostname)
+    if program is not None:
+        write_atomic(container.dir / sec.SECCOMP_FILE, program, 0o600)
+    return container
 
 
 def _command(config: dict, cmd: list[str], entrypoint: list[str] | None) -> list[str]:

@@ -16,6 +16,8 @@ Docker's spellings, as ``docker run`` reads them:
     -v /host/dir:/in/container:ro       read-only bind mount
     --tmpfs /tmp                        an empty tmpfs
     --tmpfs /tmp:size=64m,mode=1777     with tmpfs(5) options
+    --tmpfs /work:exec                  noexec, nosuid and nodev are the default; exec, suid,
+                                        dev and ro change them
 
 Named volumes (``-v data:/var/lib/data``) are chapter 08's subject and are
 not made here yet.
@@ -60,6 +62,29 @@ def parse_tmpfs(text: str) -> dict:
                          "and not /")
     return {"type": "tmpfs", "source": "tmpfs", "target": target, "readonly": False,
             "options": options or "mode=1777"}
+
+
+# Words of a --tmpfs option list that are mount(2) flags, not tmpfs(5) options:
+# each sets or clears one flag.  Docker's default is noexec, nosuid, nodev.
+_TMPFS_FLAG_WORDS = {
+    "ro": (sc.MS_RDONLY, True), "rw": (sc.MS_RDONLY, False),
+    "noexec": (sc.MS_NOEXEC, True), "exec": (sc.MS_NOEXEC, False),
+    "nosuid": (sc.MS_NOSUID, True), "suid": (sc.MS_NOSUID, False),
+    "nodev": (sc.MS_NODEV, True), "dev": (sc.MS_NODEV, False),
+}
+TMPFS_DEFAULT_FLAGS = sc.MS_NOEXEC | sc.MS_NOSUID | sc.MS_NODEV
+
+
+def tmpfs_flags(options: str) -> tuple[int, str]:
+    """``size=64m,exec,mode=1777`` → (mount flags, the options tmpfs itself reads)."""
+    flags, data = TMPFS_DEFAULT_FLAGS, []
+    for word in filter(None, options.split(",")):
+        if word in _TMPFS_FLAG_WORDS:
+            bit, on = _TMPFS_FLAG_WORDS[word]
+            flags = flags | bit if on else flags & ~bit
+        else:
+            data.append(word)
+    return flags, ",".join(data)
 
 
 def parse_all(volumes=(), tmpfs=()) -> list[dict]:

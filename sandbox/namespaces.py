@@ -2,9 +2,10 @@
 
 Each kind of namespace gives a process its own copy of one global resource:
 
-    mnt    the mount table            uts   the hostname
-    pid    process numbers            ipc   System V IPC, POSIX message queues
-    net    network devices, ports     user  user and group ids, capabilities
+    mnt    the mount table            uts     the hostname
+    pid    process numbers            ipc     System V IPC, POSIX message queues
+    net    network devices, ports     user    user and group ids, capabilities
+                                      cgroup  which cgroup looks like "/" (cgroup_namespaces(7))
 
 A process's namespaces are the links in /proc/PID/ns; two processes are in
 the same namespace exactly when their links name the same inode.  A
@@ -24,8 +25,9 @@ from . import syscalls as sc
 # comes first, because it grants the capabilities needed to join the others;
 # the mount namespace comes last, because it changes what "/proc/PID/ns/..."
 # means for every path opened after it (the descriptors are opened beforehand).
-JOIN_ORDER = ("user", "ipc", "uts", "net", "pid", "mnt")
-CONTAINER_FLAGS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+JOIN_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "mnt")
+CONTAINER_FLAGS = (sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+                   | sc.CLONE_NEWCGROUP)
 
 
 def inode(pid: int | str, kind: str) -> int:

@@ -13,6 +13,7 @@ import errno
 import os
 import signal
 
+from . import capabilities
 from .errors import SandboxError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -30,7 +31,11 @@ def build_env(image_env: list[str], extra: list[str], hostname: str, home: str,
               tty: bool) -> dict[str, str]:
     """The environment as Docker builds it: PATH and HOSTNAME, the image's, then ``-e``."""
     env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
-    for item in image_env + extra:
+    for item in image_env:
+        key, sep, value = item.partition("=")
+        if sep:  # an image's entry without "=" is ignored: it must never read *our* environment
+            env[key] = value
+    for item in extra:
         key, sep, value = item.partition("=")
         if sep:
             env[key] = value
@@ -42,16 +47,26 @@ def build_env(image_env: list[str], extra: list[str], hostname: str, home: str,
     return env
 
 
-def resolve_user(user: str) -> tuple[int, int, str]:
-    """``-u`` as Docker reads it (``name``, ``uid``, ``name:group``, ``uid:gid``) → uid, gid, home.
+class User:
+    """Who the program runs as: uid, primary gid, supplementary groups, home directory."""
+
+    def __init__(self, uid: int, gid: int, groups: list[int], home: str):
+        self.uid, self.gid, self.groups, self.home = uid, gid, groups, home
+
+
+def resolve_user(user: str) -> User:
+    """``-u`` as Docker reads it (``name``, ``uid``, ``name:group``, ``uid:gid``) → a :class:`User`.
 
     Names are looked up in the *container's* /etc/passwd and /etc/group, so
-    this must run after the container's root is in place.
+    this must run after the container's root is in place.  The supplementary
+    groups are every group of /etc/group that lists the user by name, as
+    runc's user lookup does (and as login(1) would with initgroups(3)).
     """
     if not user:
         user = "0"
     name, _, group = user.partition(":")
     passwd = _read_db("/etc/passwd")
+    groups = _read_db("/etc/group")
     entry = next((e for e in passwd if e[0] == name or (name.isdigit() and e[2] == name)), None)
     if entry:
         uid, gid, home = int(entry[2]), int(entry[3]), entry[5] or "/"
@@ -60,7 +75,6 @@ def resolve_user(user: str) -> tuple[int, int, str]:
     else:
         raise SandboxError(f"unable to find user {name}: no matching entries in passwd file")
     if group:
-        groups = _read_db("/etc/group")
         match = next((g for g in groups if g[0] == group or g[2] == group), None)
         if match:
             gid = int(match[2])
@@ -68,7 +82,9 @@ def resolve_user(user: str) -> tuple[int, int, str]:
             gid = int(group)
         else:
             raise SandboxError(f"unable to find group {group}: no matching entries in group file")
-    return uid, gid, home
+    member_of = [int(g[2]) for g in groups
+                 if entry and len(g) > 3 and entry[0] in g[3].split(",") and g[2].isdigit()]
+    return User(uid, gid, [gid] + [g for g in member_of if g != gid], home)
 
 
 def _read_db(path: str) -> list[list[str]]:
@@ -107,16 +123,38 @@ def reset_signals() -> None:
 
 
 def exec_in_container(cmd: list[str], image_env: list[str], extra_env: list[str], user: str,
-                      workdir: str, hostname: str, tty: bool, rootless: bool) -> None:
-    """Become the user's program.  Only returns by raising."""
+                      workdir: str, hostname: str, tty: bool, rootless: bool,
+                      security: dict, seccomp_filter: bytes | None) -> None:
+    """Become the user's program.  Only returns by raising.
+
+    The order of the last steps is the order runc uses, and each needs the one before:
+
+    1. the seccomp filter, while this process still has CAP_SYS_ADMIN, which
+       loading a filter without no_new_privs requires (seccomp(2)); the filter
+       allows every call that follows;
+    2. the bounding set, which needs CAP_SETPCAP: after this, nothing the
+       program runs can ever regain the dropped capabilities;
+    3. the user: supplementary groups, gid, then uid (after setuid we could not);
+    4. the effective and permitted sets (capset(2)), and no_new_privs if asked;
+    5. execve(2).
+    """
     if not cmd:
         raise SandboxError("no command specified")
-    uid, gid, home = resolve_user(user)
-    env = build_env(image_env, extra_env, hostname, home, tty)
+    who = resolve_user(user)
+    env = build_env(image_env, extra_env, hostname, who.home, tty)
     workdir = workdir or "/"
-    os.makedirs(workdir, exist_ok=True)  # Docker creates a missing working directory
+    if not os.path.isdir(workdir):
+        os.makedirs(workdir, exist_ok=True)  # Docker creates a missing working directory
     os.chdir(workdir)
-    _switch_user(uid, gid, rootless)
+    if seccomp_filter is not None:
+        from .seccomp import install  # already imported on the host: see runtime.confinement
+        install(seccomp_filter)
+    capabilities.drop_bounding(security["caps"])
+    _switch_user(who, rootless)
+    capabilities.set_final(security["caps"], who.uid == 0)
+    if security.get("no_new_privileges"):
+        from . import syscalls as sc
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     program = find_program(cmd[0], env.get("PATH", DEFAULT_PATH))
     reset_signals()
     try:
@@ -126,15 +164,20 @@ def exec_in_container(cmd: list[str], image_env: list[str], extra_env: list[str]
         raise ExecFailed(f'exec: "{cmd[0]}": {os.strerror(err.errno).lower()}', code) from err
 
 
-def _switch_user(uid: int, gid: int, rootless: bool) -> None:
-    """Drop to the requested user: groups first, then gid, then uid (after setuid we could not)."""
+def _switch_user(who: User, rootless: bool) -> None:
+    """Drop to the requested user: groups first, then gid, then uid (after setuid we could not).
+
+    Rootless, setgroups(2) is denied in the user namespace (only one gid is
+    mapped), so the program keeps no supplementary group at all.
+    """
+    uid, gid = who.uid, who.gid
     if (uid, gid) == (0, 0):
         if not rootless:
-            os.setgroups([])
+            os.setgroups(who.groups if who.groups != [0] else [])
         return
     try:
         if not rootless:
-            os.setgroups([gid])
+            os.setgroups(who.groups)
         os.setgid(gid)
         os.setuid(uid)
     except OSError as err:

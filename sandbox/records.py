@@ -36,7 +36,7 @@ class Spec:
                  cmd: list[str] = (), env: list[str] = (), workdir: str = "/", user: str = "",
                  tty: bool = False, interactive: bool = False, auto_remove: bool = False,
                  rootless: bool = False, limits: dict | None = None,
-                 mounts: list[dict] = ()):
+                 mounts: list[dict] = (), security: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -50,6 +50,7 @@ class Spec:
         self.rootless = rootless              # started by a user without root: a user namespace
         self.limits = dict(limits or {})      # cgroup limits: memory, cpus, pids_limit, ...
         self.mounts = list(mounts)            # -v and --tmpfs: see sandbox.mounts
+        self.security = security              # capabilities, seccomp, ...: see sandbox.security
 
 
 class Container:

@@ -9,8 +9,11 @@ filesystem under ``<container>/rootfs`` and then makes it ``/``:
     rootfs/dev         a small tmpfs with null, zero, full, random, urandom, tty
     rootfs/dev/pts     a new devpts instance, for terminals made inside the container
     rootfs/dev/shm     tmpfs for POSIX shared memory
+    rootfs/dev/mqueue  the IPC namespace's POSIX message queues (mq_overview(7))
     rootfs/etc/{hostname,hosts,resolv.conf}   bind-mounted from the container's directory
-    rootfs/<target>    ``-v`` bind mounts and ``--tmpfs`` mounts, last (see :mod:`sandbox.mounts`)
+    rootfs/<target>    ``-v`` bind mounts and ``--tmpfs`` mounts (see :mod:`sandbox.mounts`)
+    rootfs/sys/fs/cgroup, masked and read-only parts of /proc and /sys, last
+                       (see :mod:`sandbox.systempaths`)
 
 :func:`mount_plan` computes that list without touching anything (so it can be
 read and unit-tested); :func:`build` carries it out.  Every mount happens in
@@ -36,9 +39,10 @@ ETC_FILES = ("hostname", "hosts", "resolv.conf")
 
 
 # One mount(2) call: its five arguments (the target relative to the new root),
-# and whether the target must be a file (a bind mount of a file) or a directory.
-Mount = namedtuple("Mount", "source target fstype flags data target_is_file",
-                   defaults=(0, None, False))
+# whether the target must be a file (a bind mount of a file) or a directory, and
+# whether the mount, with every mount below it, is then made read-only (mount_setattr(2)).
+Mount = namedtuple("Mount", "source target fstype flags data target_is_file read_only_tree",
+                   defaults=(0, None, False, False))
 
 
 def overlay_options(lower_dirs: list[str], upper: str, work: str, rootless: bool) -> str:
@@ -53,8 +57,14 @@ def overlay_options(lower_dirs: list[str], upper: str, work: str, rootless: bool
 
 
 def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool,
-               user_mounts: list[dict] = ()) -> list[Mount]:
-    """Every mount that makes up the container's filesystem, in the order they must happen."""
+               user_mounts: list[dict] = (), privileged: bool = False) -> list[Mount]:
+    """Every mount that makes up the container's filesystem, in the order they must happen.
+
+    The flags are Docker's: /proc, /sys, /dev/shm and /dev/mqueue are nosuid,
+    nodev and noexec; /sys is read-only unless ``--privileged``; /dev is a
+    tmpfs without nodev (device nodes must work there), so what stops a
+    container from opening a disk through it is the devices cgroup.
+    """
     nosuid_nodev_noexec = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
     plan = [
         # The overlay first: every other mount lands on a directory inside it.
@@ -62,7 +72,7 @@ def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool,
               overlay_options(lower_dirs, str(container_dir / "upper"),
                               str(container_dir / "work"), rootless)),
         Mount("proc", "proc", "proc", nosuid_nodev_noexec),
-        Mount("sysfs", "sys", "sysfs", nosuid_nodev_noexec | sc.MS_RDONLY),
+        Mount("sysfs", "sys", "sysfs", nosuid_nodev_noexec | (0 if privileged else sc.MS_RDONLY)),
         Mount("tmpfs", "dev", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k"),
     ]
     # Device nodes are bind-mounted from the host's /dev: creating them with
@@ -75,6 +85,7 @@ def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool,
     plan += [
         Mount("devpts", "dev/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC, pts_options),
         Mount("shm", "dev/shm", "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k"),
+        Mount("mqueue", "dev/mqueue", "mqueue", nosuid_nodev_noexec),
     ]
     plan += [Mount(str(container_dir / f), f"etc/{f}", None, sc.MS_BIND, target_is_file=True)
              for f in ETC_FILES]
@@ -87,30 +98,44 @@ def _user_mount(m: dict) -> list[Mount]:
     """A ``-v`` or ``--tmpfs`` mount as mount(2) calls: a read-only bind takes two."""
     target = m["target"].lstrip("/")
     if m["type"] == "tmpfs":
-        return [Mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, m["options"])]
+        from .mounts import tmpfs_flags
+        flags, data = tmpfs_flags(m["options"])
+        return [Mount("tmpfs", target, "tmpfs", flags, data)]
     is_file = not os.path.isdir(m["source"])
-    calls = [Mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC, target_is_file=is_file)]
-    if m["readonly"]:
-        from .mounts import locked_flags
-        calls.append(Mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
-                           | locked_flags(m["source"]), target_is_file=is_file))
-    return calls
+    # MS_REC: the host directory's own submounts come along.  Read-only must then hold
+    # for them too, which only mount_setattr(2) with AT_RECURSIVE does in one step.
+    return [Mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC, target_is_file=is_file,
+                  read_only_tree=m["readonly"])]
 
 
 def build(container_dir: Path, lower_dirs: list[str], rootless: bool,
-          user_mounts: list[dict] = ()) -> None:
+          user_mounts: list[dict] = (), security: dict | None = None) -> None:
     """Mount the container's filesystem under ``container_dir/rootfs`` and make it ``/``.
 
-    Runs in process 1 of the container, in its new mount namespace.
+    Runs in process 1 of the container, in its new mount namespace (and its new
+    cgroup namespace).  ``security`` is the container's record from
+    :mod:`sandbox.security`: masked paths, ``--privileged``, ``--read-only``.
     """
+    from . import systempaths
+    security = security or {}
+    privileged = security.get("privileged", False)
     new_root = container_dir / "rootfs"
     # Why first: mounts made from now on must not propagate back to the host's
     # namespace (mount_namespaces(7), "shared subtrees"), and pivot_root(2)
     # refuses to work when the new or the current root is a shared mount.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    for m in mount_plan(container_dir, lower_dirs, rootless, user_mounts):
+    for m in mount_plan(container_dir, lower_dirs, rootless, user_mounts, privileged):
         _mount_one(new_root, m)
+    # After /sys (which it mounts on) and the user's mounts (which it must hide nothing of).
+    systempaths.mount_cgroups(new_root, writable=privileged, rootless=rootless)
+    if security.get("mask_paths", True):
+        systempaths.mask(new_root)
+        systempaths.make_read_only(new_root)
     _link_dev(new_root / "dev")
+    if security.get("read_only"):
+        # Last: every mount point above had to be created in the root first.  Only the
+        # root's own mount becomes read-only; /dev, /proc, tmpfs and -v mounts keep theirs.
+        sc.mount_setattr(new_root, 0, sc.MOUNT_ATTR_RDONLY)
     pivot_into(new_root)
 
 
@@ -130,6 +155,8 @@ def _mount_one(new_root: Path, m: Mount) -> None:
                            f"{err.strerror}") from None
     try:
         sc.mount(m.source, target, m.fstype, m.flags, m.data)
+        if m.read_only_tree:
+            sc.mount_setattr(target, sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY)
     except sc.KernelCallError:
         if m.fstype != "sysfs":
             raise

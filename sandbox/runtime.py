@@ -145,22 +145,46 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
 def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int) -> None:
     """Process 1 of the container: the steps, in the order they must happen."""
     spec = container.spec
+    security, seccomp_filter = confinement(container)
     if cgroup is not None:
         cgroup.join()  # first: everything from here on counts against the limits
     _set_stdio(stdio, err_w)
     # New namespaces for everything but the user and PID ones, which the monitor made.
     # Why here and not in the monitor: pivot_root moves every process of the mount
     # namespace that shares the old root, and the monitor must keep the host's files.
+    # The cgroup namespace comes after joining the cgroup: its root is the cgroup the
+    # process is in at unshare(2), so the container sees its own cgroup as "/".
     sc.unshare(namespaces.CONTAINER_FLAGS)
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
-    rootfs.build(container.dir, container.lower_dirs, spec.rootless, spec.mounts)
+    rootfs.build(container.dir, container.lower_dirs, spec.rootless, spec.mounts, security)
     if stdio.tty:
         _open_terminal()  # after pivot_root: the terminal must come from the container's devpts
     sc.sethostname(container.config["Hostname"])
     namespaces.loopback_up()
     exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
-                      container.config["Hostname"], spec.tty, spec.rootless)
+                      container.config["Hostname"], spec.tty, spec.rootless,
+                      security, seccomp_filter)
+
+
+def confinement(container: Container) -> tuple[dict, bytes | None]:
+    """The container's security record and its compiled seccomp filter (None: unconfined).
+
+    A container created before these defaults existed gets them now: never
+    a container without a filter by accident.  Called on the host, before any
+    namespace changes, because it also imports what the container's last steps
+    need: after pivot_root(2) this package's files are out of sight.
+    """
+    from . import security as sec
+    security = container.spec.security or sec.default()
+    if security["seccomp"] == "unconfined":
+        return security, None
+    from . import seccomp  # noqa: F401 - imported now, for seccomp.install after pivot_root
+    try:
+        with open(container.dir / sec.SECCOMP_FILE, "rb") as f:
+            return security, f.read()
+    except FileNotFoundError:
+        return security, sec.seccomp_program(security)
 
 
 # --- exec -----------------------------------------------------------------------
@@ -168,6 +192,9 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
               user: str | None, workdir: str | None) -> Started:
     """Run ``cmd`` inside a running container, as ``docker exec`` does."""
     spec = container.spec
+    # Read now, on the host: once the helper has joined the container's mount
+    # namespace, neither the container's directory nor this package's files are there.
+    security, seccomp_filter = confinement(container)
     nsfds = namespaces.open_namespaces(container.pid, spec.rootless)
     cgroup = cgroups.from_paths(container.state.get("Cgroup"))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
@@ -189,7 +216,7 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
             if child == 0:
                 os.close(info_w)
                 _child_guard(lambda: _exec_child(container, cmd, stdio, err_w, env, user,
-                                                 workdir), err_w)
+                                                 workdir, security, seccomp_filter), err_w)
             os.close(err_w)
             _close_stdio(keep=info_w)
             os.write(info_w, json.dumps({"pid": child}).encode())
@@ -210,14 +237,15 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
     return started
 
 
-def _exec_child(container, cmd, stdio, err_w, env, user, workdir) -> None:
+def _exec_child(container, cmd, stdio, err_w, env, user, workdir, security,
+                seccomp_filter) -> None:
     spec = container.spec
     _set_stdio(stdio, err_w)
     if stdio.tty:
         _open_terminal()  # the helper has joined the mount namespace: this is the container's
     exec_in_container(cmd, spec.env, env, spec.user if user is None else user,
                       workdir or spec.workdir, container.config["Hostname"], stdio.tty,
-                      spec.rootless)
+                      spec.rootless, security, seccomp_filter)
 
 
 # --- plumbing -------------------------------------------------------------------

@@ -35,6 +35,12 @@ _CREATE_FLAGS = [
     Flag("tmpfs", "", "list", "Mount a tmpfs directory (format: /path[:options])", metavar="list"),
     Flag("network", "", "str", 'Connect a container to a network (only "none": a network '
          "namespace with just lo)", metavar="network"),
+    Flag("cap-add", "", "list", "Add Linux capabilities", metavar="list"),
+    Flag("cap-drop", "", "list", "Drop Linux capabilities", metavar="list"),
+    Flag("privileged", "", "bool", "Give extended privileges to this container"),
+    Flag("security-opt", "", "list", "Security Options (seccomp=unconfined|PROFILE.json, "
+         "no-new-privileges, systempaths=unconfined)", metavar="list"),
+    Flag("read-only", "", "bool", "Mount the container's root filesystem as read only"),
 ]
 
 COMMANDS = {c.name: c for c in [

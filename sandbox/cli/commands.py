@@ -26,9 +26,13 @@ def _root():
 
 # --- run, create, start ----------------------------------------------------------
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
-            memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network):
+            memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network,
+            cap_add, cap_drop, privileged, security_opt, read_only):
     from ..cgroups import parse_limits
     from ..mounts import check_network, parse_all
+    from ..security import decide
+    security = decide(_comma_list(cap_add), _comma_list(cap_drop), privileged, security_opt,
+                      read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     check_network(network)
     mounts = parse_all(volume, tmpfs)
@@ -38,12 +42,17 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
         tty=tty, interactive=interactive, auto_remove=rm, limits=limits, mounts=mounts,
-        notices=notices,
+        security=security, notices=notices,
         log=lambda line: print(line, file=sys.stderr, flush=True))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
     return container
+
+
+def _comma_list(values: list[str]) -> list[str]:
+    """``--cap-add A,B --cap-add C`` → [A, B, C], as Docker's list flags read them."""
+    return [v for value in values for v in value.split(",") if v]
 
 
 def cmd_create(args, **flags) -> int:
