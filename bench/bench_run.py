@@ -340,8 +340,25 @@ def leftover_cgroups() -> list[Path]:
     return found
 
 
+# Run the command line of the package found in argv[1], whatever the venv's path entry says.
+RUN_FROM = ("import sys; sys.path.insert(0, sys.argv[1]); sys.argv = ['sandbox', 'run', '--rm', "
+            "'busybox', 'true']; from sandbox.cli import main; sys.exit(main())")
+
+
+def before_checkout(ctx: dict, rev: str) -> Path:
+    """A git worktree of ``rev`` in the temporary directory, byte-compiled like ours."""
+    path = ctx["tmp"] / "before"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev],
+                   check=True, capture_output=True)
+    ctx["worktree"] = path
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(path / "sandbox")], check=True)
+    return path
+
+
 def cleanup(ctx: dict) -> list[str]:
     warnings = []
+    if ctx.get("worktree"):
+        quiet(["git", "-C", str(REPO), "worktree", "remove", "--force", str(ctx["worktree"])])
     cli, tmp = ctx.get("cli"), ctx.get("tmp")
     sroot = tmp / "sandbox" if tmp else None
     leftover = [p.name for p in (sroot / "containers").iterdir()] if sroot and \
@@ -397,6 +414,9 @@ def cleanup(ctx: dict) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=30, help="timed runs per row (default 30)")
+    ap.add_argument("--before", metavar="REV",
+                    help="also time `python -m sandbox run --rm busybox true` from a checkout "
+                         "of this git revision, beside today's (what a change cost)")
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -473,6 +493,20 @@ def main() -> int:
         if not limits_ok:
             cli_limits.missing = api_limits.missing = f"limits refused here: {limits_msg[:160]}"
         rows += [cli_limits, api_limits]
+
+        # What the security defaults cost: the same run with them turned off, and, with
+        # --before, the same command from an older checkout (both as `python -m sandbox`,
+        # so the two differ only in the package's code).
+        rows.append(Row("cli_defaults_off", "`sandbox run --rm --privileged --security-opt "
+                        "seccomp=unconfined busybox true` (defaults off)",
+                        make=lambda: [cli, "run", "--rm", "--privileged", "--security-opt",
+                                      "seccomp=unconfined", "busybox", "true"]))
+        if args.before:
+            before = before_checkout(ctx, args.before)
+            rows.append(Row("cli_m", "`python -m sandbox run --rm busybox true` (this tree)",
+                            make=lambda: [sys.executable, "-c", RUN_FROM, str(REPO)]))
+            rows.append(Row("cli_before", f"the same from a checkout of {args.before}",
+                            make=lambda: [sys.executable, "-c", RUN_FROM, str(before)]))
 
         runc_row = Row("runc", "`runc run --bundle B ID`")
         crun_row = Row("crun", "`crun run --bundle B ID` (cgroups on)")
