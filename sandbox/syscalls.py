@@ -307,9 +307,11 @@ def bpf(cmd: int, attr: ctypes.Structure) -> int:
     if getattr(attr, "log_buf", 0):
         log = ctypes.string_at(attr.log_buf).decode(errors="replace").strip()
     why = _WHY.get(("bpf", err), "")
-    if log:
-        why = f"{why}; the verifier says: " + "; ".join(log.splitlines()[-3:])
-    shown = ", ".join(f"{name}={_bpf_value(name, getattr(attr, name))}" for name in attr._shown)
+    if log:  # its last lines say what it refused; "processed N insns ..." is statistics
+        words = [line for line in log.splitlines() if not line.startswith("processed ")]
+        why = f"{why}; the verifier says: " + "; ".join(words[-2:])
+    shown = ", ".join(f"{name}={_bpf_value(name, getattr(attr, name))}"
+                      for name in getattr(attr, "_shown", ()))
     error = KernelCallError("bpf", (_Spelled(_BPF_NAMES.get(("cmd", cmd), str(cmd))),
                                     _Spelled("{" + shown + "}")), err, why)
     error.verifier_log = log
