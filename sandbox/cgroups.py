@@ -20,6 +20,10 @@ The same limit has different file names in each version:
     --pids-limit       pids.max                                  pids.max
     OOM kills          memory.oom_control: oom_kill N            memory.events: oom_kill N
 
+As root, a container's cgroup also carries Docker's device rules (devices.py):
+on v1 in the devices hierarchy, on v2 as an eBPF program attached to the
+cgroup.  Rootless containers need none (devices.py says why).
+
 The layout is read from /proc/self/mountinfo at run time, never assumed.  A
 container's cgroup is made below the cgroup of the process that starts it
 (``<its cgroup>/sandbox/<container id>``), and is removed with the container.
@@ -34,11 +38,14 @@ import errno
 import os
 import time
 
+from . import devices
 from .errors import MissingFeature, UsageError
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
                   "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc")
-USED = ("memory", "cpu", "cpuacct", "pids")  # the controllers a container's limits need
+# The v1 controllers a container's cgroup is made in: those its limits need, and
+# devices for its device rules.
+USED = ("memory", "cpu", "cpuacct", "pids", "devices")
 CFS_PERIOD_US = 100_000  # Docker's CFS period: 100 ms
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less: "Minimum memory limit allowed is 6MB"
 PARENT = "sandbox"
@@ -271,9 +278,17 @@ class V1Cgroup:
         return {c for c, d in self.dirs.items() if os.access(os.path.dirname(
             os.path.dirname(d)), os.W_OK)}
 
-    def create(self, limits: Limits) -> None:
+    def create(self, limits: Limits, device_rules=None) -> None:
+        """Make the directories and write the limits, and the device rules unless None."""
+        if device_rules is not None and "devices" not in self.dirs:
+            raise MissingFeature("the devices cgroup controller is not mounted on this host, "
+                                 "and without it a root container could open the host's "
+                                 "disks (mount it: mount -t cgroup -o devices devices "
+                                 "/sys/fs/cgroup/devices)")
         for directory in sorted(set(self.dirs.values())):
             _mkdir_nested(directory)
+        if device_rules is not None:
+            devices.apply_v1(self.dirs["devices"], device_rules)
         for controller, files in v1_files(limits).items():
             directory = self.dirs.get(controller)
             if directory is None:
@@ -337,7 +352,8 @@ class V2Cgroup:
         parent = os.path.dirname(os.path.dirname(self.dir))
         return set(_read(os.path.join(parent, "cgroup.controllers"), "").split())
 
-    def create(self, limits: Limits) -> None:
+    def create(self, limits: Limits, device_rules=None) -> None:
+        """Make the directory and write the limits; attach the device rules unless None."""
         parent = os.path.dirname(self.dir)
         files = v2_files(limits)
         needed = {name.split(".")[0] for name in files}
@@ -355,6 +371,8 @@ class V2Cgroup:
             _write(os.path.join(os.path.dirname(parent), "cgroup.subtree_control"), enable)
             _write(os.path.join(parent, "cgroup.subtree_control"), enable)
         os.mkdir(self.dir)
+        if device_rules is not None:  # no process is in the cgroup yet: none escapes them
+            devices.attach_v2(self.dir, device_rules)
         for name, value in files.items():
             if name == "memory.swap.max" and not os.path.exists(os.path.join(self.dir, name)):
                 continue  # no swap on this kernel: nothing to limit
@@ -461,26 +479,33 @@ def check(limits: Limits) -> None:
                              f"{', '.join(sorted(missing))} controller; {fix}")
 
 
-def prepare(cid: str, limits: Limits):
-    """Create a container's cgroup with its limits; None where this user cannot have one.
+def prepare(cid: str, limits: Limits, privileged: bool = False):
+    """Create a container's cgroup with its limits and, as root, Docker's device rules
+    (every device with ``privileged``); None where this user cannot have one.
 
-    Without limits a cgroup is still made where possible (``stats`` reads it);
-    with limits, failing to make one is an error (see :func:`check`).
+    Without limits a rootless container's cgroup is made where possible (``stats``
+    reads it); with limits, or as root, failing to make one is an error (see
+    :func:`check`): a root container without device rules could open the host's disks.
     """
+    # Rootless, no rules, and none needed: mknod(2) of a device needs CAP_MKNOD in the
+    # initial user namespace, and every filesystem mounted in a user namespace is nodev
+    # (SB_I_NODEV), so the container cannot open a node it finds or makes.
+    device_rules = devices.rules(privileged) if devices.needed() else None
+    required = bool(limits) or device_rules is not None
     try:
         cgroup = for_container(cid)
     except MissingFeature:
-        if limits:
+        if required:
             raise
         return None
     try:
-        cgroup.create(limits)
+        cgroup.create(limits, device_rules)
     except (MissingFeature, OSError):
         try:
             cgroup.remove()
         except OSError:
             pass
-        if limits:
+        if required:
             raise
         return None
     return cgroup

@@ -294,7 +294,8 @@ def test_hybrid_container_gets_v1_dirs_below_its_own_cgroups(cgroup2, monkeypatc
         "cpuacct": f"/sys/fs/cgroup/cpu,cpuacct/user.slice/sandbox/{CID}",
         "memory": f"/sys/fs/cgroup/memory{SESSION}/sandbox/{CID}",
         "pids": f"/sys/fs/cgroup/pids{SESSION}/sandbox/{CID}",
-    }  # only the controllers limits need; co-mounted ones share a directory
+        "devices": f"/sys/fs/cgroup/devices/user.slice/sandbox/{CID}",
+    }  # the controllers limits need, and devices; co-mounted ones share a directory
     assert from_paths(cgroup.paths()).dirs == cgroup.dirs
 
 

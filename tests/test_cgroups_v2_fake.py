@@ -13,8 +13,11 @@ What the stand-in imitates of the kernel, and no more (:class:`FakeCgroup2`):
   cgroup.controllers (what the parent's cgroup.subtree_control enables), and
   the memory.*, cpu.*, pids.* files of those controllers;
 - ``rmdir`` removes those files with the directory, and fails with EBUSY while
-  a process or a child cgroup is left in it.
-Writes are plain file writes: the tests read back what the driver wrote.
+  a process or a child cgroup is left in it;
+- attaching the device rules' eBPF program (devices.attach_v2) records the rules
+  against the directory, and they go with it.
+Writes are plain file writes: the tests read back what the driver wrote.  The
+real device program runs in tests/test_devices.py, in this host's cgroup2 hierarchy.
 """
 
 import errno
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import cgroups
+from sandbox import cgroups, devices
 from sandbox.cgroups import (DELEGATION_HINT, CgroupMount, Limits, V2Cgroup, _v2_parent, check,
                              for_container, from_paths, mounts, own_paths, prepare)
 from sandbox.errors import MissingFeature
@@ -41,6 +44,7 @@ class FakeCgroup2:
         self.root = root
         self.swap = swap  # whether memory.swap.max exists (swap accounting on)
         self.made: dict[str, set[str]] = {}  # files the "kernel" made in each new cgroup
+        self.attached: dict[str, tuple] = {}  # device rules attached to each cgroup
         root.mkdir()
         self._fill(root, ["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"],
                    procs="1\n")  # the root cgroup: every controller, and processes
@@ -126,6 +130,12 @@ class FakeCgroup2:
         for entry in directory.iterdir():  # the interface files go with the cgroup
             entry.unlink()
         _real_rmdir(directory)
+        self.attached.pop(str(directory), None)  # and so does its device program
+
+    def attach_devices(self, directory: str, device_rules) -> None:
+        if not Path(directory, "cgroup.procs").exists():
+            raise MissingFeature(f"{directory} is not a cgroup")
+        self.attached[directory] = tuple(device_rules)
 
 
 _real_mkdir, _real_rmdir = os.mkdir, os.rmdir
@@ -145,6 +155,7 @@ def fake(tmp_path, monkeypatch):
     kernel.cgroup(SCOPE, procs="1234\n1240\n")
     monkeypatch.setattr(os, "mkdir", kernel.mkdir)
     monkeypatch.setattr(os, "rmdir", kernel.rmdir)
+    monkeypatch.setattr(devices, "attach_v2", kernel.attach_devices)
     return kernel
 
 
@@ -157,7 +168,9 @@ def host(fake, monkeypatch):
 
 
 def only_writable(monkeypatch, fake, writable: set[str]):
-    """Play an unprivileged user: W_OK only on these cgroups of the stand-in (root may write all)."""
+    """Play an unprivileged user: W_OK only on these cgroups of the stand-in (root may write
+    all), and no device rules (a rootless container needs none)."""
+    monkeypatch.setattr(devices, "needed", lambda: False)
     real_access = os.access
 
     def access(path, mode, **kw):
@@ -480,11 +493,50 @@ def test_prepare_without_limits_is_none_where_no_cgroup_may_be_made(host, monkey
 
 def test_prepare_with_no_cgroup_filesystem(monkeypatch):
     """STAND-IN for the kernel (no cgroup mount at all, as mounts() would report it; the
-    real v2 path runs in the GitHub workflow)."""
+    real v2 path runs in the GitHub workflow): rootless without limits runs without a
+    cgroup; root never does, as its container would have no device rules."""
     monkeypatch.setattr(cgroups, "mounts", lambda mountinfo=None: [])
+    monkeypatch.setattr(devices, "needed", lambda: True)
+    with pytest.raises(MissingFeature, match="no cgroup filesystem is mounted"):
+        prepare(CID, Limits())
+    monkeypatch.setattr(devices, "needed", lambda: False)
     assert prepare(CID, Limits()) is None
     with pytest.raises(MissingFeature, match="no cgroup filesystem is mounted"):
         prepare(CID, Limits(memory=64 * MiB))
+
+
+# --- device rules: attached at create, as root only ---------------------------------------
+@pytest.mark.parametrize("privileged, expected", [(False, devices.DOCKER_DEFAULT),
+                                                  (True, devices.ALLOW_ALL)])
+def test_prepare_as_root_attaches_the_device_rules(host, monkeypatch, privileged, expected):
+    """STAND-IN for the kernel (cgroup2 laid out in tmp_path; the real program is attached
+    and enforced in tests/test_devices.py): the rules go to the container's own cgroup,
+    before any process is in it, and go with it."""
+    monkeypatch.setattr(devices, "needed", lambda: True)
+    cgroup = prepare(CID, Limits(), privileged=privileged)
+    assert host.attached == {cgroup.dir: expected}
+    assert Path(cgroup.dir, "cgroup.procs").read_text() == ""
+    cgroup.remove()
+    assert host.attached == {}
+
+
+def test_prepare_rootless_attaches_nothing(host, monkeypatch):
+    """STAND-IN for the kernel (cgroup2 laid out in tmp_path)."""
+    monkeypatch.setattr(devices, "needed", lambda: False)
+    cgroup = prepare(CID, Limits(memory=64 * MiB))
+    assert host.attached == {}
+    cgroup.remove()
+
+
+def test_a_device_program_that_cannot_be_attached_stops_a_root_container(host, monkeypatch):
+    """STAND-IN for the kernel (cgroup2 laid out in tmp_path): one sentence, nothing left."""
+    def refuse(directory, device_rules):
+        raise MissingFeature(f"the device rules cannot be attached to {directory}")
+    monkeypatch.setattr(devices, "needed", lambda: True)
+    monkeypatch.setattr(devices, "attach_v2", refuse)
+    with pytest.raises(MissingFeature, match="device rules cannot be attached"):
+        prepare(CID, Limits())
+    assert not host.path("/user.slice/user-1000.slice/sandbox").exists()
 
 
 def test_from_mountinfo_to_the_container_dir(fake):
