@@ -11,10 +11,14 @@
                     Docker Hub does (``require_bearer``).
 ``StateRoot``       a fresh ``$SANDBOX_ROOT`` in a temporary folder, for pulls that must
                     start from an empty store.
+``Elsewhere``       another host (127.0.0.2) playing blob storage or a CDN: it records
+                    what it is sent and serves it from the registry with credentials of
+                    its own (``forward_as``).
 
 The packaged /etc/docker/registry/config.yml is never used: it listens on every
-interface and wants an htpasswd file.  Everything here listens on 127.0.0.1 only,
-and is stopped and removed when the fixture ends.
+interface and wants an htpasswd file.  Everything here listens on 127.0.0.1 only
+(``Elsewhere`` on 127.0.0.2, also this machine), and is stopped and removed when the
+fixture ends.
 
 A test module asks for the fixtures with ``pytest_plugins = ("registry_fixture",)``.
 """
@@ -402,3 +406,55 @@ def fresh_root():
     root = StateRoot()
     yield root
     root.remove()
+
+
+# --- another host: blob storage or a CDN ---------------------------------------------------
+def forward_as(handler: _Handler, upstream: str,
+               authorization: str | None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """``handler.forward()`` to ``upstream``, sending ``authorization`` (or none) instead of
+    dropping it: for a front before a registry that checks passwords itself (htpasswd),
+    or blob storage that reaches the registry with credentials of its own."""
+    headers = {k: v for k, v in handler.headers.items()
+               if k.lower() not in HOP_BY_HOP and k.lower() != "authorization"}
+    if authorization:
+        headers["Authorization"] = authorization
+    if handler.command in ("PUT", "POST", "PATCH"):
+        headers["Content-Length"] = str(len(handler.body))
+    connection = http.client.HTTPConnection(upstream, timeout=30)
+    try:
+        connection.request(handler.command, handler.path, body=handler.body or None,
+                           headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        kept = [(k, v) for k, v in response.getheaders()
+                if k.lower() not in HOP_BY_HOP or
+                (k.lower() == "content-length" and handler.command == "HEAD")]
+        return response.status, kept, body
+    finally:
+        connection.close()
+
+
+class Elsewhere(Front):
+    """Another host, as blob storage or a CDN is: a recording server on 127.0.0.2 (the whole
+    of 127.0.0.0/8 is this machine on Linux, but it is not the registry's host:port).
+
+    Every request is recorded in ``seen`` as by a :class:`Front` (method, path,
+    Authorization) and served from ``upstream`` with ``authorization``, the storage's own
+    access to the registry's data, never the client's.  The Host header is kept, so the
+    registry's upload Locations point back here.
+    """
+
+    def __init__(self, upstream: str, authorization: str | None = None):
+        # Front's attributes, but listening on another address: not Front.__init__
+        self.upstream, self.bearer, self.seen = upstream, None, []
+        self.hook = lambda handler: handler.reply(*forward_as(handler, upstream, authorization)) \
+            or True
+        self.server = ThreadingHTTPServer(("127.0.0.2", 0), _Handler)
+        self.server.daemon_threads = True
+        self.server.front = self
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.2:{self.server.server_port}"
