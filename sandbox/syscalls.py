@@ -9,7 +9,7 @@ gives a reason for that errno, says it:
     KernelCallError: pivot_root('/x', '/x/.old'): EINVAL: new_root must be a mount point ...
 
 Man pages: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2),
-sethostname(2), mount_namespaces(7), namespaces(7).
+sethostname(2), seccomp(2), mount_namespaces(7), namespaces(7).
 """
 
 from __future__ import annotations
@@ -91,6 +91,13 @@ _WHY = {
     ("mount_setattr", errno.ENOSYS): "this kernel is older than 5.12, which added mount_setattr",
     ("sethostname", errno.EPERM): "only a process with CAP_SYS_ADMIN in the UTS namespace's "
                                   "owner may set the hostname",
+    ("seccomp", errno.EACCES): "installing a filter needs no_new_privs "
+                               "(prctl(PR_SET_NO_NEW_PRIVS, 1)) or CAP_SYS_ADMIN",
+    ("seccomp", errno.EINVAL): "the kernel refused the operation, a flag or the filter: more "
+                               "than 4096 instructions, a jump past the end, an instruction "
+                               "seccomp does not allow, or no CONFIG_SECCOMP_FILTER",
+    ("seccomp", errno.ENOMEM): "the filters on this process would exceed the kernel's limit "
+                               "of 32768 instructions in all",
 }
 
 
@@ -136,13 +143,6 @@ def umount2(target, flags: int = 0) -> None:
     _check(_libc.umount2(_path(target), ctypes.c_int(flags)), "umount2", str(target), flags)
 
 
-def pivot_root(new_root, put_old) -> None:
-    """Make ``new_root`` the root filesystem and move the old root to ``put_old``.  pivot_root(2)
-
-    Unlike chroot(2), which only changes where path lookups start, pivot_root
-    changes the mount the whole mount namespace sees as ``/``.  Once the old
-    root is unmounted from ``put_old``, nothing of the host's filesystem is
-    left to escape to.  glibc has no wrapper, so this goes through syscall(2).
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000        # mount_setattr: the whole tree of mounts below the path
 MOUNT_ATTR_RDONLY = 0x1
@@ -167,6 +167,13 @@ def mount_setattr(path, flags: int, attr_set: int, attr_clr: int = 0) -> None:
                                                 else str(flags)), hex(attr_set))
 
 
+def pivot_root(new_root, put_old) -> None:
+    """Make ``new_root`` the root filesystem and move the old root to ``put_old``.  pivot_root(2)
+
+    Unlike chroot(2), which only changes where path lookups start, pivot_root
+    changes the mount the whole mount namespace sees as ``/``.  Once the old
+    root is unmounted from ``put_old``, nothing of the host's filesystem is
+    left to escape to.  glibc has no wrapper, so this goes through syscall(2).
     """
     nr = _PIVOT_ROOT_NR[os.uname().machine]  # the number differs per architecture
     _check(_libc.syscall(ctypes.c_long(nr), _path(new_root), _path(put_old)),
@@ -225,6 +232,42 @@ def capset(effective: int, permitted: int, inheritable: int = 0) -> None:
                                  inheritable & 0xFFFFFFFF, effective >> 32, permitted >> 32,
                                  inheritable >> 32)
     _check(_libc.capset(header, data), "capset", hex(effective), hex(permitted))
+
+
+# --- seccomp, from <linux/seccomp.h> and <linux/filter.h> -------------------
+SECCOMP_SET_MODE_FILTER = 1       # operation: attach a BPF filter
+SECCOMP_FILTER_FLAG_TSYNC = 1     # flags: apply it to every thread of the process
+SECCOMP_FILTER_FLAG_LOG = 2       # flags: log every verdict but ALLOW
+
+
+class sock_fprog(ctypes.Structure):
+    """struct sock_fprog: a BPF program, ``len`` instructions of 8 bytes at ``filter``."""
+
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    def __repr__(self) -> str:
+        return f"sock_fprog(len={self.len})"
+
+
+def seccomp(operation: int, flags: int, args) -> int:
+    """Set the calling thread's secure computing state.  seccomp(2)
+
+    With ``SECCOMP_SET_MODE_FILTER``, ``args`` is a :class:`sock_fprog`: from
+    then on the kernel runs that program on every system call this thread
+    (and its future children) makes, and nothing can remove it.  The caller
+    needs no_new_privs or CAP_SYS_ADMIN.  glibc has no wrapper, so this goes
+    through syscall(2).
+    """
+    nr = _SECCOMP_NR[os.uname().machine]
+    name = "SECCOMP_SET_MODE_FILTER" if operation == SECCOMP_SET_MODE_FILTER else operation
+    return _check(_libc.syscall(ctypes.c_long(nr), ctypes.c_uint(operation),
+                                ctypes.c_uint(flags), None if args is None else ctypes.byref(args)),
+                  "seccomp", _Spelled(name), flags, _Spelled(repr(args)))
+
+
+_SECCOMP_NR = {  # __NR_seccomp from each architecture's unistd.h
+    "x86_64": 317, "aarch64": 277, "armv7l": 383, "ppc64le": 358, "s390x": 348, "riscv64": 277,
+}
 
 
 def socket(domain: int, kind: int, protocol: int = 0) -> int:
