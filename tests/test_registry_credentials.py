@@ -352,6 +352,10 @@ try:
     transport.request("GET", "blobs/sha256:" + "0" * 64).close()
 except PlainHTTPRefused as err:
     print(err)
+try:  # an upload Location that steps down: refused before anything is sent
+    transport.request("PUT", "", data=b"", url="http://cdn.invalid/upload?_state=x").close()
+except PlainHTTPRefused as err:
+    print(err)
 '''
 
 
@@ -424,10 +428,12 @@ def test_https_redirects_keep_credentials_home_and_never_step_down_to_plain_http
         https.close()
         storage.close()
     assert r.returncode == 0, r.stderr
-    fetched, refusal = r.stdout.splitlines()
+    fetched, redirect, upload = r.stdout.splitlines()
     assert fetched == layer
-    assert refusal.startswith(f"{https.base} redirected to plain HTTP at http://cdn.invalid")
-    assert f"add cdn.invalid to {INSECURE_FIX}" in refusal
+    assert redirect.startswith(f"{https.base} redirected to plain HTTP at http://cdn.invalid,")
+    assert upload.startswith(f"{https.base} gave an upload location on plain HTTP at "
+                             "http://cdn.invalid,")
+    assert f"add cdn.invalid to {INSECURE_FIX}" in redirect and "_state" not in upload
     assert [auth for path, auth in https.seen if path.endswith("?hop=1")] == \
         [basic("learner", "s3cret")] * 2  # once in each run
     assert storage.seen and [auth for *_, auth in storage.seen] == [""] * len(storage.seen)

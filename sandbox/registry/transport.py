@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from http.client import IncompleteRead
 import re
 import time
@@ -73,7 +74,7 @@ def insecure_fix(host: str) -> str:
     return f'add {host} to "insecure-registries" in daemon.json or SANDBOX_INSECURE_REGISTRIES'
 
 
-def plain_http_allowed(host: str, insecure=()) -> bool:
+def plain_http_allowed(host: str, insecure: tuple[str, ...] = ()) -> bool:
     """May ``host`` (``name``, ``name:port``, ``[::1]:port``) be spoken to in plain HTTP?
 
     Only this machine (localhost, 127.0.0.0/8, ::1), as Docker allows, and the hosts
@@ -110,14 +111,16 @@ def _refuse_step_down(source: str, target: str, insecure, how: str) -> None:
 class _Redirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects, giving the Authorization header back only to its own origin.
 
-    urllib drops a header added with ``add_unredirected_header`` on *every* redirect:
-    to another host (what we want: a CDN must not see the token), but to the same host
+    urllib drops a header added with ``add_unredirected_header`` on *every* redirect
+    (``HTTPRedirectHandler.redirect_request`` copies ``req.headers`` only): to another
+    host, which is what we want (a CDN must not see the token), but to the same host
     too, where the registry would then answer 401.  So it is put back when the new URL
     is on the origin it was issued for.  A step down from HTTPS to plain HTTP is refused
     unless the new host is this machine or a listed insecure registry.
     """
 
-    def __init__(self, origin_url: str, authorization, insecure):
+    def __init__(self, origin_url: str, authorization: Callable[[], str | None],
+                 insecure: tuple[str, ...]):
         super().__init__()
         self.origin, self.authorization = _origin(origin_url), authorization
         self.insecure = insecure
@@ -135,7 +138,8 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return new
 
 
-def _opener(url: str, authorization, insecure) -> urllib.request.OpenerDirector:
+def _opener(url: str, authorization: Callable[[], str | None],
+            insecure: tuple[str, ...]) -> urllib.request.OpenerDirector:
     """An opener for requests to ``url``'s origin, following redirects by our rule.
 
     A proxy (http_proxy) is never used for a host on this machine, as Docker does not:
@@ -157,7 +161,7 @@ class Transport:
     """HTTP to one repository of one registry, with authentication and readable errors."""
 
     def __init__(self, base_url: str, repository: str, credentials: tuple[str, str] | None = None,
-                 push: bool = False, timeout: float = 30, insecure=()):
+                 push: bool = False, timeout: float = 30, insecure: tuple[str, ...] = ()):
         self.base = base_url.rstrip("/")  # https://registry-1.docker.io or http://127.0.0.1:5000
         self.repository = repository
         self.credentials = credentials
