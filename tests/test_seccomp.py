@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import seccomp
+from sandbox import seccomp_bpf as bpf
 from sandbox import syscalls as sc
 from sandbox.errors import KernelCallError, MissingFeature, UsageError
 from sandbox.namespaces import in_child
@@ -33,11 +34,11 @@ DOCKER_CAPS = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", 
                "AUDIT_WRITE"}
 MACHINE = os.uname().machine
 ARCHES = ["x86_64", "aarch64"]
-ALLOW, KILL_PROCESS = seccomp.SECCOMP_RET_ALLOW, seccomp.SECCOMP_RET_KILL_PROCESS
+ALLOW, KILL_PROCESS = bpf.SECCOMP_RET_ALLOW, bpf.SECCOMP_RET_KILL_PROCESS
 
 
 def ERRNO(n: int) -> int:
-    return seccomp.SECCOMP_RET_ERRNO | n
+    return bpf.SECCOMP_RET_ERRNO | n
 
 
 EPERM, ENOSYS = ERRNO(errno.EPERM), ERRNO(errno.ENOSYS)
@@ -47,21 +48,21 @@ def verdict(program: bytes, call, *args: int, machine: str = "x86_64", arch=None
     """Run the filter as the kernel would, on struct seccomp_data for one call."""
     nr = TABLES[machine][call] if isinstance(call, str) else call
     args = (list(args) + [0] * 6)[:6]
-    data = struct.pack("=iIQ6Q", nr, arch or seccomp.AUDIT_ARCH[machine], 0, *args)
+    data = struct.pack("=iIQ6Q", nr, arch or bpf.AUDIT_ARCH[machine], 0, *args)
     insns = [struct.unpack_from("=HBBI", program, i) for i in range(0, len(program), 8)]
     pc = a = 0
     while True:
         code, jt, jf, k = insns[pc]
-        if code == seccomp.RET:
+        if code == bpf.RET:
             return k
-        if code == seccomp.LD_ABS:
+        if code == bpf.LD_ABS:
             a, pc = struct.unpack_from("=I", data, k)[0], pc + 1
-        elif code == seccomp.AND:
+        elif code == bpf.AND:
             a, pc = a & k, pc + 1
-        elif code == seccomp.JA:
+        elif code == bpf.JA:
             pc += 1 + k
         else:
-            taken = {seccomp.JEQ: a == k, seccomp.JGT: a > k, seccomp.JGE: a >= k}[code]
+            taken = {bpf.JEQ: a == k, bpf.JGT: a > k, bpf.JGE: a >= k}[code]
             pc += 1 + (jt if taken else jf)
 
 
@@ -91,8 +92,8 @@ def test_default_program_is_short(machine):
 
 
 def test_consecutive_numbers_become_ranges():
-    assert seccomp.ranges([8, 0, 1, 2, 5, 7]) == [(0, 2), (5, 5), (7, 8)]
-    assert seccomp.ranges([]) == []
+    assert bpf.ranges([8, 0, 1, 2, 5, 7]) == [(0, 2), (5, 5), (7, 8)]
+    assert bpf.ranges([]) == []
     program = seccomp.compile(profile(rule("read write open close mmap")), set(), "x86_64")
     # ld arch, jne arch, ld nr, x32, ENOSYS stub; 0..3 and 9 (one jump each); four rets.
     assert len(program) // 8 == 11, seccomp.describe(program, "x86_64")
@@ -167,9 +168,9 @@ def test_default_allows_exactly_dockers_allowlist(machine):
     program, table, profile = docker(machine=machine), TABLES[machine], seccomp.default_profile()
     allowlist = set(profile["syscalls"][0]["names"])
     # runc's stub: numbers above the largest call the applicable rules name get ENOSYS.
-    caps, kernel = seccomp.normalize_caps(DOCKER_CAPS), (6, 1)
+    caps, kernel = bpf.normalize_caps(DOCKER_CAPS), (6, 1)
     largest = max(table[name] for rule in profile["syscalls"]
-                  if seccomp.applies(rule, caps, seccomp.GO_ARCH[machine], kernel)
+                  if bpf.applies(rule, caps, bpf.GO_ARCH[machine], kernel)
                   for name in rule["names"] if name in table)
     special = {"socket", "personality", "clone", "clone3", "ptrace", "process_vm_readv",
                "process_vm_writev", "chroot", "arch_prctl", "modify_ldt"}
@@ -273,7 +274,7 @@ def test_every_comparison_operator():
     masked = rule("ioctl", "SCMP_ACT_LOG", args=[
         arg(1, 0xF0_0000_00F0, "SCMP_CMP_MASKED_EQ", valueTwo=0x10_0000_0020)])
     program = seccomp.compile(profile(masked), set(), "x86_64")
-    assert verdict(program, "ioctl", 0, 0x1F_0000_002F) == seccomp.SECCOMP_RET_LOG
+    assert verdict(program, "ioctl", 0, 0x1F_0000_002F) == bpf.SECCOMP_RET_LOG
     assert verdict(program, "ioctl", 0, 0x2F_0000_002F) == EPERM
     assert verdict(program, "ioctl", 0, 0x1F_0000_003F) == EPERM
 
@@ -293,7 +294,7 @@ def test_rules_combine_as_runc_and_libseccomp_do():
     assert verdict(program, "fcntl", 0, 1) == ALLOW and verdict(program, "fcntl", 0, 2) == ALLOW
     assert verdict(program, "fcntl", 0, 3) == ERRNO(13)
     assert verdict(program, "uname", 0) == ERRNO(22)
-    assert verdict(program, "getpid") == seccomp.SECCOMP_RET_KILL_THREAD  # runc: KILL is the thread
+    assert verdict(program, "getpid") == bpf.SECCOMP_RET_KILL_THREAD  # runc: KILL is the thread
 
 
 # --- profiles from files -----------------------------------------------------------
@@ -348,6 +349,7 @@ def test_program_is_compiled_once_and_kept_on_disk(tmp_path):
     assert first == seccomp.compile(seccomp.default_profile(), DOCKER_CAPS)
     [kept] = cache.iterdir()
     assert kept.read_bytes() == first
+    assert (cache.stat().st_mode & 0o777, kept.stat().st_mode & 0o777) == (0o700, 0o600)
     # A new process (here: the in-memory cache cleared) reads the file instead of compiling.
     seccomp._program.cache_clear()
     kept.write_bytes(b"\x06\x00\x00\x00\x00\x00\xff\x7f")  # a planted `ret ALLOW`
