@@ -32,7 +32,6 @@ Man pages: seccomp(2), prctl(2) (PR_SET_NO_NEW_PRIVS), syscall(2).
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 from pathlib import Path
@@ -127,9 +126,7 @@ def install(program: bytes) -> None:
     """
     from . import syscalls as sc  # imported long before: this runs after pivot_root(2)
 
-    buf = ctypes.create_string_buffer(program, len(program))
-    sc.seccomp(sc.SECCOMP_SET_MODE_FILTER, 0, sc.sock_fprog(len(program) // 8,
-                                                            ctypes.addressof(buf)))
+    sc.seccomp(sc.SECCOMP_SET_MODE_FILTER, 0, sc.sock_fprog(len(program) // 8, program))
 
 
 # --- the profile and the program (sandbox.seccomp_bpf, imported when needed) -----
