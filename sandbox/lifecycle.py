@@ -119,7 +119,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
         check(limits)
     from . import security as sec
     security = security or sec.default()
-    program = sec.seccomp_program(security)  # a bad profile fails before anything is made
+    # A bad profile fails here, before anything is made.
+    program = sec.seccomp_program(security, root / "cache" / "seccomp")
     image = get_image(root, image_ref, log=log)
     config = image.config.get("config", {})
     rootless = not is_root()

@@ -10,11 +10,13 @@
     0700  ├── containers/<id>/               one directory per container
     0600  │   ├── config.json                what was asked for (image, command, env, ...)
     0600  │   ├── state.json                 what is happening (pid, status, exit code)
+    0600  │   ├── seccomp.bpf                the container's compiled seccomp filter
     0755  │   ├── upper/ init/               the overlay's writable layer, the mount points' layer
     0700  │   ├── work/ rootfs/              the overlay's work dir, its mount point
     0644  │   ├── hostname hosts resolv.conf bind-mounted into the container's /etc
     0600  │   └── stdout.log stderr.log      output of a detached container
     0700  ├── names/                         names/<name> (0600) holds the id of the container <name>
+    0700  ├── cache/seccomp/<hash>.bpf      compiled seccomp filters, by profile and capabilities
     0700  └── tmp/                           scratch space; entries are renamed into place when complete
 
 Several processes may share one root: names are claimed with O_EXCL, files are

@@ -89,7 +89,9 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
     """Start a created (or exited) container.  With ``detach``, the caller is not its parent."""
     # The cgroup is made (and its limits written) before any process exists, so that
     # the container's first instruction already runs under its limits.
-    cgroup = cgroups.prepare(container.id, cgroups.Limits(**container.spec.limits))
+    security = container.spec.security or {}
+    cgroup = cgroups.prepare(container.id, cgroups.Limits(**container.spec.limits),
+                             privileged=security.get("privileged", False))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()

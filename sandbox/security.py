@@ -88,20 +88,18 @@ def default() -> dict:
     return decide()
 
 
-def seccomp_program(security: dict) -> bytes | None:
+def seccomp_program(security: dict, cache_dir: Path | None = None) -> bytes | None:
     """The compiled BPF filter for this container, or None when seccomp is ``unconfined``.
 
     Compiled once, when the container is created: a profile file named on the
     command line is read then, as Docker's client does, and later changes to
-    it do not change the container.
+    it do not change the container.  Programs are cached (in ``cache_dir`` on
+    disk, see :func:`sandbox.seccomp.program`): importing the compiler and
+    compiling would cost a container start about a millisecond.
     """
     choice = security["seccomp"]
     if choice == "unconfined":
         return None
     from . import seccomp
-    if choice == "default":
-        profile = seccomp.default_profile()
-    else:
-        path = Path(choice).expanduser()
-        profile = seccomp.load_profile(path)
-    return seccomp.compile(profile, set(security["caps"]))
+    profile = None if choice == "default" else seccomp.load_profile(Path(choice).expanduser())
+    return seccomp.program(security["caps"], profile, cache_dir=cache_dir)
