@@ -30,21 +30,22 @@ which runc appends to every container's rules):
 cgroup v1 has files for this (Documentation/admin-guide/cgroup-v1/devices.rst):
 ``a`` written to devices.deny empties the cgroup's list, then each rule is one
 write to devices.allow.  cgroup v2 has no files (Documentation/admin-guide/
-cgroup-v2.rst, "Device controller"): the rules become a program of a dozen
+cgroup-v2.rst, "Device controller"): the rules become a program of about ten
 eBPF instructions per rule, which the kernel checks with its verifier, and
-runs on each mknod(2) and open(2) of a device node, given
+runs on each mknod(2) and open(2) of a device node, given (in r1)
 ``struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }``:
 
-    r2 = access_type & 0xffff      the type:   1 block, 2 character
-    r3 = access_type >> 16         the access: 1 mknod, 2 read, 4 write
-    r4 = major, r5 = minor
-    for each rule:  if r2 != its type, or r3 asks for more than it allows,
-                    or r4, r5 differ from a number it names: on to the next rule
-                    else return 1 (allow)
-    return 0 (deny)
+    for each rule:
+        r2 = access_type & 0xffff     if r2 != the rule's type: next rule   (1 block, 2 char)
+        r3 = access_type >> 16        if r3 asks for more than the rule allows: next rule
+                                                                 (1 mknod, 2 read, 4 write)
+        r4 = major, r5 = minor        if one differs from a number the rule names: next rule
+        return 1                      allowed
+    return 0                          no rule allows it: EPERM
 
-That shape is runc's (opencontainers/cgroups devices/devicefilter.go, after
-crun's ebpf.c).  It is loaded with bpf(BPF_PROG_LOAD) and attached to the
+That is runc's program (opencontainers/cgroups devices/devicefilter.go, after
+crun's ebpf.c), except that each rule reads the context itself (see
+:func:`program`).  It is loaded with bpf(BPF_PROG_LOAD) and attached to the
 container's cgroup directory with bpf(BPF_PROG_ATTACH); the attachment lives
 as long as the cgroup.  :func:`describe_rules` prints either form.
 
@@ -64,28 +65,34 @@ import functools
 import os
 import struct
 import sys
-from typing import NamedTuple
+from operator import itemgetter
 
 from . import syscalls as sc
 from .errors import KernelCallError, MissingFeature
 
 
-class Rule(NamedTuple):
+# Rule and Insn are tuples with named fields, written out rather than typing.NamedTuple:
+# importing typing would cost `sandbox run` milliseconds.
+class Rule(tuple):
     """One device rule, as devices.allow spells it: ``c 1:3 rwm``.
 
     ``type`` is ``c``, ``b`` or ``a`` (all devices); a major or minor of None is
     the wildcard ``*``; ``access`` is some of ``r`` (read), ``w`` (write) and
-    ``m`` (mknod).
+    ``m`` (mknod); ``what`` says what it is for.
     """
 
-    type: str
-    major: int | None
-    minor: int | None
-    access: str
-    what: str = ""
+    __slots__ = ()
+    type, major, minor, access, what = (property(itemgetter(i)) for i in range(5))
+
+    def __new__(cls, type: str, major: int | None, minor: int | None, access: str,
+                what: str = ""):
+        return tuple.__new__(cls, (type, major, minor, access, what))
 
     def __str__(self) -> str:
         return f"{self.type} {_number(self.major)}:{_number(self.minor)} {self.access}"
+
+    def __repr__(self) -> str:
+        return f"Rule({str(self)!r}, {self.what!r})"
 
 
 def _number(n: int | None) -> str:
@@ -114,16 +121,18 @@ def rules(privileged: bool = False) -> tuple[Rule, ...]:
     return ALLOW_ALL if privileged else DOCKER_DEFAULT
 
 
+PROC_USER_INIT_INO = 0xEFFFFFFD  # the initial user namespace's inode (include/linux/proc_ns.h)
+
+
 def needed() -> bool:
     """Whether containers started by this process get device rules: root in the
     initial user namespace (see the module's docstring for why rootless needs none)."""
     if os.geteuid() != 0:
         return False
     try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() == ["0", "0", "4294967295"]  # the identity: no user namespace
+        return os.stat("/proc/self/ns/user").st_ino == PROC_USER_INIT_INO
     except OSError:
-        return True
+        return True  # no /proc: assume the host's namespace, and keep the rules
 
 
 # --- cgroup v1: devices.deny and devices.allow ----------------------------------------
@@ -165,6 +174,9 @@ BPF_W, BPF_MEM = 0x00, 0x60                    # a 32-bit word, from memory at s
 BPF_K, BPF_X = 0x00, 0x08                      # the operand is imm / is the register src
 BPF_AND, BPF_RSH, BPF_MOV = 0x50, 0x70, 0xb0
 BPF_JNE, BPF_EXIT = 0x50, 0x90
+_LOAD_W = BPF_LDX | BPF_MEM | BPF_W
+_JNE_K, _JNE_X = BPF_JMP | BPF_JNE | BPF_K, BPF_JMP | BPF_JNE | BPF_X
+_CONTEXT = {0: "access_type", 4: "major", 8: "minor"}  # struct bpf_cgroup_dev_ctx, by offset
 
 BPF_DEVCG_DEV_BLOCK, BPF_DEVCG_DEV_CHAR = 1, 2                          # access_type & 0xffff
 BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE = 1, 2, 4  # access_type >> 16
@@ -175,31 +187,29 @@ _OPS = {BPF_AND: "&=", BPF_RSH: ">>=", BPF_MOV: "="}
 # The license the kernel is told (it matters only for helpers the kernel reserves
 # to GPL programs; this one calls none).  The program's shape is runc's, Apache-2.0.
 LICENSE = b"Apache-2.0"
+_LITTLE = sys.byteorder == "little"
 PROG_NAME = b"sandbox_devices"  # what bpftool prog list shows (at most 15 characters)
 
 
-class Insn(NamedTuple):
+class Insn(tuple):
     """One eBPF instruction: ``struct bpf_insn { u8 code; u8 dst_reg:4, src_reg:4;
     s16 off; s32 imm; }``.  A jump's ``off`` counts instructions after the next one."""
 
-    code: int
-    dst: int = 0
-    src: int = 0
-    off: int = 0
-    imm: int = 0
+    __slots__ = ()
+    code, dst, src, off, imm = (property(itemgetter(i)) for i in range(5))
 
-    def pack(self) -> bytes:
-        # The two 4-bit register fields share a byte; C bit-fields fill it from the
-        # low bits on little-endian machines and from the high bits on big-endian ones.
-        regs = (self.src << 4 | self.dst) if sys.byteorder == "little" else (
-            self.dst << 4 | self.src)
-        return struct.pack("=BBhi", self.code, regs, self.off, self.imm)
+    def __new__(cls, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0):
+        return tuple.__new__(cls, (code, dst, src, off, imm))
+
+    def __repr__(self) -> str:
+        return "Insn(code={:#04x}, dst={}, src={}, off={}, imm={})".format(*self)
 
     def text(self, pc: int) -> str:
         """The instruction as bpftool prints it (jump targets as absolute numbers)."""
         kind, op = self.code & 0x07, self.code & 0xf0
-        if self.code == BPF_LDX | BPF_MEM | BPF_W:
-            return f"r{self.dst} = *(u32 *)(r{self.src} + {self.off})"
+        if self.code == _LOAD_W:
+            field = f"    ; {_CONTEXT[self.off]}" if self.src == 1 else ""
+            return f"r{self.dst} = *(u32 *)(r{self.src} + {self.off}){field}"
         if kind == BPF_ALU:
             operand = f"w{self.src}" if self.code & BPF_X else (
                 hex(self.imm) if op == BPF_AND else str(self.imm))
@@ -210,56 +220,66 @@ class Insn(NamedTuple):
         return f"if r{self.dst} != {operand} goto {pc + 1 + self.off}"
 
 
-# r1 holds the address of struct bpf_cgroup_dev_ctx when the program starts.
-_HEADER = (
-    Insn(BPF_LDX | BPF_MEM | BPF_W, 2, 1, 0),      # r2 = access_type
-    Insn(BPF_ALU | BPF_AND | BPF_K, 2, imm=0xffff),  # r2 &= 0xffff: the type
-    Insn(BPF_LDX | BPF_MEM | BPF_W, 3, 1, 0),      # r3 = access_type
-    Insn(BPF_ALU | BPF_RSH | BPF_K, 3, imm=16),      # r3 >>= 16: the access asked for
-    Insn(BPF_LDX | BPF_MEM | BPF_W, 4, 1, 4),      # r4 = major
-    Insn(BPF_LDX | BPF_MEM | BPF_W, 5, 1, 8),      # r5 = minor
-)
-
-
-def _return(value: int) -> list[Insn]:
-    return [Insn(BPF_ALU | BPF_MOV | BPF_K, 0, imm=value), Insn(BPF_JMP | BPF_EXIT)]
+_ALLOW = (Insn(BPF_ALU | BPF_MOV | BPF_K, 0, imm=1), Insn(BPF_JMP | BPF_EXIT))  # return 1
+_DENY = (Insn(BPF_ALU | BPF_MOV | BPF_K, 0, imm=0), Insn(BPF_JMP | BPF_EXIT))   # return 0
+_PAST = None  # a test's jump offset until the block's length is known: past its end
+_insn = functools.partial(tuple.__new__, Insn)  # (code, dst, src, off, imm) -> Insn, quickly
 
 
 def _block(rule: Rule) -> list[Insn]:
-    """One allow rule: tests that each jump past the block when they fail, then allow."""
-    jne = BPF_JMP | BPF_JNE | BPF_K
-    tests = [Insn(jne, 2, imm=_TYPES[rule.type])]          # another type
+    """One allow rule: tests that each jump past the block when they fail, then allow.
+    Each is (code, dst, src, off, imm); r1 points to the context throughout."""
+    tests = [(_LOAD_W, 2, 1, 0, 0),                         # r2 = access_type
+             (BPF_ALU | BPF_AND | BPF_K, 2, 0, 0, 0xffff),  # w2 &= 0xffff: the type
+             (_JNE_K, 2, 0, _PAST, _TYPES[rule.type])]      # another type
     allowed = sum(_ACCESS[a] for a in set(rule.access))
     if allowed != 7:  # rwm allows any access: nothing to test
-        tests += [Insn(BPF_ALU | BPF_MOV | BPF_X, 1, 3),     # w1 = w3
-                  Insn(BPF_ALU | BPF_AND | BPF_K, 1, imm=allowed),  # w1 &= what is allowed
-                  Insn(BPF_JMP | BPF_JNE | BPF_X, 1, 3)]       # it asked for more
+        tests += [(_LOAD_W, 3, 1, 0, 0),                    # r3 = access_type
+                  (BPF_ALU | BPF_RSH | BPF_K, 3, 0, 0, 16),   # w3 >>= 16: the access asked
+                  (BPF_ALU | BPF_MOV | BPF_X, 6, 3, 0, 0),    # w6 = w3
+                  (BPF_ALU | BPF_AND | BPF_K, 6, 0, 0, allowed),  # w6 &= what is allowed
+                  (_JNE_X, 6, 3, _PAST, 0)]                   # it asked for more
     if rule.major is not None:
-        tests.append(Insn(jne, 4, imm=rule.major))         # another major
+        tests += [(_LOAD_W, 4, 1, 4, 0), (_JNE_K, 4, 0, _PAST, rule.major)]  # another major
     if rule.minor is not None:
-        tests.append(Insn(jne, 5, imm=rule.minor))         # another minor
-    size = len(tests) + 2  # and the two instructions of "return 1"
-    return [t._replace(off=size - n - 1) if t.code & 0x07 == BPF_JMP else t
-            for n, t in enumerate(tests)] + _return(1)
+        tests += [(_LOAD_W, 5, 1, 8, 0), (_JNE_K, 5, 0, _PAST, rule.minor)]  # another minor
+    size = len(tests) + len(_ALLOW)
+    return [_insn((code, dst, src, size - n - 1 if off is _PAST else off, imm))
+            for n, (code, dst, src, off, imm) in enumerate(tests)] + list(_ALLOW)
 
 
 @functools.lru_cache(maxsize=None)
 def program(device_rules: tuple[Rule, ...]) -> tuple[Insn, ...]:
-    """The eBPF program for a list of rules: a block per rule, then deny."""
+    """The eBPF program for a list of rules: a block per rule, then deny.
+
+    Each rule reads from the context what it compares, where runc reads the four
+    values once at the top.  The verifier follows every path through a program: a
+    path that leaves a rule halfway knows more of the values (the type matched, say)
+    than one that left at the first test, so with values read once, the next rule
+    is checked again for each; read afresh, those values are dead, the paths look
+    alike and the verifier checks each rule once (Documentation/bpf/verifier.rst,
+    "pruning").  For Docker's rules: 134 instructions processed instead of 219,
+    BPF_PROG_LOAD 200 µs instead of 290 on the course's test machine.
+    """
     if device_rules == ALLOW_ALL:
-        return tuple(_return(1))  # no need to read the context at all
+        return _ALLOW  # no need to read the context at all
     if any(rule.type not in _TYPES for rule in device_rules):
         raise ValueError("an 'a' rule can only stand alone (ALLOW_ALL)")
-    insns = list(_HEADER)
+    insns = []
     for rule in device_rules:
         insns += _block(rule)
-    return tuple(insns + _return(0))
+    return tuple(insns) + _DENY
 
 
 @functools.lru_cache(maxsize=None)
 def assemble(insns: tuple[Insn, ...]) -> bytes:
-    """The program as the kernel reads it: 8 bytes per instruction."""
-    return b"".join(insn.pack() for insn in insns)
+    """The program as the kernel reads it: 8 bytes per instruction, in one struct.pack."""
+    fields = []
+    for code, dst, src, off, imm in insns:
+        # The two 4-bit register fields share a byte; C bit-fields fill it from the
+        # low bits on little-endian machines and from the high bits on big-endian ones.
+        fields += (code, src << 4 | dst if _LITTLE else dst << 4 | src, off, imm)
+    return struct.pack("=" + "BBhi" * len(insns), *fields)
 
 
 def load(insns: tuple[Insn, ...]) -> int:
@@ -270,10 +290,10 @@ def load(insns: tuple[Insn, ...]) -> int:
     if the kernel refuses, a second try with one says why, as runc does.
     """
     code = ctypes.create_string_buffer(assemble(insns))
-    license = ctypes.create_string_buffer(LICENSE)
+    licence = ctypes.create_string_buffer(LICENSE)
     attr = sc.bpf_attr_prog_load(prog_type=sc.BPF_PROG_TYPE_CGROUP_DEVICE,
                                  insn_cnt=len(insns), insns=ctypes.addressof(code),
-                                 license=ctypes.addressof(license), prog_name=PROG_NAME)
+                                 license=ctypes.addressof(licence), prog_name=PROG_NAME)
     try:
         return _prog_load(attr)
     except KernelCallError as err:
@@ -337,7 +357,7 @@ def describe_rules(version: int = 2, privileged: bool = False) -> str:
 
 def _block_starts(chosen) -> dict[int, str]:
     """Where each rule's block begins in the program: {pc: "c 1:3 rwm  /dev/null"}."""
-    starts, pc = {}, len(_HEADER)
+    starts, pc = {}, 0
     for rule in chosen:
         starts[pc] = f"{rule}  {rule.what}"
         pc += len(_block(rule))

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,28 +58,38 @@ def test_rootless_gets_no_rules(monkeypatch):
     assert devices.needed() is False
 
 
+def test_root_of_a_user_namespace_gets_no_rules():
+    """Mapped to root in a new user namespace (unshare -U -r), as runc's RunningInUserNS."""
+    code = "from sandbox import devices; print(devices.needed())"
+    r = subprocess.run(["unshare", "-U", "-r", sys.executable, "-c", code],
+                       capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    if r.returncode != 0:
+        pytest.skip(f"no user namespace here: {r.stderr.strip()}")
+    assert r.stdout == "False\n"
+
+
 # --- the v2 program ----------------------------------------------------------------------
-HEADER = [Insn(LDX_W, 2, 1, 0), Insn(AND_K, 2, imm=0xffff), Insn(LDX_W, 3, 1, 0),
-          Insn(BPF_ALU | BPF_RSH | BPF_K, 3, imm=16), Insn(LDX_W, 4, 1, 4), Insn(LDX_W, 5, 1, 8)]
+TYPE = [Insn(LDX_W, 2, 1, 0), Insn(AND_K, 2, imm=0xffff)]  # r2 = access_type & 0xffff
 
 
 def test_program_of_one_device():
     """c 1:3 rwm: three tests that each skip to the next rule, then return 1; else 0."""
-    assert devices.program((Rule("c", 1, 3, "rwm"),)) == tuple(HEADER + [
-        Insn(JNE_K, 2, off=4, imm=CHAR),  # another type: skip the 4 that follow
-        Insn(JNE_K, 4, off=3, imm=1),     # another major
-        Insn(JNE_K, 5, off=2, imm=3),     # another minor
+    assert devices.program((Rule("c", 1, 3, "rwm"),)) == tuple(TYPE + [
+        Insn(JNE_K, 2, off=6, imm=CHAR),                  # another type: skip the 6 after
+        Insn(LDX_W, 4, 1, 4), Insn(JNE_K, 4, off=4, imm=1),  # another major
+        Insn(LDX_W, 5, 1, 8), Insn(JNE_K, 5, off=2, imm=3),  # another minor
         Insn(MOV_K, 0, imm=1), Insn(EXIT),
         Insn(MOV_K, 0, imm=0), Insn(EXIT)])
 
 
 def test_program_of_mknod_only_tests_the_access():
     """b *:* m: no numbers to test, but the access asked for must be within "m"."""
-    assert devices.program((Rule("b", None, None, "m"),))[len(HEADER):] == (
-        Insn(JNE_K, 2, off=5, imm=BLOCK),
-        Insn(MOV_X, 1, 3), Insn(AND_K, 1, imm=MKNOD), Insn(JNE_X, 1, 3, off=2),
+    assert devices.program((Rule("b", None, None, "m"),)) == tuple(TYPE + [
+        Insn(JNE_K, 2, off=7, imm=BLOCK),
+        Insn(LDX_W, 3, 1, 0), Insn(BPF_ALU | BPF_RSH | BPF_K, 3, imm=16),
+        Insn(MOV_X, 6, 3), Insn(AND_K, 6, imm=MKNOD), Insn(JNE_X, 6, 3, off=2),
         Insn(MOV_K, 0, imm=1), Insn(EXIT),
-        Insn(MOV_K, 0, imm=0), Insn(EXIT))
+        Insn(MOV_K, 0, imm=0), Insn(EXIT)])
 
 
 def test_privileged_program_allows_everything():
@@ -90,14 +101,14 @@ def test_privileged_program_allows_everything():
 def test_instructions_are_struct_bpf_insn():
     """u8 code, u8 dst_reg:4 src_reg:4, s16 off, s32 imm; the registers' nibbles follow
     the machine's bit-field order."""
-    packed = Insn(JNE_X, 1, 3, off=2).pack()
-    assert len(packed) == 8 and packed[0] == 0x5d
-    assert packed[1] == (0x31 if sys.byteorder == "little" else 0x13)
-    assert Insn(JNE_K, 5, off=-1, imm=200).pack()[2:] == (-1).to_bytes(
-        2, sys.byteorder, signed=True) + (200).to_bytes(4, sys.byteorder)
+    packed = devices.assemble((Insn(JNE_X, 6, 3, off=2), Insn(JNE_K, 5, off=-1, imm=200)))
+    assert len(packed) == 16 and packed[0] == 0x5d
+    assert packed[1] == (0x36 if sys.byteorder == "little" else 0x63)
+    assert packed[10:] == (-1).to_bytes(2, sys.byteorder, signed=True) + (200).to_bytes(
+        4, sys.byteorder)
     program = devices.program(DOCKER_DEFAULT)
-    assert devices.assemble(program) == b"".join(i.pack() for i in program)
-    assert len(program) == 69
+    assert len(devices.assemble(program)) == 8 * len(program)
+    assert len(program) == 110  # ten a rule, less where a number is *, and "return 0"
 
 
 def run_program(program, kind: int, major: int, minor: int, access: int) -> int:
@@ -141,9 +152,12 @@ def test_describe_rules_for_the_course():
     assert v1.splitlines()[0].startswith("devices.deny  <- a")
     assert "devices.allow <- c 1:3 rwm    # /dev/null" in v1
     v2 = devices.describe_rules(2).splitlines()
-    assert v2[0] == "   0: r2 = *(u32 *)(r1 + 0)" and v2[-1] == "  68: exit"
-    assert "    ; c 1:3 rwm  /dev/null" in v2
-    assert "  18: if r2 != 2 goto 23" in v2  # the jumps land on the next rule
+    assert v2[:2] == ["    ; c *:* m  mknod of any character device",
+                      "   0: r2 = *(u32 *)(r1 + 0)    ; access_type"]
+    assert v2[-1] == " 109: exit"
+    start = v2.index("    ; c 1:3 rwm  /dev/null")
+    assert v2[start + 3] == "  22: if r2 != 2 goto 29"  # failing, on to the next rule
+    assert v2[v2.index("    ; c 1:5 rwm  /dev/zero") + 1].startswith("  29: ")
     assert devices.describe_rules(2, privileged=True) == "   0: w0 = 1\n   1: exit"
 
 
