@@ -1,9 +1,9 @@
 """What grading produces: scores from an executed notebook, feedback, and the result files.
 
-A question scores when the cell the grader appended for it (marked with
-``metadata.sandbox_grader``) published exactly one result, for that question,
-saying it passed (see :mod:`sandbox.course.checks`).  Text a submission prints
-is never read; points come from the autograder's metadata.
+A question scores when the runner's verdict for it says it passed: the runner
+ran the question's check in its own process, outside the learner's kernel
+(see :mod:`sandbox.course.runner`).  Nothing a submission prints or displays
+is read; points come from the autograder's metadata.
 
 Outputs, in ``--out``, as otter-grader writes them:
 
@@ -21,9 +21,9 @@ import json
 from pathlib import Path
 
 from . import nbgrader
-from .checks import MIME
 
 HIDDEN_KEY = "sandbox_grader"  # metadata key of the cells the grader appends
+VERDICTS_KEY = "sandbox_verdicts"  # the runner's verdicts, in the returned notebook's metadata
 
 
 def clean_cell(cell: dict, cell_id: str) -> dict:
@@ -40,37 +40,25 @@ def clean_cell(cell: dict, cell_id: str) -> dict:
 
 
 def score(executed: dict | None, points: dict[str, float], status: str) -> dict[str, dict]:
-    """grade_id → {score, points, hint} from the appended cells of an executed notebook."""
+    """grade_id → {score, points, hint}, from the verdicts the runner decided.
+
+    The runner judged each question in its own process and put the verdicts
+    in the returned notebook's metadata (``sandbox_verdicts``), which only it
+    writes: nothing the learner's cells print or display is read.  They are
+    taken out here, so the feedback notebook does not carry them.
+    """
     results = {gid: {"score": 0.0, "points": p, "hint": f"not graded: {status}"}
                for gid, p in points.items()}
-    for cell in (executed or {}).get("cells", []):
-        grade_id = cell.get("metadata", {}).get(HIDDEN_KEY, {}).get("grade_id")
-        if grade_id not in results:
+    metadata = (executed or {}).get("metadata")
+    verdicts = metadata.pop(VERDICTS_KEY, {}) if isinstance(metadata, dict) else {}
+    for grade_id, verdict in (verdicts if isinstance(verdicts, dict) else {}).items():
+        if grade_id not in results or not isinstance(verdict, dict):
             continue
-        records = [o["data"][MIME] for o in cell.get("outputs", [])
-                   if o.get("output_type") in ("display_data", "execute_result")
-                   and MIME in o.get("data", {})]
-        if not records:
-            if cell.get("outputs") or cell.get("execution_count"):
-                results[grade_id]["hint"] = _unfinished(cell)
-            continue  # the check never published a result: no points
-        record = records[0]
-        passed = (len(records) == 1 and isinstance(record, dict)
-                  and record.get("grade_id") == grade_id and record.get("passed") is True)
-        hint = str(record.get("hint", ""))[:500] if isinstance(record, dict) else ""
-        if len(records) > 1:
-            hint = "the check published more than one result"
+        passed = verdict.get("passed") is True
         results[grade_id] = {"score": points[grade_id] if passed else 0.0,
-                             "points": points[grade_id], "hint": "" if passed else hint}
+                             "points": points[grade_id],
+                             "hint": "" if passed else str(verdict.get("hint", ""))[:500]}
     return results
-
-
-def _unfinished(cell: dict) -> str:
-    """Why a check cell that ran published nothing."""
-    errors = [o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if "KeyboardInterrupt" in errors:
-        return "the check was stopped at the cell time limit"
-    return "the check did not run to the end" + (f" ({errors[0]})" if errors else "")
 
 
 def feedback(executed: dict | None, submission: dict, results: dict[str, dict],

@@ -1,20 +1,26 @@
-"""Inside a grading container: run one submission with papermill, then report.
+"""Inside a grading container: run one submission's cells in a kernel, then judge it here.
 
 The grader starts this as the container's process 1, as root *of the
 container*, and writes the job to its stdin: the notebook to run (the
-learner's cells, then the graded cells with their hidden tests appended at
-the end), the parameters, and the time a cell may take.  The job never
-touches the container's disk, so the hidden tests are nowhere the
-learner's code could read them while it runs: not in a file, not in the
-runner's memory (another uid, see :mod:`sandbox.course.dropuser`), not yet
-in the kernel.
+learner's cells, then one cell per question holding its check, hidden tests
+and all), the parameters, and the time a cell may take.  The job never
+touches the container's disk.  The checks never enter the learner's kernel:
+they run in this process (:func:`judge`), which the kernel, another uid with
+no capabilities (:mod:`sandbox.course.dropuser`), cannot signal, trace or
+write to.  The kernel only ever sees the calls a check makes.
 
-What comes back, on stdout, is one JSON document: the executed notebook and
-a status.  Nothing else writes to this stdout: the kernel's own stdout is
-/dev/null.
+    runner (root of the container, this file)        kernel (uid 65534, no capabilities)
+    ─────────────────────────────────────────        ───────────────────────────────────
+    the learner's cells, one by one         ──▶      runs them; what they print is kept
+    snapshot: the feedback notebook
+    each check: q.call / q.run              ──▶      answers with plain values (probe.py)
+                verdict, hint               ◀──
+    one JSON reply on stdout: status, the snapshot, the verdicts
+
+Nothing else writes to this stdout: the kernel's own stdout is /dev/null.
 
     /tmp                 tmpfs, the only writable place; it counts against the memory limit
-    /tmp/grader          root only (0700): kernelspec, connection file, executed notebook
+    /tmp/grader          root only (0700): kernelspec, connection file
     /tmp/home            the learner's HOME, owned by ``nobody``
     /tmp/work            the kernel's working directory, owned by ``nobody``
 """
@@ -28,14 +34,16 @@ import sys
 import threading
 import time
 
+from .results import HIDDEN_KEY, VERDICTS_KEY
+
 GRADER_DIR = "/tmp/grader"
 HOME = "/tmp/home"
 WORK = "/tmp/work"
 KERNEL_NAME = "graded"
 
 
-def prepare(uid: int) -> str:
-    """Make the directories, and a kernelspec whose kernel drops to ``uid``; return the output path."""
+def prepare(uid: int) -> None:
+    """Make the directories, and a kernelspec whose kernel drops to ``uid``."""
     os.makedirs(GRADER_DIR, mode=0o700, exist_ok=True)
     spec_dir = os.path.join(GRADER_DIR, "jupyter", "kernels", KERNEL_NAME)
     os.makedirs(spec_dir, exist_ok=True)
@@ -56,40 +64,210 @@ def prepare(uid: int) -> str:
         "IPYTHONDIR": os.path.join(HOME, ".ipython"),
         "MPLBACKEND": "Agg",
     })
-    return os.path.join(GRADER_DIR, "executed.ipynb")
 
 
-def execute(job: dict, output: str) -> str:
-    """Run the notebook with papermill; return the status.  The executed notebook is at ``output``."""
+def execute(job: dict) -> tuple[str, dict | None, dict]:
+    """Run the learner's cells, then judge each question here; return (status, feedback, verdicts).
+
+    The order is the point:
+
+    1. the learner's cells run in the kernel, one by one; after each, whatever
+       processes it left behind are stopped (a fork bomb that ended its cell
+       must not push the kernel into the OOM killer during the next one);
+    2. the notebook is copied as it is now (the *snapshot*): feedback shows what
+       the learner's cells produced, and nothing the kernel sends later (a
+       display updated by a hook while the checks run) can reach it;
+    3. each question's check runs in *this* process (:mod:`sandbox.course.checks`),
+       asking the kernel only for values; its verdict never passes through
+       the learner's process.
+    """
     # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which
     # compiles a grammar for 1.5 s; the runner validates no IRIs, so it is left out.
     sys.modules.setdefault("rfc3987_syntax", None)
     import nbformat
-    import papermill
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
 
     nb = nbformat.from_dict(job["notebook"])
+    checks = [c for c in nb.cells if HIDDEN_KEY in c.get("metadata", {})]
+    nb.cells = [c for c in nb.cells if HIDDEN_KEY not in c.get("metadata", {})]
+    inject_parameters(nb, job.get("parameters", {}))
     limit = job.get("cell_timeout", 60)
-    watchdog = Watchdog(limit, job.get("uid", 65534))
+    uid = job.get("uid", 65534)
+    watchdog = Watchdog(limit, uid)
     watchdog.start()
+    client = NotebookClient(nb, timeout=limit, kernel_name=KERNEL_NAME, allow_errors=True,
+                            interrupt_on_timeout=True, startup_timeout=60,
+                            resources={"metadata": {"path": WORK}})
+    notes: list[str] = []
+    snapshot, verdicts = None, {}
     try:
-        papermill.execute_notebook(
-            nb, output, parameters=job.get("parameters", {}), kernel_name=KERNEL_NAME,
-            progress_bar=False, log_output=False, cwd=WORK,
-            execution_timeout=limit, start_timeout=60,
-            # A learner's error must not stop the run: later questions still count.
-            allow_errors=True, interrupt_on_timeout=True,
-            on_cell_execute=watchdog.cell_started, on_cell_executed=watchdog.cell_finished)
+        with client.setup_kernel():
+            pid = client.km.provisioner.pid
+            _run_learner_cells(client, nb, watchdog, limit, notes)
+            snapshot = _snapshot(nb)
+            verdicts = judge(checks, KernelLink(client.km, pid))
     except DeadKernelError:
+        if snapshot is None:
+            snapshot = _snapshot(nb)
         if watchdog.stopped_kernel:
             return (f"timeout: a cell still ran at twice its {watchdog.limit:g} s limit, "
-                    "so its kernel was stopped")
-        return "kernel died"
-    except CellTimeoutError:
-        return "timeout"
-    except papermill.PapermillExecutionError:
-        pass  # errors in the learner's cells: expected, recorded in the notebook
-    return "graded"
+                    "so its kernel was stopped"), snapshot, verdicts
+        return "kernel died", snapshot, verdicts
+    return "graded" + "".join(", " + n for n in notes), snapshot, verdicts
+
+
+def inject_parameters(nb, parameters: dict) -> None:
+    """A cell that sets ``parameters`` right after the cell tagged ``parameters``, as papermill does."""
+    import nbformat
+    lines = ["# Parameters"] + [f"{name} = {value!r}" for name, value in parameters.items()]
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
+    cell.id = "injected-parameters"
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    nb.cells.insert(tagged[0] + 1 if tagged else 0, cell)
+
+
+def _run_learner_cells(client, nb, watchdog: "Watchdog", limit: float, notes: list) -> None:
+    """Each code cell in turn; note the ones that ran out of time or left processes behind."""
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        started = time.monotonic()
+        watchdog.cell_started()
+        try:
+            client.execute_cell(cell, index)
+        finally:
+            watchdog.cell_finished()
+        if time.monotonic() - started >= limit * 0.98:
+            notes.append(f"cell {index + 1} timed out after {limit:g} s")
+        strays = watchdog.kill_strays(kernel_too=False)
+        if strays:
+            notes.append(f"cell {index + 1} left {strays} process(es) running, which were "
+                         "stopped")
+
+
+WIDGET_TYPES = ("application/vnd.jupyter.widget-view+json",
+                "application/vnd.jupyter.widget-state+json")
+
+
+def _snapshot(nb) -> dict:
+    """The notebook as the learner's cells left it: a plain copy, without widget state."""
+    import copy
+    snapshot = copy.deepcopy(dict(nb))
+    snapshot["cells"] = [copy.deepcopy(dict(c)) for c in nb.cells]
+    snapshot.get("metadata", {}).pop("widgets", None)
+    snapshot.get("metadata", {}).pop("papermill", None)
+    for cell in snapshot["cells"]:
+        outputs = []
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if isinstance(data, dict):
+                for kind in WIDGET_TYPES:
+                    data.pop(kind, None)
+                if not data:
+                    continue
+            outputs.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    return json.loads(json.dumps(snapshot))  # NotebookNodes become plain dicts and lists
+
+
+def judge(checks: list, link) -> dict:
+    """Run each question's check here, against ``link``; grade_id → {passed, hint}."""
+    from . import checks as checks_module
+    checks_module.use(link)
+    verdicts = {}
+    for cell in checks:
+        grade_id = cell["metadata"][HIDDEN_KEY]["grade_id"]
+        checks_module.RESULTS.pop(grade_id, None)
+        try:
+            exec(compile(cell["source"], f"<check {grade_id}>", "exec"),  # noqa: S102
+                 {"__name__": "__check__"})
+        except BaseException as err:  # noqa: BLE001 - one broken check costs one question
+            verdicts[grade_id] = {"passed": False, "hint": f"the check could not run: "
+                                                           f"{type(err).__name__}: {err}"[:500]}
+            continue
+        result = checks_module.RESULTS.get(grade_id)
+        verdicts[grade_id] = ({"passed": result["passed"] is True, "hint": result["hint"]}
+                              if result else {"passed": False,
+                                              "hint": "the check published no result"})
+    return verdicts
+
+
+class KernelLink:
+    """The runner's line to the learner's kernel, for :class:`sandbox.course.checks.question`.
+
+    A question's ``q.run(code)`` becomes one execute request with no code and
+    one *user expression* (Jupyter messaging: ``user_expressions``) that calls
+    :func:`sandbox.course.probe.answer` on it: silent, not in the history, no
+    ``pre_run_cell`` hooks.  The reply carries the JSON of the answer.  While
+    waiting, whatever the kernel prints is read and thrown away.
+    """
+
+    def __init__(self, km, pid: int):
+        from jupyter_client.blocking import BlockingKernelClient
+        self.pid = pid
+        self.kc = BlockingKernelClient()
+        self.kc.load_connection_info(km.get_connection_info())
+        self.kc.start_channels()
+
+    def evaluate(self, code: str, deadline: float | None) -> str:
+        import ast
+        import queue
+        from .checks import KernelGone, _TooSlow
+        expr = f"__import__('sandbox.course.probe', fromlist=['answer']).answer({code!r})"
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={"a": expr}, allow_stdin=False)
+        deadline = deadline or time.monotonic() + 60
+        while True:
+            self._drain_iopub()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.interrupt()
+                raise _TooSlow("the check did not finish in time: look for a loop that never "
+                               "ends, or a read from a pipe whose writer never closes it")
+            try:
+                reply = self.kc.get_shell_msg(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                if not _alive(self.pid):
+                    raise KernelGone("the kernel died before this check could finish "
+                                     "(did the code above call os._exit or crash it?)") from None
+                continue
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                break
+        result = reply.get("content", {}).get("user_expressions", {}).get("a", {})
+        if result.get("status") != "ok":
+            return json.dumps({"__raised__": {"type": str(result.get("ename", "Error")),
+                                              "message": str(result.get("evalue", ""))}})
+        try:
+            text = ast.literal_eval(result.get("data", {}).get("text/plain", ""))
+            json.loads(text)
+            return text
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return json.dumps({"__raised__": {"type": "BadAnswer",
+                                              "message": "the kernel's answer was not JSON"}})
+
+    def _drain_iopub(self) -> None:
+        import queue
+        for _ in range(10000):
+            try:
+                self.kc.get_iopub_msg(timeout=0)
+            except queue.Empty:
+                return
+
+    def interrupt(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGINT)  # the kernel's interrupt_mode is "signal"
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 class Watchdog(threading.Thread):
@@ -127,11 +305,14 @@ class Watchdog(threading.Thread):
             start = self.cell_start
             overdue = time.monotonic() - start if start is not None else 0
             if overdue > self.limit:
-                self.stopped_kernel |= self.kill_strays(kernel_too=overdue > 2 * self.limit)
+                self.kill_strays(kernel_too=overdue > 2 * self.limit)
 
-    def kill_strays(self, kernel_too: bool) -> bool:
-        """Kill the learner's processes (and the kernel too); return whether the kernel was."""
-        me, killed_kernel = os.getpid(), False
+    def kill_strays(self, kernel_too: bool) -> int:
+        """Kill the learner's processes but the kernel (and the kernel too); return how many.
+
+        ``stopped_kernel`` records whether the kernel was among them.
+        """
+        me, killed = os.getpid(), 0
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -140,47 +321,47 @@ class Watchdog(threading.Thread):
                     fields = dict(line.split(":", 1) for line in f if ":" in line)
                 if int(fields["Uid"].split()[0]) != self.uid:
                     continue
+                if fields.get("State", "").split()[:1] == ["Z"]:
+                    continue  # already dead: its parent, the kernel, will collect it
                 is_kernel = int(fields["PPid"]) == me
                 if kernel_too or not is_kernel:
                     os.kill(int(entry), signal.SIGKILL)
-                    killed_kernel |= is_kernel
+                    killed += 1
+                    self.stopped_kernel |= is_kernel
             except (OSError, ValueError, KeyError):
                 continue  # gone already
-        return killed_kernel
-
-
-def _timeouts(executed: dict, limit: float) -> str:
-    """", cell 4 timed out after 5 s" for cells that papermill ran for the whole limit."""
-    slow = [c.get("id", "?").removeprefix("cell-") for c in executed.get("cells", [])
-            if (c.get("metadata", {}).get("papermill", {}).get("duration") or 0) >= limit * 0.98]
-    if not slow:
-        return ""
-    numbers = ", ".join(str(int(n) + 1) if n.isdigit() else n for n in slow)
-    return f", cell {numbers} timed out after {limit:g} s"
+        return killed
 
 
 def main() -> int:
     job = json.loads(sys.stdin.buffer.read())
     sys.stdin.close()
-    output = prepare(job.get("uid", 65534))
+    _exit_at(job.get("timeout"))
+    prepare(job.get("uid", 65534))
     from .dropuser import limit_runner
     limit_runner()
+    executed, verdicts = None, {}
     try:
-        status = execute(job, output)
+        status, executed, verdicts = execute(job)
     except Exception as err:  # noqa: BLE001 - reported to the grader, which decides
         status = f"runner error: {type(err).__name__}: {err}"
-    try:
-        with open(output) as f:
-            executed = json.load(f)
-        # papermill keeps its input, hidden tests and all, in the metadata: not for feedback.
-        executed.get("metadata", {}).pop("papermill", None)
-    except (OSError, ValueError, AttributeError):
-        executed = None
-    if status == "graded" and executed is not None:
-        status += _timeouts(executed, job.get("cell_timeout", 60))
+    if executed is not None:
+        executed.setdefault("metadata", {})[VERDICTS_KEY] = verdicts
     sys.stdout.write(json.dumps({"status": status, "notebook": executed}))
     sys.stdout.flush()
-    return 0
+    os._exit(0)  # no waiting for threads: the watchdog and the kernel's sockets
+
+
+def _exit_at(seconds) -> None:
+    """The container keeps its own deadline: should the grader die, this still ends the run.
+
+    The runner is process 1: when it exits, the kernel forks off the
+    container's PID namespace with it (pid_namespaces(7)).
+    """
+    if seconds:
+        timer = threading.Timer(float(seconds) + 10, os._exit, args=(124,))
+        timer.daemon = True
+        timer.start()
 
 
 if __name__ == "__main__":
