@@ -58,11 +58,17 @@ def names(bits: int) -> list[str]:
 
 
 def bounding_set() -> set[str]:
-    """The capabilities this process may still hold: its CapBnd, read from /proc/self/status.
+    """The capabilities a container started by this process can hold.
 
-    ``--privileged`` means all of these; a virtual machine or an outer
-    container may already lack some (CAP_SYS_RESOURCE, say).
+    As root: this process's CapBnd, read from /proc/self/status (a virtual
+    machine or an outer container may already lack some, CAP_SYS_RESOURCE
+    say).  Rootless, the container is in a user namespace of its own, whose
+    first process starts with every capability in its bounding set
+    (user_namespaces(7)), over that namespace only: all of them.
     """
+    import os
+    if os.geteuid() != 0:
+        return {name for name, number in NUMBERS.items() if number <= _last_cap()}
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("CapBnd:"):

@@ -149,12 +149,21 @@ def exec_in_container(cmd: list[str], image_env: list[str], extra_env: list[str]
     if seccomp_filter is not None:
         from .seccomp import install  # already imported on the host: see runtime.confinement
         install(seccomp_filter)
-    capabilities.drop_bounding(security["caps"])
-    _switch_user(who, rootless)
-    capabilities.set_final(security["caps"], who.uid == 0)
-    if security.get("no_new_privileges"):
-        from . import syscalls as sc
-        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    try:
+        capabilities.drop_bounding(security["caps"])
+        _switch_user(who, rootless)
+        capabilities.set_final(security["caps"], who.uid == 0)
+        if security.get("no_new_privileges"):
+            from . import syscalls as sc
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    except OSError as err:
+        if seccomp_filter is None or security.get("seccomp") == "default":
+            raise
+        # A profile of the user's that refuses prctl, capset or setuid stops the runtime
+        # itself, between loading the filter and starting the program: say whose fault it is.
+        raise SandboxError(f"the seccomp profile {security['seccomp']} refuses a call the "
+                           f"runtime makes before starting the program ({err}): allow prctl, "
+                           "capset, setgroups, setgid and setuid") from None
     program = find_program(cmd[0], env.get("PATH", DEFAULT_PATH))
     reset_signals()
     try:

@@ -131,6 +131,32 @@ def install(program: bytes) -> None:
 
 # --- the profile and the program (sandbox.seccomp_bpf, imported when needed) -----
 
+def as_if_held(profile: dict, caps) -> dict:
+    """``profile`` with its capability conditions settled as if ``caps`` were held.
+
+    Docker's profile opens some calls only to a container that holds a
+    capability (``"includes": {"caps": ["CAP_SYS_ADMIN"]}``: mount, unshare,
+    setns, clone with namespace flags).  A container whose programs must make
+    user namespaces *without* that capability, such as the grading container,
+    where the learner's code starts containers of its own, needs the calls
+    but not the capability: the kernel then allows them only inside a user
+    namespace the program made itself.
+    """
+    held = {("CAP_" + c.upper().removeprefix("CAP_")) for c in caps}
+    settled = dict(profile, syscalls=[])
+    for rule in profile.get("syscalls", []):
+        rule = dict(rule)
+        includes = dict(rule.get("includes") or {})
+        excludes = dict(rule.get("excludes") or {})
+        if held & set(excludes.get("caps", [])):
+            continue  # the rule is for containers *without* one of these capabilities
+        if set(includes.get("caps", [])) <= held and includes.get("caps"):
+            includes.pop("caps")
+        rule["includes"], rule["excludes"] = includes, excludes
+        settled["syscalls"].append(rule)
+    return settled
+
+
 def default_profile() -> dict:
     """Docker's default seccomp profile, in its JSON shape (moby/profiles seccomp/v0.2.3)."""
     from . import seccomp_bpf

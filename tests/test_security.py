@@ -268,3 +268,17 @@ def test_exec_gets_the_same_confinement(name):
         assert "permission denied" in r.stderr
     finally:
         sandbox("rm", "-f", name)
+
+
+def test_a_profile_that_refuses_the_runtimes_own_calls_is_named(tmp_path):
+    import json
+    from sandbox.seccomp import default_profile
+    profile = default_profile()
+    profile["syscalls"] = [dict(rule, names=[n for n in rule["names"] if n != "prctl"])
+                           for rule in profile["syscalls"]]
+    path = tmp_path / "no-prctl.json"
+    path.write_text(json.dumps(profile))
+    os.chmod(tmp_path, 0o755)
+    os.chmod(path, 0o644)
+    fails_with_one_sentence(sandbox("run", "--rm", "--security-opt", f"seccomp={path}",
+                                    "busybox", "true"), str(path), "prctl")
