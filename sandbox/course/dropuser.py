@@ -18,7 +18,8 @@ user, with nothing that would let it reach the runner:
    runner's output, where the results travel.
 
 The runner itself keeps only what it needs (:func:`limit_runner`): CAP_CHOWN,
-CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP.  Without CAP_SYS_ADMIN,
+CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP, and CAP_SYS_PTRACE to read the
+kernel's /proc/PID files from outside.  Without CAP_SYS_ADMIN,
 CAP_DAC_READ_SEARCH and the rest, even a runner the learner managed to
 subvert (it parses the kernel's messages, which the learner controls) could
 not mount, open files by handle or load modules.
@@ -35,8 +36,11 @@ from .. import syscalls as sc
 
 CAP_LAST_CAP = "/proc/sys/kernel/cap_last_cap"
 # capability(7) numbers, from linux/capability.h
-CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 0, 5, 6, 7, 8
-RUNNER_CAPS = (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP)
+CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_SYS_PTRACE = 0, 5, 6, 7, 8, 19
+# CAP_SYS_PTRACE: the checks read the kernel's /proc/PID/ns and mountinfo from outside, which
+# ptrace's access check guards (ptrace(2), "Ptrace access mode checking"); the kernel, another
+# uid without capabilities, can still trace or signal nothing of the runner's.
+RUNNER_CAPS = (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_SYS_PTRACE)
 
 
 def drop_capabilities(keep: tuple[int, ...] = ()) -> None:

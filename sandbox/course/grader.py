@@ -122,7 +122,11 @@ def run_in_container(name: str, job: dict, limits: Limits) -> tuple[str, dict | 
             "--memory", limits.memory, "--memory-swap", limits.memory,
             "--pids-limit", limits.pids_limit, "--cpus", limits.cpus,
             "--tmpfs", "/tmp:size=512m,mode=1777", "-w", "/tmp",
-            "--security-opt", f"seccomp={grading_seccomp_profile()}"]
+            "--security-opt", f"seccomp={grading_seccomp_profile()}",
+            # A new proc may be mounted in a user namespace only where the kernel's proc is
+            # fully visible (no mount hides part of it), and the exercises mount one.
+            "--security-opt", "systempaths=unconfined",
+            "--cap-add", "SYS_PTRACE"]  # the runner's, to read the kernel's /proc/PID from outside
     for volume in course_mounts():
         argv += ["-v", volume]
     argv += [IMAGE, sys.executable, "-I", "-m", "sandbox.course.runner"]
