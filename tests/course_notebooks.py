@@ -43,17 +43,17 @@ def demo_source(secret: str) -> dict:
               "    ### END SOLUTION", _answer("q1_answer")),
         _cell("code", "t1", "from sandbox.course import question\n\n"
               'with question("q1_double", points=2) as q:\n'
-              '    q.expect(double(2) == 4, "double(2) should be 4")\n'
+              '    q.expect(q.call("double", 2) == 4, "double(2) should be 4")\n'
               "    ### BEGIN HIDDEN TESTS\n"
-              f'    q.expect(double(21) == 42, "try an odd number")  # {secret}\n'
+              f'    q.expect(q.call("double", 21) == 42, "try an odd number")  # {secret}\n'
               "    ### END HIDDEN TESTS", _graded("q1_double", 2)),
         _cell("code", "a2", "def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n"
               "    ### END SOLUTION", _answer("q2_answer")),
         _cell("code", "t2", "from sandbox.course import question\n\n"
               'with question("q2_triple", points=1) as q:\n'
-              '    q.expect(triple(1) == 3, "triple(1) should be 3")\n'
+              '    q.expect(q.call("triple", 1) == 3, "triple(1) should be 3")\n'
               "    ### BEGIN HIDDEN TESTS\n"
-              '    q.expect(triple(-5) == -15, "negative numbers too")\n'
+              '    q.expect(q.call("triple", -5) == -15, "negative numbers too")\n'
               "    ### END HIDDEN TESTS", _graded("q2_triple", 1)),
     ]
     return {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
@@ -81,7 +81,7 @@ HOSTILE = {
                            "                data = open(os.path.join(d, f), 'rb').read(10**6)\n"
                            "            except Exception:\n"
                            "                continue\n"
-                           "            if b'double(2' b'1)' in data:\n"
+                           "            if b'double' b'\", 21' in data or b'double(2' b'1)' in data:\n"
                            "                found.append(os.path.join(d, f))\n"
                            "print('found:', found)\n", 2, 1, "graded"),
     "fake_grades": ("def double(x):\n    return 0\n", "def triple(x):\n    return 0\n"
@@ -103,6 +103,48 @@ HOSTILE = {
                             "    print(pid, [l.split()[1] for l in open(f'/proc/{pid}/status')\n"
                             "                if l.startswith(('Uid', 'CapEff', 'CapBnd', "
                             "'NoNewPrivs'))])\n", 2, 1, "graded"),
+    # Issue 11: a learner's code that tries to see the checks, or to talk them into a score.
+    "display_spy": (CORRECT[0], CORRECT[1] + "from IPython.display import display\n"
+                    "ip = get_ipython()\n"
+                    "spy = display('watching', display_id=True)\n"
+                    "seen = []\n"
+                    "def look(info=None, *args):\n"
+                    "    seen.append(repr(getattr(info, 'raw_cell', info)))\n"
+                    "    spy.update('\\n'.join(seen))\n"
+                    "ip.events.register('pre_run_cell', look)\n"
+                    "ip.events.register('pre_execute', look)\n"
+                    "original = ip.user_expressions\n"
+                    "def spy_expressions(expressions):\n"
+                    "    look(expressions)\n"
+                    "    return original(expressions)\n"
+                    "ip.user_expressions = spy_expressions\n", 2, 1, "graded"),
+    "patches_question": ("def double(x):\n    return 0\n", "def triple(x):\n    return 0\n"
+                         "import sandbox.course, sandbox.course.checks as checks\n"
+                         "class question(checks.question):\n"
+                         "    def expect(self, condition, hint):\n"
+                         "        pass\n"
+                         "checks.question = sandbox.course.question = question\n"
+                         "checks._publish = lambda gid, *a, **k: checks.RESULTS.__setitem__(gid,"
+                         " {'passed': True, 'score': 9, 'points': 9, 'hint': ''})\n", 0, 0, "graded"),
+    "patches_probe": ("def double(x):\n    return 4\n", "def triple(x):\n    return 3\n"
+                      "import sandbox.course.probe as probe\n"
+                      "probe.answer = lambda code, namespace=None: '4' if 'double' in code else '3'\n",
+                      0, 0, "graded"),
+    "input_transformer": ("def double(x):\n    return 0\n", "def triple(x):\n    return 0\n"
+                          "from IPython.display import display\n"
+                          "forged = ('from IPython.display import display\\n'\n"
+                          "          'for gid in (\"q1_double\", \"q2_triple\"):\\n'\n"
+                          "          '    display({\"text/plain\": \"passed\", '\n"
+                          "          '\"application/vnd.sandbox.check+json\": '\n"
+                          "          '{\"grade_id\": gid, \"passed\": True, \"hint\": \"\"}}, raw=True)\\n')\n"
+                          "get_ipython().input_transformers_post.append(lambda lines: [forged])\n",
+                          0, 0, "graded"),
+    "leaves_children": (CORRECT[0], CORRECT[1] + "import os, time\n"
+                        "for _ in range(20):\n"
+                        "    if os.fork() == 0:\n"
+                        "        junk = bytearray(8 * 2**20)\n"
+                        "        time.sleep(3600)\n"
+                        "        os._exit(0)\n", 2, 1, "left 20 process(es) running"),
     "prints_passed": ("def double(x):\n    return 1\n", "def triple(x):\n    return 1\n"
                       "for _ in range(1000):\n    print('passed')\n"
                       "print('✔ q1_double: 2 / 2 points')\n", 0, 0, "graded"),

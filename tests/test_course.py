@@ -45,7 +45,7 @@ def test_the_student_version_has_stubs_and_no_hidden_tests(released, secret):
     assert "    # YOUR CODE HERE\n    raise NotImplementedError()" in student
     assert "return 2 * x" not in student
     assert secret not in student and "HIDDEN" not in student
-    assert 'q.expect(double(2) == 4, "double(2) should be 4")' in student
+    assert 'q.expect(q.call("double", 2) == 4, "double(2) should be 4")' in student
 
 
 def test_the_solution_version_keeps_answers_and_tests_without_markers(released, secret):
@@ -101,26 +101,33 @@ def test_hidden_tests_come_after_every_cell_of_the_learner(released, secret):
     hidden = [i for i, c in enumerate(nb["cells"]) if grading_results.HIDDEN_KEY in c["metadata"]]
     assert hidden == [len(nb["cells"]) - 2, len(nb["cells"]) - 1]
     assert all(secret not in c["source"] for c in nb["cells"][:hidden[0]])
-    assert 'q.expect(double(2) == 4' in nb["cells"][3]["source"]  # the locked cell is back
+    assert 'q.expect(q.call("double", 2) == 4' in nb["cells"][3]["source"]  # the locked cell is back
 
 
-def _executed(*records_per_hidden_cell):
-    cells = []
-    for grade_id, records in records_per_hidden_cell:
-        outputs = [{"output_type": "display_data", "data": {MIME: r}, "metadata": {}}
-                   for r in records]
-        cells.append({"cell_type": "code", "metadata": {grading_results.HIDDEN_KEY: {"grade_id": grade_id}},
-                      "outputs": outputs, "source": ""})
-    return {"cells": cells}
+def _executed(verdicts) -> dict:
+    return {"cells": [], "metadata": {grading_results.VERDICTS_KEY: verdicts}}
 
 
-def test_a_question_scores_only_with_exactly_one_passing_result_of_its_own():
+def test_a_question_scores_only_from_the_runners_verdict_of_its_own():
     points = {"q1": 2.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
-    ok = lambda gid: {"grade_id": gid, "passed": True, "hint": ""}  # noqa: E731
-    executed = _executed(("q1", [ok("q1")]), ("q2", [ok("q2"), ok("q2")]), ("q3", [ok("q1")]))
+    executed = _executed({"q1": {"passed": True, "hint": ""},
+                          "q2": {"passed": "yes", "hint": ""},       # only True counts
+                          "q3": {"passed": False, "hint": "try again"},
+                          "q9": {"passed": True, "hint": ""}})       # not a question here
     results = grading_results.score(executed, points, "graded")
     assert [results[q]["score"] for q in points] == [2.0, 0.0, 0.0, 0.0]
+    assert results["q3"]["hint"] == "try again"
     assert results["q4"]["hint"] == "not graded: graded"
+    assert grading_results.VERDICTS_KEY not in executed["metadata"]  # not in the feedback
+
+
+def test_displays_in_the_learners_cells_never_score():
+    from sandbox.course.checks import MIME
+    forged = {"output_type": "display_data", "metadata": {},
+              "data": {MIME: {"grade_id": "q1", "passed": True, "hint": ""}}}
+    executed = {"cells": [{"cell_type": "code", "metadata": {}, "source": "",
+                           "outputs": [forged]}], "metadata": {}}
+    assert grading_results.score(executed, {"q1": 1.0}, "graded")["q1"]["score"] == 0.0
 
 
 # --- the exercise checks themselves --------------------------------------------------
@@ -179,6 +186,10 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
     for path in out.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(), path
+    for path in out.rglob("*"):  # not even the hidden call, which the display spy could see
+        if path.is_file():
+            assert '"double", 21' not in path.read_text() and "double(21)" not in \
+                path.read_text(), path
     feedback = json.loads((out / "feedback" / "reads_hidden_tests.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
                       for o in c.get("outputs", []))
@@ -187,7 +198,7 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
     feedback = json.loads((out / "feedback" / "looks_at_privileges.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
                       for o in c.get("outputs", []))
-    assert "1 ['0', '00000000000001e1', '00000000000001e1', '0']" in printed
+    assert "1 ['0', '00000000000801e1', '00000000000801e1', '0']" in printed
     assert "self ['65534', '0000000000000000', '0000000000000000', '1']" in printed
     # ...the course files are intact, and every container is gone.
     assert (REPO / "sandbox" / "course" / "grader.py").exists()
@@ -246,14 +257,25 @@ def test_a_check_that_hangs_fails_with_a_hint_after_its_timeout(capsys):
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # nothing left armed
 
 
-def test_a_check_cell_stopped_by_the_grader_says_so():
-    executed = {"cells": [{"cell_type": "code", "metadata": {grading_results.HIDDEN_KEY: {"grade_id": "q1"}},
-                           "execution_count": 7, "source": "",
-                           "outputs": [{"output_type": "error", "ename": "KeyboardInterrupt",
-                                        "evalue": "", "traceback": []}]}]}
-    results = grading_results.score(executed, {"q1": 1.0}, "graded")
-    assert results["q1"] == {"score": 0.0, "points": 1.0,
-                             "hint": "the check was stopped at the cell time limit"}
+def test_a_check_sees_the_learners_values_as_plain_data(capsys):
+    """Self-study runs the same round trip as grading: tuples arrive as lists, errors as data."""
+    from sandbox.course import question
+    from sandbox.course.checks import LearnerError
+    namespace = __import__("__main__").__dict__
+    namespace["_pair"] = lambda: (1, {2, 3})
+    namespace["_boom"] = lambda: 1 / 0
+    try:
+        with question("q_data", points=1) as q:
+            q.expect(q.call("_pair") == [1, [2, 3]], "a pair")
+            err = q.call("_boom", errors=True)
+            q.expect(isinstance(err, LearnerError) and err.type == "ZeroDivisionError", "error")
+        with question("q_raises", points=1) as q:
+            q.call("_boom")
+    finally:
+        del namespace["_pair"], namespace["_boom"]
+    out = capsys.readouterr().out
+    assert "✔ q_data: 1 / 1 points" in out
+    assert "✘ q_raises" in out and "your code raised ZeroDivisionError" in out
 
 
 def test_two_submissions_of_one_name_are_refused(released, tmp_path):

@@ -130,8 +130,8 @@ def inject_parameters(nb, parameters: dict) -> None:
 def _run_learner_cells(client, nb, watchdog: "Watchdog", limit: float, notes: list) -> None:
     """Each code cell in turn; note the ones that ran out of time or left processes behind."""
     for index, cell in enumerate(nb.cells):
-        if cell.get("cell_type") != "code":
-            continue
+        if cell.get("cell_type") != "code" or _is_check(cell):
+            continue  # a question's check runs in the runner, later, with its hidden tests
         started = time.monotonic()
         watchdog.cell_started()
         try:
@@ -144,6 +144,12 @@ def _run_learner_cells(client, nb, watchdog: "Watchdog", limit: float, notes: li
         if strays:
             notes.append(f"cell {index + 1} left {strays} process(es) running, which were "
                          "stopped")
+
+
+def _is_check(cell) -> bool:
+    """A question's visible check cell (nbgrader: graded, not an answer)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
 
 
 WIDGET_TYPES = ("application/vnd.jupyter.widget-view+json",
