@@ -8,8 +8,11 @@ docker-archive:...`` read the second; ``skopeo copy oci-archive:...`` and
 ``umoci`` (once unpacked) read the first.  Layers are written uncompressed,
 so a layer's digest in the archive equals its ``diff_id``.
 
-``load`` reads either kind; every blob is checked against its digest, and if
-anything is wrong the store is left as it was.
+``load`` reads either kind; every digest in its JSON must be a sha256 digest
+before it names a file (:mod:`sandbox.digests`), every blob is checked
+against its digest and every layer against its config's ``diff_id``, JSON
+documents may not exceed 4 MiB nor layers the ``max-layer-bytes`` limit
+(:mod:`sandbox.settings`), and if anything is wrong the store is left as it was.
 
 ``import`` turns a root filesystem tarball into a one-layer image;
 ``export`` writes a container's merged filesystem (all layers plus its
@@ -18,17 +21,20 @@ changes) as one tarball.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
 import tarfile
+import zlib
 from pathlib import Path
 
+from . import digests
 from .errors import SandboxError
 from .humanize import now_iso
-from .store import (MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_MANIFEST,
-                    DigestMismatch, Image, Store, normalize_ref, oci_arch, sha256_digest)
+from .settings import layer_limits
+from .store import (MAX_MANIFEST_BYTES, MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR,
+                    MEDIA_MANIFEST, DigestMismatch, Image, NewBlobs, Store, normalize_ref, oci_arch,
+                    sha256_digest)
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -104,19 +110,18 @@ def _add_uncompressed_layer(tar, store: Store, layer: dict, diff_id: str, path: 
     A tar entry's size comes before its content, so the layer is decompressed
     to a scratch file first.
     """
-    from .store import _sha256
+    from .layers import UncompressedStream, mismatch
     blob = store.blob_path(layer["digest"])
-    scratch = store.tmp / f"save-{os.getpid()}-{diff_id[7:19]}.tar"
+    scratch = store.tmp / f"save-{os.getpid()}-{digests.hex_part(diff_id)[:12]}.tar"
+    what = f"layer {layer['digest']}"
     try:
-        opener = gzip.open if _is_gzip(blob) else open
-        hasher = _sha256()
-        with opener(blob, "rb") as src, open(scratch, "wb") as out:
+        with UncompressedStream(blob, layer_limits(store.root).max_bytes, what) as src, \
+                open(scratch, "wb") as out:
             while chunk := src.read(1 << 20):
-                hasher.update(chunk)
                 out.write(chunk)
-        if "sha256:" + hasher.hexdigest() != diff_id:
-            raise DigestMismatch(f"layer {layer['digest']} does not unpack to its diff_id "
-                                 f"{diff_id}")
+            actual = src.finish()
+        if actual != diff_id:
+            raise mismatch(what, actual, diff_id)
         info = _archive_entry(path, scratch.stat().st_size)
         with open(scratch, "rb") as src:
             tar.addfile(info, src)
@@ -146,61 +151,35 @@ def _archive_entry(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
 # --- load -------------------------------------------------------------------------
-class _NewBlobs:
-    """Blobs a load added; removed again if the load fails, so the store is as it was."""
+class _Loading:
+    """What one ``load`` works with: the archive, the store, the blobs it added so far."""
 
-    def __init__(self, store: Store):
-        self.store, self.added = store, []
-
-    def put_stream(self, source, media_type: str, expected: str | None) -> dict:
-        existed = expected is not None and self.store.has_blob(expected)
-        descriptor = self.store.put_blob_stream(source, media_type, expected)
-        if not existed:
-            self.added.append(descriptor["digest"])
-        return descriptor
-
-    def put(self, data: bytes, media_type: str, expected: str | None = None) -> dict:
-        existed = self.store.has_blob(sha256_digest(data))
-        descriptor = self.store.put_blob(data, media_type, expected)
-        if not existed:
-            self.added.append(descriptor["digest"])
-        return descriptor
-
-    def undo(self) -> None:
-        referenced = set()
-        for _, digest in self.store.refs():
-            manifest = self.store.read_json(digest)
-            referenced |= {digest, manifest["config"]["digest"]}
-            referenced |= {layer["digest"] for layer in manifest["layers"]}
-        for digest in self.added:
-            if digest not in referenced:
-                self.store.blob_path(digest).unlink(missing_ok=True)
+    def __init__(self, store: Store, tar, archive_path: Path):
+        self.store, self.tar, self.shown = store, tar, archive_path.name
+        self.new = NewBlobs(store)
+        self.limits = layer_limits(store.root)
 
 
 def load(store: Store, archive_path: Path) -> list[str]:
     """``docker load``: read a docker-archive or an OCI layout archive; return the loaded names."""
     tar = _open_tar(archive_path)
-    new = _NewBlobs(store)
+    loading = _Loading(store, tar, archive_path)
+    new = loading.new
     try:
         with tar:
             names = {name.removeprefix("./") for name in tar.getnames()}
             if "manifest.json" in names:
-                images = _load_docker(store, tar, new)
+                images = _load_docker(loading)
             elif "index.json" in names:
-                images = _load_oci(store, tar, new)
+                images = _load_oci(loading)
             else:
                 raise BadArchive(f"{archive_path} has neither manifest.json (docker-archive) nor "
                                  "index.json (OCI layout): it is not an image archive")
     except KeyError as err:
         new.undo()
         raise BadArchive(f"{archive_path} is damaged: its JSON lacks the field {err}") from None
-    except (tarfile.TarError, EOFError, OSError, ValueError, TypeError) as err:
+    except (tarfile.TarError, EOFError, OSError, ValueError, TypeError, zlib.error) as err:
         new.undo()
         raise BadArchive(f"{archive_path} is damaged: {err}") from None
     except SandboxError:
@@ -233,6 +212,15 @@ def _name_all(store: Store, images: list[tuple[dict, list[str], str]]) -> list[s
     return loaded
 
 
+def _json_member(tar, name: str, what: str):
+    """A JSON document of the archive, read whole: no more than 4 MiB (a manifest's limit)."""
+    data = _member(tar, name).read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BadArchive(f"{what}: {name} is larger than 4 MiB, the most a manifest, an index "
+                         "or a config may be")
+    return data
+
+
 def _member(tar, name: str):
     """A file of the archive, by name (``tar cf x.tar .`` writes them as ``./name``)."""
     for candidate in (name, "./" + name):
@@ -248,37 +236,41 @@ def _member(tar, name: str):
     return f
 
 
-def _load_docker(store: Store, tar, new: _NewBlobs) -> list[tuple[dict, list[str], str]]:
-    images = []
-    entries = json.load(_member(tar, "manifest.json"))
+def _load_docker(loading: _Loading) -> list[tuple[dict, list[str], str]]:
+    images, new = [], loading.new
+    entries = json.loads(_json_member(loading.tar, "manifest.json", loading.shown))
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise BadArchive("manifest.json is not a list of images: this is no docker-archive")
     for entry in entries:
-        config_bytes = _member(tar, entry["Config"]).read()
+        tags = entry.get("RepoTags") or []
+        image = f"{tags[0] if tags else entry['Config']} in {loading.shown}"
+        config_bytes = _json_member(loading.tar, entry["Config"], f"image {image}")
         config = json.loads(config_bytes)
         config_desc = new.put(config_bytes, MEDIA_CONFIG, _digest_in_name(entry["Config"]))
+        # The diff_ids are all a docker-archive says about its layers' content: they
+        # name each layer's stored blob, so each must be a digest before anything else.
+        digests.check_config(config, image)
         diff_ids = config["rootfs"]["diff_ids"]
         if len(diff_ids) != len(entry["Layers"]):
             raise BadArchive(f"{entry['Config']} lists {len(diff_ids)} layers, manifest.json "
                              f"{len(entry['Layers'])}")
-        layers = [_load_layer(tar, path, diff_id, new)
+        layers = [_load_layer(loading, path, diff_id, f"image {image}: layer {path}")
                   for path, diff_id in zip(entry["Layers"], diff_ids)]
-        descriptor = _write_manifest(store, config_desc, layers, new)
-        images.append((descriptor, [_short_name(ref) for ref in entry.get("RepoTags") or []],
-                       config_desc["digest"]))
+        descriptor = _write_manifest(config_desc, layers, new)
+        images.append((descriptor, [_short_name(ref) for ref in tags], config_desc["digest"]))
     return images
 
 
-def _load_layer(tar, path: str, diff_id: str, new: _NewBlobs) -> dict:
+def _load_layer(loading: _Loading, path: str, diff_id: str, what: str) -> dict:
     """A layer, stored uncompressed: its digest must equal the config's diff_id."""
-    member = _member(tar, path)
-    head = member.read(2)
-    member.seek(0)
-    source = gzip.GzipFile(fileobj=member) if head == b"\x1f\x8b" else member
-    try:
-        return new.put_stream(source, MEDIA_LAYER_TAR, diff_id)
-    except DigestMismatch as err:
-        raise DigestMismatch(f"layer {path} does not match the image's config: {err}") from None
+    from .layers import UncompressedStream
+    with UncompressedStream(_member(loading.tar, path), loading.limits.max_bytes,
+                            what) as source:
+        try:
+            return loading.new.put_stream(source, MEDIA_LAYER_TAR, diff_id)
+        except DigestMismatch as err:
+            raise DigestMismatch(f"layer {path} does not match the image's config: "
+                                 f"{err}") from None
 
 
 def _digest_in_name(path: str) -> str | None:
@@ -288,56 +280,56 @@ def _digest_in_name(path: str) -> str | None:
         else None
 
 
-def _write_manifest(store: Store, config_desc: dict, layers: list[dict], new: _NewBlobs) -> dict:
+def _write_manifest(config_desc: dict, layers: list[dict], new: NewBlobs) -> dict:
     manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc,
                 "layers": layers}
     return new.put(json.dumps(manifest, sort_keys=True).encode(), MEDIA_MANIFEST)
 
 
-def _load_oci(store: Store, tar, new: _NewBlobs) -> list[tuple[dict, list[str], str]]:
-    index = json.load(_member(tar, "index.json"))
+def _load_oci(loading: _Loading) -> list[tuple[dict, list[str], str]]:
+    tar, new = loading.tar, loading.new
+    index = json.loads(_json_member(tar, "index.json", loading.shown))
+    digests.check_index(index, loading.shown)
     images = []
-    for descriptor in index.get("manifests", []):
-        manifest_desc = _resolve_platform(tar, descriptor)
-        manifest_bytes = _blob(tar, manifest_desc["digest"]).read()
-        if sha256_digest(manifest_bytes) != manifest_desc["digest"]:
-            raise DigestMismatch(f"manifest {manifest_desc['digest']} is corrupt")
-        manifest = json.loads(manifest_bytes)
-        config_bytes = _blob(tar, manifest["config"]["digest"]).read()
-        config_desc = new.put(config_bytes, MEDIA_CONFIG, manifest["config"]["digest"])
-        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
-        if len(diff_ids) != len(manifest["layers"]):
-            raise BadArchive(f"config {config_desc['digest']} lists {len(diff_ids)} layers, its "
-                             f"manifest {len(manifest['layers'])}")
-        layers = []
-        for layer, diff_id in zip(manifest["layers"], diff_ids):
-            stored_layer = new.put_stream(_blob(tar, layer["digest"]), _oci_media(layer),
-                                          layer["digest"])
-            _check_diff_id(store, stored_layer, diff_id)
-            layers.append(stored_layer)
-        stored = _write_manifest(store, config_desc, layers, new)
+    for descriptor in index["manifests"]:
+        manifest_desc = _resolve_platform(loading, descriptor)
         annotations = {**descriptor.get("annotations", {}), **manifest_desc.get("annotations", {})}
         ref = annotations.get("io.containerd.image.name") or annotations.get(
             "org.opencontainers.image.ref.name")
+        image = f"{ref or manifest_desc['digest']} in {loading.shown}"
+        manifest_bytes = _blob(loading, manifest_desc["digest"], image)
+        if sha256_digest(manifest_bytes) != manifest_desc["digest"]:
+            raise DigestMismatch(f"manifest {manifest_desc['digest']} is corrupt")
+        manifest = json.loads(manifest_bytes)
+        digests.check_manifest(manifest, image)
+        config_bytes = _blob(loading, manifest["config"]["digest"], image)
+        config_desc = new.put(config_bytes, MEDIA_CONFIG, manifest["config"]["digest"])
+        config = json.loads(config_bytes)
+        digests.check_config(config, image)
+        diff_ids = config["rootfs"]["diff_ids"]
+        if len(diff_ids) != len(manifest["layers"]):
+            raise BadArchive(f"config {config_desc['digest']} lists {len(diff_ids)} layers, its "
+                             f"manifest {len(manifest['layers'])}")
+        layers = [_load_oci_layer(loading, layer, diff_id, f"image {image}: layers[{i}]",
+                                  f"rootfs.diff_ids[{i}]")
+                  for i, (layer, diff_id) in enumerate(zip(manifest["layers"], diff_ids))]
+        stored = _write_manifest(config_desc, layers, new)
         if ref and not (":" in ref or "/" in ref):
             ref = None  # a bare tag ("v1") names no repository: load it untagged, as Docker does
         images.append((stored, [_short_name(ref)] if ref else [], config_desc["digest"]))
     return images
 
 
-def _check_diff_id(store: Store, layer: dict, diff_id: str) -> None:
-    """The layer, uncompressed, must hash to the diff_id its image's config gives it
-    (OCI image spec, config.md: ``rootfs.diff_ids``); else the image is not what it says."""
-    if layer["digest"] == diff_id:
-        return  # an uncompressed layer: its digest, already checked, is its diff_id
-    from .store import _sha256
-    blob = store.blob_path(layer["digest"])
-    hasher = _sha256()
-    with (gzip.open if _is_gzip(blob) else open)(blob, "rb") as src:
-        while chunk := src.read(1 << 20):
-            hasher.update(chunk)
-    if "sha256:" + hasher.hexdigest() != diff_id:
-        raise DigestMismatch(f"layer {layer['digest']} does not unpack to its diff_id {diff_id}")
+def _load_oci_layer(loading: _Loading, layer: dict, diff_id: str, what: str,
+                    field: str) -> dict:
+    """A layer stored as the archive has it (compressed or not), kept only if it uncompresses
+    to the diff_id its image's config gives it (OCI image spec, config.md, ``rootfs.diff_ids``)."""
+    from .layers import check_diff_id
+
+    def matches_config(scratch: Path) -> None:
+        check_diff_id(scratch, diff_id, loading.limits, what, field)
+    return loading.new.put_stream(_member(loading.tar, _blob_name(layer["digest"])),
+                                  _oci_media(layer), layer["digest"], verify=matches_config)
 
 
 def _short_name(ref: str) -> str:
@@ -357,11 +349,12 @@ def _oci_media(layer: dict) -> str:
     return MEDIA_LAYER_TAR
 
 
-def _resolve_platform(tar, descriptor: dict) -> dict:
+def _resolve_platform(loading: _Loading, descriptor: dict) -> dict:
     """An index inside the index (a multi-platform image): pick this machine's platform."""
     if descriptor.get("mediaType") not in (MEDIA_INDEX, DOCKER_LIST):
         return descriptor
-    nested = json.load(_blob(tar, descriptor["digest"]))
+    nested = json.loads(_blob(loading, descriptor["digest"], loading.shown))
+    digests.check_index(nested, f"{descriptor['digest']} in {loading.shown}")
     for candidate in nested["manifests"]:
         platform = candidate.get("platform", {})
         if platform.get("architecture") == oci_arch() and platform.get("os") == "linux":
@@ -369,25 +362,30 @@ def _resolve_platform(tar, descriptor: dict) -> dict:
     raise BadArchive(f"the archive has no image for linux/{oci_arch()}")
 
 
-def _blob(tar, digest: str):
-    return _member(tar, f"blobs/sha256/{digest.split(':', 1)[1]}")
+def _blob_name(digest: str) -> str:
+    return f"blobs/sha256/{digests.hex_part(digest)}"
+
+
+def _blob(loading: _Loading, digest: str, image: str) -> bytes:
+    """A manifest, index or config of the archive, by digest (4 MiB at most)."""
+    return _json_member(loading.tar, _blob_name(digest), f"image {image}")
 
 
 # --- import and export ----------------------------------------------------------------
 def import_rootfs(store: Store, tarball: Path, ref: str | None, shown_as: str = "") -> Image:
-    """``docker import``: a root filesystem tarball (plain or gzip) becomes a one-layer image.
+    """``docker import``: a root filesystem tarball (plain, gzip, zstd) becomes a one-layer image.
 
     ``shown_as`` names the source in messages and history (``-`` for stdin).
     """
+    from .layers import UncompressedStream
     shown_as = shown_as or str(tarball)
+    _check_is_tar(tarball, shown_as)
     try:
-        with open(tarball, "rb") as raw:
-            head = raw.read(2)
-            raw.seek(0)
-            source = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
-            _check_is_tar(tarball, shown_as)
+        # Stored uncompressed (its digest is its diff_id), so no bigger than max-layer-bytes:
+        # a small gzip must not fill the disk.
+        with UncompressedStream(tarball, layer_limits(store.root).max_bytes, shown_as) as source:
             layer = store.put_blob_stream(source, MEDIA_LAYER_TAR)
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:
         raise BadArchive(f"cannot import {shown_as}: {err}") from None
     now = now_iso()
     config = {"created": now, "architecture": oci_arch(), "os": "linux", "config": {},

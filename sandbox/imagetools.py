@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from . import changes
+from .digests import BadDigest, hex_part
 from .errors import Conflict, ImageNotFound
 from .humanize import now_iso
 from .records import Container, all_containers
@@ -68,7 +69,10 @@ def rmi(root: Path, store: Store, name: str, force: bool = False) -> list[str]:
     the container's overlay needs its layers.  Removing one name of several
     deletes nothing, so it is allowed.  Returns Docker's report lines.
     """
-    image = require_image(store, name)
+    try:
+        image = require_image(store, name)
+    except BadDigest as err:
+        return _untag_broken(store, name, err)
     refs = [ref for ref, digest in store.refs() if digest == image.manifest_digest and ref]
     by_name = normalize_ref(name) in refs
     untag = [normalize_ref(name)] if by_name else refs
@@ -83,7 +87,8 @@ def rmi(root: Path, store: Store, name: str, force: bool = False) -> list[str]:
     in_use = {d for c in all_containers(root) for d in c.spec.lower_dirs}
     store.collect_garbage()
     for diff_id in image.diff_ids:
-        unpacked = root / "layers" / diff_id.split(":", 1)[1]
+        # hex_part: a diff_id names a directory to delete only if it is a digest.
+        unpacked = root / "layers" / hex_part(diff_id)
         if str(unpacked) not in in_use and not _layer_used(store, diff_id):
             from .paths import rmtree
             rmtree(unpacked)
@@ -91,8 +96,25 @@ def rmi(root: Path, store: Store, name: str, force: bool = False) -> list[str]:
     return report
 
 
+def _untag_broken(store: Store, name: str, err: BadDigest) -> list[str]:
+    """An image whose digests are not digests (stored by an older sandbox): remove its name
+    and the blobs nothing else needs, and make no path of what its manifest or config says."""
+    ref = normalize_ref(name)
+    digest = next((d for r, d in store.refs() if r == ref), None)
+    if digest is None:
+        raise err
+    store.untag(ref)
+    if not any(d == digest for _, d in store.refs()):
+        store.remove_manifest(digest)
+    store.collect_garbage()
+    return [f"Untagged: {ref}"]
+
+
 def _layer_used(store: Store, diff_id: str) -> bool:
-    return any(diff_id in image.diff_ids for image in store.images())
+    try:
+        return any(diff_id in image.diff_ids for image in store.images())
+    except BadDigest:
+        return True  # a broken image in the store: keep the layer rather than guess
 
 
 def history(image: Image) -> list[dict]:

@@ -11,9 +11,25 @@ same ideas differently, so unpacking translates them:
     dir/.wh.name              dir/name as a character device 0/0
     dir/.wh..wh..opq          xattr overlay.opaque="y" on dir
 
+A whiteout hides what the layers *below* had, never what its own layer has
+(layer.md, "Whiteouts": "Files that are present in the same layer as a
+whiteout file can only be hidden by whiteout files in subsequent layers").
+Each layer is unpacked into a directory of its own, so whatever a whiteout
+finds already there came from its own layer, and stays.
+
 A layer tar is untrusted input.  Every name goes through :func:`secure_join`,
 which resolves ``..`` and symbolic links *inside* the extraction root, so
-nothing is ever written outside it.
+nothing is ever written outside it.  Its content is untrusted too:
+
+- it is hashed as it is decompressed, and must hash to the ``diff_id`` the
+  image's config gives it (config.md, ``rootfs.diff_ids``), or it is not
+  renamed into ``layers/<diff_id>``, which every image with that diff_id shares;
+- it may not uncompress to more than ``max-layer-bytes`` nor hold more than
+  ``max-layer-entries`` entries (:mod:`sandbox.settings`): a few kilobytes of
+  gzip can inflate to a full disk.
+
+    blob (gzip, zstd or plain) ──decompress──▶ UncompressedStream ──▶ tarfile ──▶ entries
+                                                 sha256, byte count      entry count
 """
 
 from __future__ import annotations
@@ -24,15 +40,30 @@ import stat
 
 from pathlib import Path
 
+from .digests import hex_part
+from .errors import SandboxError
 from .paths import UnsafePath, ensure, rmtree, secure_join  # noqa: F401 (secure_join: re-exported)
+from .settings import LayerLimits
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+# File capabilities (capabilities(7), "File capabilities"), as GNU tar and Docker write
+# them in a PAX header.  Images rely on them (ping's cap_net_raw, in some distributions).
+CAPABILITY_XATTR = "security.capability"
+PAX_CAPABILITY = "SCHILY.xattr." + CAPABILITY_XATTR
 
 
 # A layer entry that would write outside its root, or is otherwise malformed: the same
 # error as any path that would leave its root (secure_join raises it too).
 UnsafeLayer = UnsafePath
+
+
+class LayerTooLarge(SandboxError):
+    """A layer that uncompresses to more bytes, or holds more entries, than the limits allow."""
+
+
+class DiffIdMismatch(SandboxError):
+    """A layer whose uncompressed bytes do not hash to the diff_id its image's config gives it."""
 
 
 def clean_name(name: str) -> str:
@@ -49,20 +80,33 @@ def clean_name(name: str) -> str:
     return "/".join(parts)
 
 
-def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None = None) -> None:
-    """Unpack one layer tarball (plain or gzip) into the directory ``dest``."""
+def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None = None,
+           limits: LayerLimits = LayerLimits(), what: str = "") -> str:
+    """Unpack one layer blob (plain, gzip or zstd) into the directory ``dest``.
+
+    Returns the layer's diff_id: the sha256 of its uncompressed bytes, hashed as
+    tarfile reads them.  ``what`` names the layer in messages (``image x: layers[2]``).
+    """
     import tarfile  # here, not at the top: `sandbox run` of an unpacked image never needs it
     import zlib
     notices = notices if notices is not None else []
+    what = what or f"layer {archive.name}"
     dirs: list[tuple[str, int, float]] = []
     member = None
     try:
-        with _open_layer(archive) as tar:
-            for member in tar:  # reading the next header can fail too (truncated, bad gzip)
-                _unpack_entry(tar, member, dest, rootless, notices, dirs)
-    except UnsafeLayer:
+        with UncompressedStream(archive, limits.max_bytes, what) as stream:
+            # Stream mode ("r|"): entries in order, each byte read once, through the hash.
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for count, member in enumerate(tar, 1):  # the next header can fail too
+                    if count > limits.max_entries:
+                        raise LayerTooLarge(f"{what} holds more than {limits.max_entries:,} "
+                                            "entries, the limit max-layer-entries (set it in "
+                                            "$SANDBOX_ROOT/daemon.json)")
+                    _unpack_entry(tar, member, dest, rootless, notices, dirs)
+            diff_id = stream.finish()  # the end-of-archive padding is part of the diff_id
+    except SandboxError:  # UnsafeLayer, LayerTooLarge: already one sentence
         raise
-    except (OSError, EOFError, zlib.error, tarfile.TarError) as err:
+    except (OSError, EOFError, zlib.error, tarfile.TarError, *_zstd_errors()) as err:
         where = f"entry {member.name!r}" if member is not None else f"layer {archive}"
         raise UnsafeLayer(f"cannot unpack {where}: {err}") from err
     # Directory modes and times last: an entry created inside a directory
@@ -75,6 +119,7 @@ def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None 
             path = dest / relative
             os.chmod(path, mode)
             os.utime(path, (mtime, mtime), follow_symlinks=False)
+    return diff_id
 
 
 def _is_real_dir(root: Path, relative: str) -> bool:
@@ -90,29 +135,117 @@ def _is_real_dir(root: Path, relative: str) -> bool:
     return True
 
 
+# --- a layer's uncompressed bytes, hashed and counted ----------------------------------------
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _open_layer(archive: Path):
-    """A layer tar, plain, gzip (tarfile knows) or zstd (needs the zstandard package).
+def _open_decompressed(raw):
+    """A seekable binary file's bytes, decompressed: gzip, zstd (needs the zstandard
+    package) or plain tar.
 
-    The compression is read from the file's first bytes, not from its name or
+    The compression is read from the first bytes, not from a file name or a
     media type: that is what the bytes say.
     """
-    import tarfile
-    with open(archive, "rb") as f:
-        magic = f.read(4)
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic.startswith(GZIP_MAGIC):
+        import gzip
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # several members are one stream (RFC 1952)
     if magic != ZSTD_MAGIC:
-        return tarfile.open(archive, mode="r:*")
+        return raw
     try:
         import zstandard
     except ImportError:
-        raise UnsafeLayer(f"layer {archive.name} is zstd-compressed: install the zstandard "
-                          "package (pip install zstandard) to use it") from None
-    stream = zstandard.ZstdDecompressor().stream_reader(open(archive, "rb"), closefd=True)
-    return tarfile.open(fileobj=stream, mode="r|")  # a stream: entries in order, no seeking
+        raise UnsafeLayer(f"layer {getattr(raw, 'name', '')} is zstd-compressed: install the "
+                          "zstandard package (pip install zstandard) to use it") from None
+    # read_across_frames: a layer may be several zstd frames (zstd:chunked writes many).
+    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=False, read_across_frames=True)
 
 
+class UncompressedStream:
+    """A layer's uncompressed bytes as a file to read: each byte read is hashed and counted.
+
+    ``blob`` is a path or a seekable binary file (a member of an archive).
+    Reading past ``max_bytes`` raises :class:`LayerTooLarge`, so a decompression
+    bomb stops at the limit instead of at a full disk.  ``finish()`` reads what
+    is left and returns the sha256 of everything: the layer's diff_id.
+    """
+
+    def __init__(self, blob, max_bytes: int, what: str):
+        import hashlib  # OpenSSL's sha256: several times faster on large inputs, releases the GIL
+        self.raw = open(blob, "rb") if isinstance(blob, Path) else blob
+        try:
+            self.source = _open_decompressed(self.raw)
+        except BaseException:
+            self.close()
+            raise
+        self.hasher, self.count = hashlib.sha256(), 0
+        self.max_bytes, self.what = max_bytes, what
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = 1 << 20
+        data = self.source.read(min(size, self.max_bytes + 1 - self.count))
+        self.count += len(data)
+        if self.count > self.max_bytes:
+            raise LayerTooLarge(f"{self.what} uncompresses to more than {self.max_bytes:,} "
+                                "bytes, the limit max-layer-bytes (set it in "
+                                "$SANDBOX_ROOT/daemon.json)")
+        self.hasher.update(data)
+        return data
+
+    def finish(self) -> str:
+        while self.read(1 << 20):
+            pass
+        return "sha256:" + self.hasher.hexdigest()
+
+    def close(self) -> None:
+        for f in (getattr(self, "source", None), self.raw):
+            if f is not None:
+                f.close()
+
+    def __enter__(self) -> "UncompressedStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _zstd_errors() -> tuple:
+    """zstandard's own error, if a zstd layer was opened (it is no OSError)."""
+    import sys
+    zstandard = sys.modules.get("zstandard")
+    return (zstandard.ZstdError,) if zstandard else ()
+
+
+def diff_id_of(blob: Path, limits: LayerLimits = LayerLimits(), what: str = "") -> str:
+    """The sha256 of a layer blob's uncompressed bytes, within the size limit."""
+    import zlib
+    what = what or f"layer {blob.name}"
+    try:
+        with UncompressedStream(blob, limits.max_bytes, what) as stream:
+            return stream.finish()
+    except (OSError, EOFError, zlib.error, *_zstd_errors()) as err:
+        raise UnsafeLayer(f"{what} cannot be decompressed: {err}") from None
+
+
+def check_diff_id(blob: Path, diff_id: str, limits: LayerLimits = LayerLimits(),
+                  what: str = "", field: str = "") -> None:
+    """Refuse a layer blob that does not uncompress to ``diff_id`` (:class:`DiffIdMismatch`)."""
+    actual = diff_id_of(blob, limits, what)
+    if actual != diff_id:
+        raise mismatch(what or f"layer {blob.name}", actual, diff_id, field)
+
+
+def mismatch(what: str, actual: str, expected: str, field: str = "") -> DiffIdMismatch:
+    """The one sentence for a layer that is not what its image's config says it is."""
+    claimed = f"the config's {field}" if field else "its diff_id"
+    return DiffIdMismatch(f"{what} uncompresses to {actual}, not to {expected} as {claimed} "
+                          "says: the layer is not what the image claims, and was not kept")
+
+
+# --- one entry --------------------------------------------------------------------------------
 def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> None:
     name = clean_name(member.name)
     if not name:
@@ -120,7 +253,7 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
     parent_rel, _, base = name.rpartition("/")
     try:
         parent = secure_join(dest, parent_rel, follow_last=True)
-        _mkdir_inside(dest, parent)
+        _mkdir_inside(dest, parent, rootless)
     except UnsafeLayer as err:
         raise UnsafeLayer(f"entry {name!r}: {err}") from None
 
@@ -129,15 +262,18 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
         return
     if base.startswith(WHITEOUT_PREFIX):
         hidden = base[len(WHITEOUT_PREFIX):]
-        if hidden in ("", ".", ".."):  # ".wh..." would delete the directory above dest
+        if hidden in ("", ".", ".."):  # ".wh..." would name the directory above dest
             raise UnsafeLayer(f"entry {name!r} is a whiteout that names no file")
-        _make_whiteout(parent / hidden)
+        _make_whiteout(parent / hidden, rootless)
         return
 
     target = parent / base
+    # This layer deleted the path from the layers below, then made it again: a
+    # directory made again must not show the deleted one's entries through it.
+    recreated = _is_whiteout(target)
     if target.is_dir() and not target.is_symlink():
         if not member.isdir():
-            shutil.rmtree(target)
+            rmtree(target)
     elif target.exists() or target.is_symlink():
         target.unlink()
 
@@ -148,6 +284,8 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
 
     if member.isdir():
         target.mkdir(mode=0o700, exist_ok=True)
+        if recreated:
+            _set_opaque(target, rootless)
         dirs.append((str(target.relative_to(dest)), mode, member.mtime))
     elif member.isreg():
         with tar.extractfile(member) as src:
@@ -176,25 +314,79 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
 
     if not rootless:
         os.lchown(target, member.uid, member.gid)
+    if member.isreg():
+        _restore_capabilities(member, target, name, rootless, notices)
     if not member.issym() and not member.isdir():  # directories: at the end, see unpack()
         os.chmod(target, mode)
         os.utime(target, (member.mtime, member.mtime))
 
 
-def _mkdir_inside(root: Path, path: Path) -> None:
-    """mkdir -p, refusing to create anything that is not below root."""
+def _restore_capabilities(member, target: Path, name: str, rootless: bool, notices) -> None:
+    """Set the file capabilities the layer gives a file (``security.capability``).
+
+    After lchown(2), which clears them (capabilities(7)), and after the content is
+    written, which clears them too.  Rootless, an unprivileged user may not write
+    ``security.*`` attributes, so they are left out, as device nodes are.  No
+    other extended attribute is restored: ``trusted.overlay.*`` or ``user.overlay.*``
+    would give orders to overlayfs itself, and ``security.selinux`` belongs to the
+    host's policy, not to an image.
+    """
+    value = member.pax_headers.get(PAX_CAPABILITY)
+    if value is None:
+        return
+    if rootless:
+        notices.append(f"dropped the file capabilities of /{name} (rootless)")
+        return
+    # tarfile decodes PAX values as UTF-8 with surrogateescape: this gives back the bytes.
+    os.setxattr(target, CAPABILITY_XATTR, value.encode("utf-8", "surrogateescape"),
+                follow_symlinks=False)
+
+
+def _mkdir_inside(root: Path, path: Path, rootless: bool = True) -> None:
+    """mkdir -p, refusing to create anything that is not below root.
+
+    A directory this layer whited out and now puts entries in (``.wh.d`` then
+    ``d/f``, with no ``d/`` entry) becomes an opaque directory again.
+    """
     if path != root and root not in path.parents:
         raise UnsafeLayer(f"{path} is outside the layer root {root}")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        for directory in reversed([path, *path.parents]):
+            if root in directory.parents and _is_whiteout(directory):
+                directory.unlink()
+                directory.mkdir(mode=0o755)
+                _set_opaque(directory, rootless)
+        path.mkdir(parents=True, exist_ok=True)
 
 
-def _make_whiteout(path: Path) -> None:
+def _is_whiteout(path: Path) -> bool:
     """An overlayfs whiteout: a character device with number 0/0 (overlayfs(5))."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _make_whiteout(path: Path, rootless: bool) -> None:
+    """``.wh.<name>``: hide ``name`` of the layers below (overlayfs(5): a 0/0 character device).
+
+    Only the layers below (layer.md, "Whiteouts": "Whiteout files MUST only apply
+    to resources in lower/parent layers").  This directory holds this one layer
+    only, so anything already at ``path`` came from this layer, and stays: a file
+    or a link hides the one below by itself; a directory would let the one below
+    show through, so it becomes opaque (the one below is gone, its own entries stay).
+    umoci does the same: its whiteouts skip the paths the layer itself wrote.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        return
+    if stat.S_ISDIR(st.st_mode):
+        _set_opaque(path, rootless)
 
 
 def _set_opaque(directory: Path, rootless: bool) -> None:
@@ -208,16 +400,20 @@ def _set_opaque(directory: Path, rootless: bool) -> None:
     os.setxattr(directory, name, b"y", follow_symlinks=False)
 
 
+# --- unpacked once, shared by every image with the same diff_id ------------------------------
 def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
-                   rootless: bool, notices: list[str] | None = None) -> Path:
+                   rootless: bool, notices: list[str] | None = None,
+                   limits: LayerLimits = LayerLimits(), what: str = "") -> Path:
     """The directory holding this layer unpacked, unpacking it first if needed.
 
     The layer is unpacked into a scratch directory and renamed into place only
-    when complete, so a crash never leaves a half-unpacked layer that another
-    container would use.  If two processes race, the second rename fails and
-    its copy is thrown away.
+    when complete *and* when what was unpacked hashes to ``diff_id``: the
+    directory is found by that name by every image that lists it, so a layer
+    that lies about its content must never get it.  A crash never leaves a
+    half-unpacked layer either.  If two processes race, the second rename
+    fails and its copy is thrown away.  ``what`` names the layer in messages.
     """
-    final = layers_dir / diff_id.split(":", 1)[1]
+    final = layers_dir / hex_part(diff_id)
     if final.exists():
         return final
     ensure(layers_dir)
@@ -225,7 +421,9 @@ def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
     rmtree(scratch)
     scratch.mkdir()
     try:
-        unpack(blob, scratch, rootless, notices)
+        actual = unpack(blob, scratch, rootless, notices, limits, what)
+        if actual != diff_id:
+            raise mismatch(what or f"layer {blob.name}", actual, diff_id)
         os.rename(scratch, final)
     except OSError:
         if not final.exists():

@@ -11,6 +11,11 @@ its bytes, so the same layer is stored once however many images use it.
 ``index.json`` lists the tagged manifests; the tag is the annotation
 ``org.opencontainers.image.ref.name``.  Blobs are verified against their
 digest when written and when read.
+
+A digest becomes a file name here, so :meth:`Store.blob_path` takes nothing
+that is not ``sha256:`` and 64 lowercase hex digits, and every manifest and
+config the store reads has its digests checked (:mod:`sandbox.digests`)
+before anyone makes a path of them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 from pathlib import Path
 
+from . import digests
 from .errors import ImageNotFound, SandboxError
 from .paths import ensure, write_atomic
 
@@ -28,6 +34,11 @@ MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
+# The most a manifest, an index or a config may weigh.  containerd refuses larger
+# manifests from a registry (core/remotes/docker/resolver.go, MaxManifestSize,
+# "4 * 1048 * 1048", about 4 MiB): a real one is a few kilobytes, and JSON this
+# large is read into memory whole.
+MAX_MANIFEST_BYTES = 4 << 20
 
 
 def oci_arch() -> str:
@@ -111,6 +122,7 @@ class Store:
     """An OCI image layout at ``root/oci``, shared safely between processes."""
 
     def __init__(self, state_root: Path):
+        self.root = state_root
         self.dir = state_root / "oci"
         self.blobs = self.dir / "blobs" / "sha256"
         self.tmp = state_root / "tmp"
@@ -141,10 +153,8 @@ class Store:
 
     # --- blobs --------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
-        algo, _, hexpart = digest.partition(":")
-        if algo != "sha256" or len(hexpart) != 64:
-            raise SandboxError(f"unsupported digest {digest!r} (only sha256 is supported)")
-        return self.blobs / hexpart
+        """``blobs/sha256/<hex>``; a name that is not a sha256 digest is refused, not joined."""
+        return self.blobs / digests.hex_part(digest)
 
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
@@ -163,12 +173,15 @@ class Store:
             write_atomic(path, data)
         return {"mediaType": media_type, "digest": digest, "size": len(data)}
 
-    def put_blob_stream(self, source, media_type: str, expected: str | None = None) -> dict:
+    def put_blob_stream(self, source, media_type: str, expected: str | None = None,
+                        verify=None) -> dict:
         """Store a blob read from a binary file object, hashing as it streams.
 
         The bytes go to a scratch file first and are renamed into ``blobs/``
         only when their digest is known (and matches ``expected``): a crash or
         a mismatch never leaves a wrong or half-written blob visible.
+        ``verify(scratch_path)``, if given, checks more (a layer's diff_id)
+        before the rename, and raises to keep the blob out.
         """
         import hashlib  # OpenSSL's sha256: much faster on large blobs, and it releases the GIL
         hasher = hashlib.sha256()
@@ -184,6 +197,8 @@ class Store:
             if expected and digest != expected:
                 raise DigestMismatch(f"content does not match its digest: expected {expected}, "
                                      f"got {digest}")
+            if verify is not None:
+                verify(scratch)
             os.replace(scratch, self.blob_path(digest))
         finally:
             if scratch.exists():
@@ -270,18 +285,27 @@ class Store:
             self._write_index(index)
         return found
 
+    def referenced(self) -> set[str]:
+        """Every blob an image in the index needs: its manifest, config and layers.
+
+        Only compared with the names of the blobs on disk, never made into a path,
+        so a broken image's manifest cannot stop a clean-up: it just keeps its blobs.
+        """
+        live = set()
+        for _, digest in self.refs():
+            live.add(digest)
+            manifest = self.read_json(digest)
+            descriptors = [manifest.get("config")] + list(manifest.get("layers") or [])
+            live.update(str(d.get("digest")) for d in descriptors if isinstance(d, dict))
+        return live
+
     def collect_garbage(self, keep_diff_ids: set[str] = frozenset()) -> list[str]:
         """Delete every blob no tagged image refers to; return their digests.
 
         Runs under the index lock, so a concurrent tag cannot lose its blobs.
         """
         with self._locked():
-            live = set()
-            for _, digest in self.refs():
-                live.add(digest)
-                manifest = self.read_json(digest)
-                live.add(manifest["config"]["digest"])
-                live.update(layer["digest"] for layer in manifest["layers"])
+            live = self.referenced()
             removed = []
             for name in os.listdir(self.blobs):
                 digest = "sha256:" + name
@@ -307,9 +331,13 @@ class Store:
         return Image(normalize_ref(ref) if ref else None, descriptor["digest"], manifest, config)
 
     def refs(self) -> list[tuple[str, str]]:
-        """Every (ref, manifest digest) pair in the index."""
-        return [(m.get("annotations", {}).get(REF_NAME), m["digest"])
-                for m in self._read_index()["manifests"]]
+        """Every (ref, manifest digest) pair in the index, each digest checked."""
+        pairs = []
+        for i, entry in enumerate(self._read_index()["manifests"]):
+            ref = entry.get("annotations", {}).get(REF_NAME)
+            pairs.append((ref, digests.check(entry.get("digest"), ref or "<none>",
+                                             f"manifests[{i}].digest", "index.json")))
+        return pairs
 
     def get(self, name: str) -> Image:
         """Find an image by reference (``busybox``, ``busybox:latest``) or id prefix."""
@@ -329,6 +357,52 @@ class Store:
         return [self._load(ref, digest) for ref, digest in self.refs()]
 
     def _load(self, ref: str | None, manifest_digest: str) -> Image:
-        manifest = self.read_json(manifest_digest)
-        config = self.read_json(manifest["config"]["digest"])
+        """An image from the store, every digest in it checked before it names a file.
+
+        Images stored by an older sandbox were not checked on the way in: one that
+        fails now is refused with a way out (``rmi`` removes a name without loading).
+        """
+        try:
+            manifest = self.read_json(manifest_digest)
+            digests.check_manifest(manifest, ref or manifest_digest)
+            config = self.read_json(manifest["config"]["digest"])
+            digests.check_config(config, ref or manifest["config"]["digest"],
+                                 len(manifest["layers"]))
+        except digests.BadDigest as err:
+            if not ref:
+                raise
+            raise digests.BadDigest(f"{err} ('sandbox rmi {ref}' removes it)") from None
         return Image(ref, manifest_digest, manifest, config)
+
+
+class NewBlobs:
+    """The blobs one pull or load adds, so that a failure can take them away again.
+
+    Blobs that were in the store before stay, and so does a new blob that an
+    image tagged meanwhile needs: only what this operation brought and nobody
+    uses is deleted (under the index lock, as :meth:`Store.collect_garbage`).
+    """
+
+    def __init__(self, store: Store):
+        self.store, self.added = store, []
+
+    def put_stream(self, source, media_type: str, expected: str | None, verify=None) -> dict:
+        existed = expected is not None and self.store.has_blob(expected)
+        descriptor = self.store.put_blob_stream(source, media_type, expected, verify)
+        if not existed:
+            self.added.append(descriptor["digest"])
+        return descriptor
+
+    def put(self, data: bytes, media_type: str, expected: str | None = None) -> dict:
+        existed = self.store.has_blob(sha256_digest(data))
+        descriptor = self.store.put_blob(data, media_type, expected)
+        if not existed:
+            self.added.append(descriptor["digest"])
+        return descriptor
+
+    def undo(self) -> None:
+        with self.store._locked():
+            referenced = self.store.referenced()
+            for digest in self.added:
+                if digest not in referenced:
+                    self.store.blob_path(digest).unlink(missing_ok=True)

@@ -577,3 +577,53 @@ def test_import_of_a_missing_file(state_root, tmp_path):
     before = store_state(state_root)
     fails_with_one_sentence(sandbox("import", str(tmp_path / "nope.tar")), "nope.tar")
     assert store_state(state_root) == before
+
+
+# --- hostile archives: digests are data, layers have limits -----------------------------------
+def test_load_refuses_digests_that_are_paths(state_root, tmp_path, name):
+    """A docker-archive's config, an OCI layout's index and manifest: each digest must be
+    ``sha256:`` and 64 lowercase hex digits before it names a blob or a layer."""
+    layer = tar_bytes({"a": name.encode()})
+    (tmp_path / "diff-id.tar").write_bytes(docker_archive(
+        [{"layers": [layer], "diff_ids": ["sha256:../../../x"], "tags": [f"{name}:path"]}]))
+    check_load_fails(state_root, tmp_path / "diff-id.tar", f"image {name}:path in diff-id.tar: "
+                     "config field rootfs.diff_ids[0] is not a sha256 digest: 'sha256:../../../x'")
+
+    (tmp_path / "oci-diff-id.tar").write_bytes(
+        oci_archive(layer, "sha256:" + "A" * 64, f"{name}:upper", gzip_layer=True))
+    check_load_fails(state_root, tmp_path / "oci-diff-id.tar",
+                     "config field rootfs.diff_ids[0] is not a sha256 digest")
+
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": "sha256:../../../../etc/passwd", "size": 10}]}
+    (tmp_path / "index.tar").write_bytes(tar_bytes({
+        "oci-layout": b'{"imageLayoutVersion": "1.0.0"}', "index.json": json.dumps(index).encode()}))
+    check_load_fails(state_root, tmp_path / "index.tar", "image index.tar: index field "
+                     "manifests[0].digest is not a sha256 digest: 'sha256:../../../../etc/passwd'")
+
+
+def bomb_root(tmp_path: Path, limit: int) -> dict:
+    """A state root of its own whose daemon.json lowers max-layer-bytes; its env for sandbox()."""
+    root = tmp_path / "bomb-root"
+    root.mkdir()
+    (root / "daemon.json").write_text(json.dumps({"max-layer-bytes": limit}))
+    return {"SANDBOX_ROOT": str(root)}
+
+
+def test_import_and_load_of_a_decompression_bomb_stop_at_max_layer_bytes(tmp_path, name):
+    env = bomb_root(tmp_path, 1 << 20)
+    zeros = tar_bytes({"zeros": bytes(16 << 20)})
+    (tmp_path / "bomb.tar.gz").write_bytes(gzip.compress(zeros))
+    fails_with_one_sentence(sandbox("import", str(tmp_path / "bomb.tar.gz"), f"{name}:bomb",
+                                    env=env),
+                            "bomb.tar.gz uncompresses to more than 1,048,576 bytes",
+                            "max-layer-bytes")
+    (tmp_path / "bomb-archive.tar").write_bytes(docker_archive(
+        [{"layers": [gzip.compress(zeros)], "diff_ids": [sha256(zeros)], "tags": [f"{name}:b"]}]))
+    fails_with_one_sentence(sandbox("load", "-i", str(tmp_path / "bomb-archive.tar"), env=env),
+                            "uncompresses to more than 1,048,576 bytes")
+    root = Path(env["SANDBOX_ROOT"])
+    assert os.listdir(root / "oci" / "blobs" / "sha256") == []
+    assert os.listdir(root / "tmp") == []
+    assert json.loads((root / "oci" / "index.json").read_text())["manifests"] == []

@@ -6,11 +6,19 @@ whole of ``tmp_path`` outside the root must be exactly as before.  An attack
 is either *refused* (UnsafeLayer, naming the entry) or *contained*: symbolic
 links are resolved as if the root were ``/`` (path_resolution(7) in a chroot),
 so a write through ``evil -> ../../`` lands inside the root, as with Docker.
+
+The content is untrusted too: a layer is kept only if it hashes to its diff_id,
+a decompression bomb stops at ``max-layer-bytes``, a layer of a million empty
+files at ``max-layer-entries``, and neither leaves anything in ``layers/``.  The
+digests that name blobs and layers are checked before they become paths
+(``sandbox.digests``), and whiteouts follow the spec: they hide the layers
+below, never an entry of their own layer.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import stat
@@ -20,8 +28,10 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, root_only, rootless_only
-from sandbox.layers import UnsafeLayer, _mkdir_inside, clean_name, secure_join, unpack, \
-    unpacked_layer
+from sandbox import digests
+from sandbox.layers import DiffIdMismatch, LayerTooLarge, UnsafeLayer, _mkdir_inside, \
+    check_diff_id, clean_name, secure_join, unpack, unpacked_layer
+from sandbox.settings import LayerLimits
 
 
 # --- building hostile layers ---------------------------------------------------------
@@ -293,9 +303,48 @@ def test_whiteout_becomes_a_0_0_character_device(box):
     assert not (box.dest / "etc/.wh.passwd").exists()
 
 
-def test_whiteout_replaces_an_earlier_entry(box):
-    unpack(box.write([D("d"), F("d/f"), F(".wh.d", b"")]), box.dest, rootless=not IS_ROOT)
-    assert stat.S_ISCHR(os.lstat(box.dest / "d").st_mode)
+# --- whiteouts hide the layers below, not their own layer (layer.md, "Whiteouts") ----------
+def opaque(path: Path) -> bool:
+    name = "user.overlay.opaque" if not IS_ROOT else "trusted.overlay.opaque"
+    try:
+        return os.getxattr(path, name, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def is_whiteout(path: Path) -> bool:
+    st = os.lstat(path)
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def test_a_whiteout_does_not_delete_an_entry_of_its_own_layer(box):
+    unpack(box.write([D("d"), F("d/f", b"mine"), F(".wh.d", b""), F("g", b"kept"),
+                      F(".wh.g", b""), S("link", "g"), F(".wh.link", b"")]),
+           box.dest, rootless=not IS_ROOT)
+    assert (box.dest / "d/f").read_bytes() == b"mine"  # the layer's own entries stay visible
+    assert (box.dest / "g").read_bytes() == b"kept"
+    assert os.readlink(box.dest / "link") == "g"
+    # The directory of the layers below is deleted: this layer's d must not merge with it.
+    assert opaque(box.dest / "d")
+    assert not any(n.startswith(".wh.") for n in os.listdir(box.dest))
+
+
+def test_a_whiteout_before_a_directory_of_its_own_layer_makes_it_opaque(box):
+    """``rm -rf d; mkdir d`` spelled with a whiteout first: the d of the layers below is
+    gone, the new one shows only what this layer put in it."""
+    unpack(box.write([F(".wh.d", b""), D("d"), F("d/new", b"new"), F(".wh.e", b""),
+                      F("e", b"file again"), F(".wh.x", b""), F("x/y/z", b"deep")]),
+           box.dest, rootless=not IS_ROOT)
+    assert stat.S_ISDIR(os.lstat(box.dest / "d").st_mode) and opaque(box.dest / "d")
+    assert (box.dest / "d/new").read_bytes() == b"new"
+    assert (box.dest / "e").read_bytes() == b"file again"
+    assert opaque(box.dest / "x") and (box.dest / "x/y/z").read_bytes() == b"deep"
+
+
+def test_a_whiteout_of_what_the_layer_lacks_hides_the_layers_below(box):
+    unpack(box.write([F(".wh.gone", b""), F(".wh.gone", b"")]), box.dest,
+           rootless=not IS_ROOT)
+    assert is_whiteout(box.dest / "gone")
 
 
 @root_only
@@ -407,12 +456,204 @@ def test_a_layer_is_unpacked_once(tmp_path):
     layers, scratch = tmp_path / "layers", tmp_path / "tmp"
     blob = tmp_path / "blob"
     blob.write_bytes(layer_bytes([D("ro", mode=0o555), F("ro/f", b"x")]))
-    diff_id = "sha256:" + "cd" * 32
+    diff_id = sha256(blob.read_bytes())
     first = unpacked_layer(layers, scratch, diff_id, blob, rootless=not IS_ROOT)
-    assert first == layers / ("cd" * 32) and (first / "ro/f").read_bytes() == b"x"
+    assert first == layers / diff_id[7:] and (first / "ro/f").read_bytes() == b"x"
     inode = os.lstat(first).st_ino
     blob.write_bytes(b"not even a tar: it is not read again")
     assert unpacked_layer(layers, scratch, diff_id, blob, rootless=not IS_ROOT) == first
     assert os.lstat(first).st_ino == inode
     assert os.listdir(scratch) == []
     os.chmod(first / "ro", 0o755)  # so that pytest can remove it
+
+
+# --- content: diff_ids, decompression bombs, too many entries ---------------------------------
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def compress(data: bytes, how: str) -> bytes:
+    if how == "gzip":
+        return gzip.compress(data, compresslevel=9)
+    if how == "zstd":
+        zstandard = pytest.importorskip("zstandard")
+        return zstandard.ZstdCompressor(level=19).compress(data)
+    return data
+
+
+COMPRESSIONS = ["plain", "gzip", "zstd"]
+
+
+@pytest.mark.parametrize("how", COMPRESSIONS)
+def test_unpack_returns_the_diff_id_of_what_it_read(box, how):
+    """The hash covers every uncompressed byte, the end-of-archive blocks and padding too."""
+    data = layer_bytes([D("etc"), F("etc/motd", b"hello")])
+    box.tar.write_bytes(compress(data, how))
+    assert unpack(box.tar, box.dest, rootless=not IS_ROOT) == sha256(data)
+    assert check_diff_id(box.tar, sha256(data)) is None
+
+
+def test_several_gzip_members_are_one_layer(box):
+    """``cat a.gz b.gz`` is one gzip stream (RFC 1952): pigz and others write layers so."""
+    data = layer_bytes([D("etc"), F("etc/motd", b"hello" * 1000)])
+    box.tar.write_bytes(gzip.compress(data[:5000]) + gzip.compress(data[5000:]))
+    assert unpack(box.tar, box.dest, rootless=not IS_ROOT) == sha256(data)
+    assert (box.dest / "etc/motd").read_bytes() == b"hello" * 1000
+
+
+@pytest.mark.parametrize("how", COMPRESSIONS)
+def test_a_layer_that_lies_about_its_diff_id_is_not_kept(tmp_path, how):
+    """The innocent image's diff_id, claimed by other content: layers/<that id> would be
+    what every image with that diff_id runs.  Nothing is renamed into place."""
+    layers, scratch, blob = tmp_path / "layers", tmp_path / "tmp", tmp_path / "blob"
+    innocent = layer_bytes([F("marker", b"innocent")])
+    blob.write_bytes(compress(layer_bytes([F("marker", b"evil")]), how))
+    with pytest.raises(DiffIdMismatch) as caught:
+        unpacked_layer(layers, scratch, sha256(innocent), blob, rootless=not IS_ROOT,
+                       what="image evil:1: layers[0]")
+    message = str(caught.value)
+    assert message.startswith("image evil:1: layers[0] uncompresses to sha256:")
+    assert sha256(innocent) in message and "\n" not in message
+    assert os.listdir(layers) == [] and os.listdir(scratch) == []
+    with pytest.raises(DiffIdMismatch):
+        check_diff_id(blob, sha256(innocent))
+
+
+BOMB = 8 << 20  # 8 MiB of zeros: a few kilobytes compressed
+
+
+@pytest.mark.parametrize("how", COMPRESSIONS)
+def test_a_decompression_bomb_stops_at_the_byte_limit(tmp_path, how):
+    layers, scratch, blob = tmp_path / "layers", tmp_path / "tmp", tmp_path / "blob"
+    data = layer_bytes([F("zeros", bytes(BOMB))])
+    blob.write_bytes(compress(data, how))
+    limits = LayerLimits(max_bytes=1 << 20)
+    with pytest.raises(LayerTooLarge, match=r"more than 1,048,576 bytes.*max-layer-bytes"):
+        unpacked_layer(layers, scratch, sha256(data), blob, rootless=not IS_ROOT,
+                       limits=limits, what="image bomb:1: layers[0]")
+    assert os.listdir(layers) == [] and os.listdir(scratch) == []
+    with pytest.raises(LayerTooLarge):
+        check_diff_id(blob, sha256(data), limits)
+    assert check_diff_id(blob, sha256(data), LayerLimits(max_bytes=len(data))) is None
+
+
+def test_a_layer_of_too_many_entries_stops_at_the_entry_limit(tmp_path):
+    layers, scratch, blob = tmp_path / "layers", tmp_path / "tmp", tmp_path / "blob"
+    data = layer_bytes([F(f"f{i}", b"") for i in range(101)])
+    blob.write_bytes(gzip.compress(data))
+    with pytest.raises(LayerTooLarge, match=r"more than 100 entries.*max-layer-entries"):
+        unpacked_layer(layers, scratch, sha256(data), blob, rootless=not IS_ROOT,
+                       limits=LayerLimits(max_entries=100))
+    assert os.listdir(layers) == [] and os.listdir(scratch) == []
+    exactly = unpacked_layer(layers, scratch, sha256(data), blob, rootless=not IS_ROOT,
+                             limits=LayerLimits(max_entries=101))
+    assert len(os.listdir(exactly)) == 101
+
+
+# --- digests: data until checked ---------------------------------------------------------------
+GOOD = "sha256:" + "0123456789abcdef" * 4
+NOT_DIGESTS = [
+    ("path", "sha256:../../../../tmp/x"),
+    ("absolute", "/etc/passwd"),
+    ("uppercase", "sha256:" + "0123456789ABCDEF" * 4),
+    ("trailing-space", GOOD + " "),
+    ("leading-space", " " + GOOD),
+    ("trailing-newline", GOOD + "\n"),
+    ("one-more", GOOD + "0"),
+    ("one-less", GOOD[:-1]),
+    ("padded-64", "sha256:" + "0" * 60 + "    "),
+    ("not-hex-64", "sha256:" + "g" * 64),
+    ("slash-64", "sha256:" + "0" * 30 + "/../" + "0" * 30),
+    ("other-algorithm", "sha512:" + "0" * 64),
+    ("no-algorithm", "0" * 64),
+    ("empty", ""),
+    ("not-a-string", 42),
+    ("none", None),
+]
+
+
+@pytest.mark.parametrize("value", [v for _, v in NOT_DIGESTS], ids=[i for i, _ in NOT_DIGESTS])
+def test_only_a_sha256_digest_passes(value):
+    assert not digests.is_sha256(value)
+    with pytest.raises(digests.BadDigest) as caught:
+        digests.check(value, "evil:latest", "rootfs.diff_ids[0]")
+    assert str(caught.value) == ("image evil:latest: config field rootfs.diff_ids[0] is not a "
+                                 f"sha256 digest: {value!r}")
+    with pytest.raises(digests.BadDigest):
+        digests.hex_part(value)
+
+
+def test_a_digest_passes_and_names_its_files():
+    assert digests.check(GOOD, "x", "config.digest", "manifest") == GOOD
+    assert digests.hex_part(GOOD) == GOOD[7:]
+
+
+def test_whole_documents_name_the_field_at_fault():
+    bad = "sha256:../../x"
+    cases = [
+        (digests.check_index, {"manifests": [{"digest": GOOD}, {"digest": bad}]},
+         "index field manifests[1].digest"),
+        (digests.check_manifest, {"config": {"digest": GOOD},
+                                  "layers": [{"digest": GOOD}, {"digest": bad}]},
+         "manifest field layers[1].digest"),
+        (digests.check_manifest, {"config": {"digest": bad}, "layers": []},
+         "manifest field config.digest"),
+        (digests.check_config, {"rootfs": {"diff_ids": [GOOD, GOOD, bad]}},
+         "config field rootfs.diff_ids[2]"),
+        (digests.check_config, {"rootfs": {"diff_ids": "sha256:abc"}},
+         "config field rootfs.diff_ids is not a list"),
+        (digests.check_manifest, {"config": {"digest": GOOD}, "layers": None},
+         "manifest field layers is not a list"),
+    ]
+    for check, document, field in cases:
+        with pytest.raises(digests.BadDigest) as caught:
+            check(document, "evil:1")
+        assert str(caught.value).startswith(f"image evil:1: {field}"), str(caught.value)
+    with pytest.raises(digests.BadDigest, match="lists 1 layers but the manifest has 2"):
+        digests.check_config({"rootfs": {"diff_ids": [GOOD]}}, "evil:1", layer_count=2)
+
+
+def test_unpacked_layer_makes_no_path_of_a_diff_id_that_is_not_a_digest(tmp_path):
+    blob = tmp_path / "blob"
+    blob.write_bytes(layer_bytes([F("x", b"x")]))
+    outside = tmp_path / "outside"
+    with pytest.raises(digests.BadDigest):
+        unpacked_layer(tmp_path / "layers", tmp_path / "tmp", "sha256:../outside", blob,
+                       rootless=not IS_ROOT)
+    assert not outside.exists() and not (tmp_path / "layers").exists()
+
+
+# --- file capabilities (security.capability) ---------------------------------------------------
+# struct vfs_cap_data, revision 2 (linux/capability.h): magic | effective flag, then
+# (permitted, inheritable) for capabilities 0-31 and 32-63.  Here: cap_net_raw (13), "+ep".
+NET_RAW_EP = (0x02000000 | 0x1).to_bytes(4, "little") + (1 << 13).to_bytes(4, "little") + \
+    bytes(12)
+
+
+def capability_layer(box) -> Path:
+    entry = F("bin/ping", b"\x7fELF pretend", mode=0o755)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(entry["name"])
+        info.size, info.mode, info.mtime = len(entry["data"]), entry["mode"], 1_000_000_000
+        # tarfile writes PAX values as UTF-8; surrogateescape carries the raw bytes through.
+        info.pax_headers = {"SCHILY.xattr.security.capability":
+                            NET_RAW_EP.decode("utf-8", "surrogateescape")}
+        tar.addfile(info, io.BytesIO(entry["data"]))
+    box.tar.write_bytes(buf.getvalue())
+    return box.tar
+
+
+@root_only
+def test_file_capabilities_are_kept_as_root(box):
+    notices: list[str] = []
+    unpack(capability_layer(box), box.dest, rootless=False, notices=notices)
+    assert os.getxattr(box.dest / "bin/ping", "security.capability") == NET_RAW_EP
+    assert notices == []
+
+
+def test_file_capabilities_are_left_out_rootless_with_a_notice(box):
+    notices: list[str] = []
+    unpack(capability_layer(box), box.dest, rootless=True, notices=notices)
+    assert "security.capability" not in os.listxattr(box.dest / "bin/ping")
+    assert notices == ["dropped the file capabilities of /bin/ping (rootless)"]

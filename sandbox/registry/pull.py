@@ -5,9 +5,24 @@
     3. GET /v2/<name>/blobs/<config digest>
     4. GET /v2/<name>/blobs/<layer digest>  for each layer not in the store yet, in parallel
 
+Everything the registry sends is data, never a path, and is checked before use:
+
+- every digest in the index, the manifest and the config must be ``sha256:``
+  and 64 lowercase hex digits before it goes into a URL or a file name
+  (:mod:`sandbox.digests`);
+- a manifest, an index or a config may not exceed 4 MiB (containerd's limit),
+  and no more than 4 MiB + 1 byte of one is ever read;
+- a blob may not be longer or shorter than the ``size`` its descriptor declares;
+- a layer must uncompress (gzip, zstd or plain) to the ``diff_id`` its config
+  gives it (config.md, ``rootfs.diff_ids``), within ``max-layer-bytes``: the
+  unpacked layer is shared by every image with that diff_id, so a layer that
+  lies would change what those images run.
+
 Every blob streams into the store through a scratch file and is renamed into
-``blobs/`` only when its sha256 matches the digest that named it; the tag is
-written last.  An interrupted pull therefore leaves no partial blob and no tag.
+``blobs/`` only when its sha256 matches the digest that named it (and, for a
+layer, its diff_id); the tag is written last.  If anything is wrong, the blobs
+this pull added are deleted again: a failed pull leaves no partial blob, no
+blob another image could pick up, and no tag.
 """
 
 from __future__ import annotations
@@ -16,8 +31,10 @@ import json
 import sys
 from pathlib import Path
 
+from .. import digests
 from .. import reference as refs
-from ..store import DigestMismatch, Image, Store, sha256_digest
+from ..settings import LayerLimits, layer_limits
+from ..store import MAX_MANIFEST_BYTES, DigestMismatch, Image, NewBlobs, Store, sha256_digest
 from . import config
 from .transport import NotFoundInRegistry, RegistryError, Transport, retrying
 
@@ -44,54 +61,81 @@ def pull(root: Path, store: Store, name: str, platform: str | None = None,
     if ref.tag == refs.DEFAULT_TAG and ":" not in name.partition("@")[0].rsplit("/", 1)[-1]:
         log(f"Using default tag: {refs.DEFAULT_TAG}")
     errors = []
+    limits = layer_limits(root)
     for base in config.endpoints(root, ref.registry):
         transport = Transport(base, ref.repository,
                               config.credentials_for(root, ref.registry, base),  # a mirror's own
                               insecure=config.insecure_registries(root))
         try:
-            return _pull_from(transport, store, ref, platform or this_platform(), progress, log)
+            return _pull_from(transport, store, ref, platform or this_platform(), progress, log,
+                              limits)
         except RegistryError as err:  # a mirror that fails or lacks the image: try the next
             errors.append(err)
     raise errors[-1]
 
 
 def _pull_from(transport: Transport, store: Store, ref, platform: str, progress: bool,
-               log) -> Image:
+               log, limits: LayerLimits) -> Image:
+    image = ref.familiar()
     try:
-        manifest_bytes, media_type = _manifest(transport, ref.reference)
+        manifest_bytes, media_type = _manifest(transport, ref.reference, image)
     except NotFoundInRegistry as err:  # Docker's words: "manifest for X not found: …"
-        raise NotFoundInRegistry(f"manifest for {ref.familiar()} not found: {err}", 404,
+        raise NotFoundInRegistry(f"manifest for {image} not found: {err}", 404,
                                  err.code) from None
     top_digest = sha256_digest(manifest_bytes)  # what the tag points at: Docker prints this one
     manifest = _json(manifest_bytes, transport, "manifest")
     if media_type in INDEX_TYPES or "manifests" in manifest:
+        digests.check_index(manifest, image)  # before one of its digests goes into a URL
         chosen = choose_platform(manifest, platform, ref)
-        manifest_bytes, media_type = _manifest(transport, chosen["digest"])
+        manifest_bytes, media_type = _manifest(transport, chosen["digest"], image)
         manifest = _json(manifest_bytes, transport, "manifest")
     if "layers" not in manifest or "config" not in manifest:
-        raise RegistryError(f"{ref.familiar()}: unsupported manifest type {media_type!r} "
+        raise RegistryError(f"{image}: unsupported manifest type {media_type!r} "
                             "(schema 1 manifests are no longer served by Docker Hub)")
+    digests.check_manifest(manifest, image)
+    _check_sizes(manifest, image)
     log(f"{ref.tag or ref.digest}: Pulling from {ref.repository}")
-    downloaded = _fetch_blob(transport, store, manifest["config"], False)
-    todo = [layer for layer in manifest["layers"] if not store.has_blob(layer["digest"])]
-    for layer in manifest["layers"]:
-        if layer not in todo:
-            log(f"{layer['digest'][7:19]}: Already exists")
-    for layer in todo:
+    new = NewBlobs(store)
+    try:
+        return _fetch_and_tag(transport, store, new, ref, manifest, manifest_bytes, media_type,
+                              top_digest, progress, log, limits)
+    except BaseException:  # a lie, a limit, a broken line, Ctrl-C: take back what came
+        new.undo()
+        raise
+
+
+def _fetch_and_tag(transport: Transport, store: Store, new: NewBlobs, ref, manifest: dict,
+                   manifest_bytes: bytes, media_type: str, top_digest: str, progress: bool,
+                   log, limits: LayerLimits) -> Image:
+    """The config, then the layers (each checked against its diff_id), then the name."""
+    from ..layers import check_diff_id
+    image = ref.familiar()
+    downloaded = _fetch_blob(transport, new, manifest["config"], False, image, "config")
+    image_config = _json(store.read_blob(manifest["config"]["digest"]), transport, "config")
+    digests.check_config(image_config, image, len(manifest["layers"]))
+    layers = list(zip(range(len(manifest["layers"])), manifest["layers"],
+                      image_config["rootfs"]["diff_ids"]))
+    todo = [entry for entry in layers if not store.has_blob(entry[1]["digest"])]
+    _check_layers_already_here([entry for entry in layers if entry not in todo], store, image,
+                               limits, log)
+    for _, layer, _ in todo:
         if layer.get("mediaType") in ZSTD_TYPES:
             _need_zstandard()
 
-    def fetch_layer(layer: dict) -> None:
-        _fetch_blob(transport, store, layer, progress)
+    def fetch_layer(entry: tuple[int, dict, str]) -> None:
+        i, layer, diff_id = entry
+
+        def matches_config(scratch: Path) -> None:  # before the blob is renamed into blobs/
+            check_diff_id(scratch, diff_id, limits, f"image {image}: layers[{i}]",
+                          f"rootfs.diff_ids[{i}]")
+        _fetch_blob(transport, new, layer, progress, image, f"layers[{i}]", matches_config)
         log(f"{layer['digest'][7:19]}: Pull complete")
     if todo:
-        from concurrent.futures import ThreadPoolExecutor  # only when there is work for it
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            list(pool.map(fetch_layer, todo))
+        _in_parallel(fetch_layer, todo)
     # The tag is written last, once every blob it needs is in the store.
-    descriptor = store.put_blob(manifest_bytes, media_type or manifest.get("mediaType", ""))
+    descriptor = new.put(manifest_bytes, media_type or manifest.get("mediaType", ""))
     digest = descriptor["digest"]
-    name = ref.familiar().split("@")[0] if ref.tag else None
+    name = image.split("@")[0] if ref.tag else None
     known = any(d == digest and (name is None or r == name) for r, d in store.refs())
     if name and not known:
         store.tag(name, descriptor)
@@ -101,10 +145,55 @@ def _pull_from(transport: Transport, store: Store, ref, platform: str, progress:
     # Docker (distribution/pull_v2.go, writeStatus): "up to date" when nothing was
     # downloaded and the name already pointed at this manifest.
     if known and not downloaded and not todo:
-        log(f"Status: Image is up to date for {ref.familiar()}")
+        log(f"Status: Image is up to date for {image}")
     else:
-        log(f"Status: Downloaded newer image for {ref.familiar()}")
-    return Image(name, digest, manifest, json.loads(store.read_blob(manifest["config"]["digest"])))
+        log(f"Status: Downloaded newer image for {image}")
+    return Image(name, digest, manifest, image_config)
+
+
+def _in_parallel(action, items: list) -> None:
+    """Run ``action`` on each item, three at a time; after the first failure, start no more."""
+    from concurrent.futures import ThreadPoolExecutor  # only when there is work for it
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(action, item) for item in items]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _check_sizes(manifest: dict, image: str) -> None:
+    """Every descriptor's ``size`` is a byte count (descriptor.md: REQUIRED), and a
+    config's is no more than a manifest's may be."""
+    described = [("config", manifest["config"])] + [
+        (f"layers[{i}]", layer) for i, layer in enumerate(manifest["layers"])]
+    for field, descriptor in described:
+        size = descriptor.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise RegistryError(f"image {image}: manifest field {field}.size is not a byte "
+                                f"count: {size!r}")
+    if manifest["config"]["size"] > MAX_MANIFEST_BYTES:
+        raise RegistryError(f"image {image}: manifest field config.size declares "
+                            f"{manifest['config']['size']:,} bytes, more than the 4 MiB a "
+                            "config may be (containerd's limit too): refused")
+
+
+def _check_layers_already_here(layers: list[tuple[int, dict, str]], store: Store, image: str,
+                               limits: LayerLimits, log) -> None:
+    """A layer blob already in the store is not downloaded again; but if this config pairs it
+    with a diff_id no stored image pairs it with, one of the two lies: check it, here."""
+    if not layers:
+        return
+    from ..layers import check_diff_id
+    known = {(layer["digest"], diff_id) for stored in store.images()
+             for layer, diff_id in zip(stored.layers, stored.diff_ids)}
+    for i, layer, diff_id in layers:
+        if (layer["digest"], diff_id) not in known:
+            check_diff_id(store.blob_path(layer["digest"]), diff_id, limits,
+                          f"image {image}: layers[{i}]", f"rootfs.diff_ids[{i}]")
+        log(f"{layer['digest'][7:19]}: Already exists")
 
 
 def digest_ref(store: Store, manifest_digest: str) -> str:
@@ -113,12 +202,21 @@ def digest_ref(store: Store, manifest_digest: str) -> str:
     return manifest["config"]["digest"]
 
 
-def _manifest(transport: Transport, reference: str) -> tuple[bytes, str]:
-    """GET a manifest and check its digest: the one asked for, or the one the registry
-    announced in ``Docker-Content-Digest`` (distribution spec, "Pulling manifests")."""
+def _manifest(transport: Transport, reference: str, image: str) -> tuple[bytes, str]:
+    """GET a manifest (or an index), no more than 4 MiB of it, and check its digest: the one
+    asked for, or the one the registry announced in ``Docker-Content-Digest`` (distribution
+    spec, "Pulling manifests")."""
     def fetch():
         with transport.request("GET", f"manifests/{reference}", {"Accept": ACCEPT}) as response:
-            return (response.read(), response.headers.get("Content-Type", "").split(";")[0],
+            declared = response.headers.get("Content-Length", "")
+            too_large = declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES
+            # One byte more than allowed tells "too large" from "exactly 4 MiB".
+            data = b"" if too_large else response.read(MAX_MANIFEST_BYTES + 1)
+            if too_large or len(data) > MAX_MANIFEST_BYTES:
+                raise RegistryError(f"image {image}: the manifest {reference} of "
+                                    f"{transport.what} is larger than 4 MiB, the most a manifest "
+                                    "or an index may be (containerd's limit too): refused")
+            return (data, response.headers.get("Content-Type", "").split(";")[0],
                     response.headers.get("Docker-Content-Digest", ""))
     data, media_type, announced = retrying(fetch, f"fetching the manifest {reference} of "
                                                   f"{transport.what}")
@@ -160,13 +258,14 @@ def choose_platform(index: dict, platform: str, ref) -> dict:
                              f"{', '.join(o for o in offered if o and 'unknown' not in o)}", 404)
 
 
-def _fetch_blob(transport: Transport, store: Store, descriptor: dict, progress: bool) -> bool:
-    """Download one blob into the store, verifying size and digest; retried if the line drops.
-
-    True if it was downloaded, False if the store had it already.
+def _fetch_blob(transport: Transport, new: NewBlobs, descriptor: dict, progress: bool,
+                image: str, field: str, verify=None) -> bool:
+    """Download one blob into the store, verifying size and digest (and, with ``verify``,
+    more before it is kept); retried if the line drops.  ``field`` names the descriptor in
+    messages (``layers[2]``).  True if it was downloaded, False if the store had it already.
     """
     digest = descriptor["digest"]
-    if store.has_blob(digest):
+    if new.store.has_blob(digest):
         return False
 
     def download():
@@ -177,9 +276,12 @@ def _fetch_blob(transport: Transport, store: Store, descriptor: dict, progress: 
                                      f"{digest}, which the registry does not have: {err}", 404,
                                      err.code) from None
         with response:
-            source = _Progress(response, descriptor.get("size", 0), digest, progress)
+            source = _Progress(response, descriptor["size"], digest, progress,
+                               f"image {image}: {transport.what} sent more than the "
+                               f"{descriptor['size']:,} bytes its descriptor declares for "
+                               f"{field} ({digest})")
             try:
-                store.put_blob_stream(source, descriptor.get("mediaType", ""), expected=digest)
+                new.put_stream(source, descriptor.get("mediaType", ""), digest, verify)
             except DigestMismatch as err:  # not retried: the registry has bad bytes, not the line
                 raise RegistryError(f"the blob {digest} of {transport.what} is corrupt: "
                                     f"{err}") from None
@@ -190,11 +292,13 @@ def _fetch_blob(transport: Transport, store: Store, descriptor: dict, progress: 
 
 
 class _Progress:
-    """Wraps a response: counts the bytes, notices a connection that closed too early, and
-    shows a progress bar (tqdm.auto: a bar in a terminal, a widget in a notebook)."""
+    """Wraps a response: counts the bytes, stops at the size the descriptor declares, notices
+    a connection that closed too early, and shows a progress bar (tqdm.auto: a bar in a
+    terminal, a widget in a notebook)."""
 
-    def __init__(self, response, total: int, digest: str, show: bool):
+    def __init__(self, response, total: int, digest: str, show: bool, too_long: str):
         self.response, self.bar, self.total, self.count = response, None, total, 0
+        self.too_long = too_long
         if show:
             try:
                 from tqdm.auto import tqdm
@@ -208,11 +312,16 @@ class _Progress:
                                 leave=True)
 
     def read(self, size: int = -1) -> bytes:
-        data = self.response.read(size)
+        # Never ask for more than one byte past the declared size: that byte, if it comes,
+        # proves the registry sends more than it declared (a blob that never ends).
+        room = self.total + 1 - self.count
+        data = self.response.read(room if size is None or size < 0 else min(size, room))
         self.count += len(data)
+        if self.count > self.total:  # not retried: the registry's answer, not the line
+            raise RegistryError(self.too_long)
         if self.bar is not None:
             self.bar.update(len(data))
-        if not data and self.total and self.count < self.total:
+        if not data and self.count < self.total:
             raise EOFError(f"the connection closed after {self.count} of {self.total} bytes")
         return data
 
