@@ -233,7 +233,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            entrypoint=None, remove: bool = False, memory=None, memory_swap=None, cpus=None,
            cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None,
            network: str | None = None, cap_add=(), cap_drop=(), privileged: bool = False,
-           security_opt=(), read_only: bool = False) -> Container:
+           security_opt=(), read_only: bool = False, uidmap: str | None = None,
+           gidmap: str | None = None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
@@ -247,6 +248,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     from .cgroups import parse_limits
     from .mounts import check_network, parse_all
     from .security import decide
+    from .userns import parse as parse_userns
+    userns = parse_userns(uidmap, gidmap)
     security = decide(_strings(cap_add), _strings(cap_drop), privileged,
                       _strings(security_opt), read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
@@ -255,7 +258,7 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     record = lifecycle.create_container(
         state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
         user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove,
-        limits=limits, mounts=mounts, security=security)
+        limits=limits, mounts=mounts, security=security, userns=userns)
     return Container(record)
 
 
@@ -270,7 +273,7 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         input: str | bytes | None = None, memory=None, memory_swap=None, cpus=None,
         cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None, network=None,
         cap_add=(), cap_drop=(), privileged: bool = False, security_opt=(),
-        read_only: bool = False):
+        read_only: bool = False, uidmap: str | None = None, gidmap: str | None = None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -285,7 +288,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        memory=memory, memory_swap=memory_swap, cpus=cpus,
                        cpu_shares=cpu_shares, pids_limit=pids_limit, volumes=volumes,
                        tmpfs=tmpfs, network=network, cap_add=cap_add, cap_drop=cap_drop,
-                       privileged=privileged, security_opt=security_opt, read_only=read_only)
+                       privileged=privileged, security_opt=security_opt, read_only=read_only,
+                       uidmap=uidmap, gidmap=gidmap)
     if detach:
         try:
             lifecycle.start_detached(container._record)

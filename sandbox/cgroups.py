@@ -308,10 +308,10 @@ class V1Cgroup:
             # Kernels without swap accounting have no such file: nothing to cap then.
             _write(memsw, str(2 * limits.memory))
 
-    def join(self) -> None:
-        """Move the calling process in (writing 0 to cgroup.procs means "me")."""
+    def join(self, pid: int = 0) -> None:
+        """Move a process in: ``pid``, or the calling process (writing 0 means "me")."""
         for directory in sorted(set(self.dirs.values())):
-            _write(os.path.join(directory, "cgroup.procs"), "0")
+            _write(os.path.join(directory, "cgroup.procs"), str(pid))
 
     def stats(self) -> dict:
         memory = self.dirs.get("memory")
@@ -378,8 +378,9 @@ class V2Cgroup:
                 continue  # no swap on this kernel: nothing to limit
             _write(os.path.join(self.dir, name), value)
 
-    def join(self) -> None:
-        _write(os.path.join(self.dir, "cgroup.procs"), "0")
+    def join(self, pid: int = 0) -> None:
+        """Move a process in: ``pid``, or the calling process (writing 0 means "me")."""
+        _write(os.path.join(self.dir, "cgroup.procs"), str(pid))
 
     def stats(self) -> dict:
         limit = _read(os.path.join(self.dir, "memory.max"), "max").strip()

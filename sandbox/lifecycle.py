@@ -105,7 +105,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      hostname: str | None = None, entrypoint: list[str] | None = None,
                      tty: bool = False, interactive: bool = False,
                      auto_remove: bool = False, limits=None, mounts: list[dict] = (),
-                     security: dict | None = None,
+                     security: dict | None = None, userns: dict | None = None,
                      notices: list[str] | None = None, log=None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
@@ -132,7 +132,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 user=user if user is not None else config.get("User", ""),
                 tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless,
                 limits=limits.as_dict() if limits else None, mounts=mounts,
-                security=security)
+                security=security, userns=userns)
     container = create(root, spec, name, hostname)
     if program is not None:
         write_atomic(container.dir / sec.SECCOMP_FILE, program, 0o600)

@@ -77,6 +77,10 @@ def state_root() -> Path:
 
 PRIVATE_DIR = 0o700   # the sandbox's own directories: the owner only
 PRIVATE_FILE = 0o600  # the sandbox's own files: the owner only
+# What the root, containers/ and layers/ become once a container runs with --uidmap: its
+# root is another host uid, which must walk down to its layers (Docker's data root with
+# userns-remap is 0711 too).  Others may pass through, never list: names must be known.
+TRAVERSABLE_DIR = 0o711
 SHARED_DIR = 0o755    # a container's root filesystem layers: read by any user inside it
 SHARED_FILE = 0o644   # the files bind-mounted into a container's /etc
 
@@ -102,7 +106,7 @@ def prepare_root(root: Path) -> Path:
         raise SandboxError(f"the state root {root} belongs to {_user_name(st.st_uid)}, not to "
                            f"{_user_name(os.geteuid())}; set SANDBOX_ROOT to a directory of "
                            "your own")
-    if stat.S_IMODE(st.st_mode) != PRIVATE_DIR:
+    if stat.S_IMODE(st.st_mode) not in (PRIVATE_DIR, TRAVERSABLE_DIR):
         if st.st_mode & 0o022:
             _refuse_planted_entries(root)
         os.chmod(root, PRIVATE_DIR)
@@ -126,6 +130,18 @@ def _user_name(uid: int) -> str:
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
     except KeyError:
         return f"uid {uid}"
+
+
+def open_to_remapped(root: Path) -> None:
+    """Let a remapped container's root (another host uid) walk to its layers and its directory.
+
+    Only the search bit (x) is added for others, on the root, ``containers/``
+    and ``layers/``: they can reach a path whose name they know, and list none.
+    """
+    for path in (root, root / "containers", root / "layers"):
+        ensure(path)
+        if stat.S_IMODE(os.stat(path).st_mode) != TRAVERSABLE_DIR:
+            os.chmod(path, TRAVERSABLE_DIR)
 
 
 def ensure(path: Path, mode: int = PRIVATE_DIR) -> Path:

@@ -183,6 +183,10 @@ def _switch_user(who: User, rootless: bool) -> None:
     if (uid, gid) == (0, 0):
         if not rootless:
             os.setgroups(who.groups if who.groups != [0] else [])
+        # Even root to root: a process that joined a remapped container's user namespace
+        # (exec) is still host root for the kernel until it takes that namespace's uid 0.
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
         return
     try:
         if not rootless:

@@ -36,7 +36,8 @@ class Spec:
                  cmd: list[str] = (), env: list[str] = (), workdir: str = "/", user: str = "",
                  tty: bool = False, interactive: bool = False, auto_remove: bool = False,
                  rootless: bool = False, limits: dict | None = None,
-                 mounts: list[dict] = (), security: dict | None = None):
+                 mounts: list[dict] = (), security: dict | None = None,
+                 userns: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -51,6 +52,7 @@ class Spec:
         self.limits = dict(limits or {})      # cgroup limits: memory, cpus, pids_limit, ...
         self.mounts = list(mounts)            # -v and --tmpfs: see sandbox.mounts
         self.security = security              # capabilities, seccomp, ...: see sandbox.security
+        self.userns = userns                  # --uidmap: {"uid", "gid", "size"}; see sandbox.userns
 
 
 class Container:
@@ -154,6 +156,8 @@ def create(root: Path, spec: Spec, name: str | None, hostname: str | None = None
         ensure(cdir / "work")
         ensure(cdir / "rootfs")
         _make_init_layer(cdir / "init")
+        if spec.userns:
+            _hand_over(root, cdir, spec.userns)
         hostname = hostname or cid[:12]  # Docker's default hostname: the short id
         config = {"Id": cid, "Name": claimed, "Created": now_iso(), "Hostname": hostname,
                   "Spec": spec.__dict__}
@@ -165,6 +169,19 @@ def create(root: Path, spec: Spec, name: str | None, hostname: str | None = None
         _release_name(root, claimed, cid)
         raise
     return Container(root, cid)
+
+
+def _hand_over(root: Path, cdir: Path, userns: dict) -> None:
+    """What a remapped container's root (host uid ``userns["uid"]``) must reach, and own.
+
+    It walks from the state root to its directory (search permission only)
+    and owns the overlay's upper and work directories: its writes land there.
+    """
+    from .paths import TRAVERSABLE_DIR, open_to_remapped
+    open_to_remapped(root)
+    os.chmod(cdir, TRAVERSABLE_DIR)
+    for d in ("upper", "work"):
+        os.chown(cdir / d, userns["uid"], userns["gid"])
 
 
 INIT_DIRS = ("dev", "proc", "sys", "etc")

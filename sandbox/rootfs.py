@@ -27,6 +27,7 @@ pivot_root(2), proc(5), sysfs(5), devpts (Documentation/filesystems/devpts.rst).
 from __future__ import annotations
 
 import os
+import stat
 from collections import namedtuple
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .errors import SandboxError
 from .paths import secure_join
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+ATTACH = "(move_mount)"  # a Mount whose source is a detached mount's descriptor, not a path
 ETC_FILES = ("hostname", "hosts", "resolv.conf")
 
 
@@ -101,6 +103,9 @@ def _user_mount(m: dict) -> list[Mount]:
         from .mounts import tmpfs_flags
         flags, data = tmpfs_flags(m["options"])
         return [Mount("tmpfs", target, "tmpfs", flags, data)]
+    if "fd" in m:  # a detached copy, made while the caller was still host root
+        is_file = not stat.S_ISDIR(os.fstat(m["fd"]).st_mode)
+        return [Mount(m["fd"], target, ATTACH, 0, target_is_file=is_file)]
     is_file = not os.path.isdir(m["source"])
     # MS_REC: the host directory's own submounts come along.  Read-only must then hold
     # for them too, which only mount_setattr(2) with AT_RECURSIVE does in one step.
@@ -154,6 +159,9 @@ def _mount_one(new_root: Path, m: Mount) -> None:
         raise SandboxError(f"cannot create the mount point /{m.target}: "
                            f"{err.strerror}") from None
     try:
+        if m.fstype == ATTACH:
+            sc.move_mount(m.source, target)
+            return
         sc.mount(m.source, target, m.fstype, m.flags, m.data)
         if m.read_only_tree:
             sc.mount_setattr(target, sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY)

@@ -38,6 +38,7 @@ from .monitor import exec_lean, ignore_signals, watch
 from .process import exec_in_container
 
 ERR_FD = 3  # where PID 1 and exec'd processes keep the error pipe, right after stdio
+KEPT_FDS = 100  # where a remapped init keeps its -v sources, clear of the numbers above
 CONSOLE_FD = 4  # and the console socket, with -t
 _moved_report_fd = 0  # set in a child once its error pipe has moved to ERR_FD
 
@@ -124,13 +125,19 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
         if os.fork() != 0:
             os._exit(0)
     ignore_signals()
-    if spec.rootless:
-        namespaces.enter_user_namespace()
-    sc.unshare(sc.CLONE_NEWPID)  # for the next child only
-    init_pid = os.fork()
-    if init_pid == 0:
-        os.close(info_w)
-        _child_guard(lambda: _container_init(container, stdio, cgroup, err_w), err_w)
+    # Read on the host, as the monitor: a remapped init could not read the container's files.
+    confined = confinement(container)
+    if spec.userns:
+        waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
+    else:
+        if spec.rootless:
+            namespaces.enter_user_namespace()
+        sc.unshare(sc.CLONE_NEWPID)  # for the next child only
+        init_pid = waited = os.fork()
+        if init_pid == 0:
+            os.close(info_w)
+            _child_guard(lambda: _container_init(container, stdio, cgroup, err_w, confined),
+                         err_w)
     os.close(err_w)
     _close_stdio(keep=info_w)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
@@ -140,17 +147,117 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     os.write(info_w, json.dumps({"pid": init_pid}).encode())
     os.close(info_w)
     if detach:
-        exec_lean(container.root, container.id, init_pid)
-    os._exit(watch(container, init_pid))
+        exec_lean(container.root, container.id, waited)
+    os._exit(watch(container, waited))
 
 
-def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int) -> None:
+# --- a root container in a user namespace of its own (--uidmap) ----------------------
+#
+#     monitor (host root)                 writes the child's uid_map and gid_map, then puts
+#     └── userns parent (new user ns)     the container's init into its cgroup: both need
+#         └── container init, PID 1       host root, which nothing inside has any more
+#
+# The monitor stays outside, so that it can still remove the container's cgroup and
+# record the exit; the userns parent waits for PID 1 and exits with its status.
+def _start_remapped(container: Container, stdio: Stdio, cgroup, err_w: int, info_w: int,
+                    confined) -> tuple[int, int]:
+    """Fork the user namespace's first process, map its ids, place its init; (it, init)."""
+    from . import userns
+    ask_r, ask_w = os.pipe2(os.O_CLOEXEC)   # parent → monitor: "map me", then init's pid
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)     # monitor → parent, then → init: "done"
+    parent = os.fork()
+    if parent == 0:
+        os.close(info_w)
+        os.close(ask_r)
+        os.close(go_w)
+        _child_guard(lambda: _remapped_parent(container, stdio, err_w, ask_w, go_r, confined),
+                     err_w)
+    os.close(ask_w)
+    os.close(go_r)
+    try:
+        if os.read(ask_r, 1) != b"u":
+            raise ChildProcessError("the user namespace was not made")
+        userns.write_maps(parent, container.spec.userns)
+        os.write(go_w, b"1")
+        init_pid = int(_read_all(ask_r) or "0")
+        if not init_pid:
+            raise ChildProcessError("the container's init was not started")
+        if cgroup is not None:
+            cgroup.join(init_pid)  # before init runs a single instruction of the image
+        os.write(go_w, b"1")
+    except (OSError, ValueError):
+        os.waitpid(parent, 0)  # its error is on the error pipe already
+        os._exit(125)
+    finally:
+        os.close(go_w)
+    return parent, init_pid
+
+
+def _bind_sources_opened(mounts: list[dict]) -> list[dict]:
+    """``-v`` sources copied now, while this process is still host root, as detached mounts.
+
+    The container's init mounts as its own root, an ordinary host uid, which
+    may not even be able to walk to a source (one under a 0700 home).  So
+    each source is cloned here with open_tree(2) (read-only already, for
+    ``:ro``), and init attaches the clone with move_mount(2): this is how runc
+    hands bind mounts to a container in a user namespace.
+    """
+    opened = []
+    for m in mounts:
+        if m["type"] == "bind":
+            tree = sc.open_tree(m["source"], sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                                | sc.AT_RECURSIVE)
+            if m["readonly"]:
+                sc.mount_setattr("", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY,
+                                 dfd=tree)
+            fd = fcntl.fcntl(tree, fcntl.F_DUPFD_CLOEXEC, KEPT_FDS)  # above stdio's 0 to 4
+            os.close(tree)
+            m = dict(m, fd=fd)
+        opened.append(m)
+    return opened
+
+
+def _remapped_parent(container: Container, stdio: Stdio, err_w: int, ask_w: int,
+                     go_r: int, confined) -> None:
+    """The user namespace's first process: become its root, make the PID namespace, fork init."""
+    mounts = _bind_sources_opened(container.spec.mounts)  # first: while still host root
+    sc.unshare(sc.CLONE_NEWUSER)
+    os.write(ask_w, b"u")
+    if os.read(go_r, 1) != b"1":
+        raise SandboxError("the monitor could not map the container's user ids")
+    # Still host uid 0 for the kernel, which this namespace does not map: become its root,
+    # host uid <start>, so that no file of the host's is ours any more (user_namespaces(7)).
+    os.setresgid(0, 0, 0)
+    os.setgroups([])
+    os.setresuid(0, 0, 0)
+    sc.unshare(sc.CLONE_NEWPID)  # owned by the new user namespace: init may mount proc
+    init_pid = os.fork()
+    if init_pid == 0:
+        os.close(ask_w)
+        _child_guard(lambda: _container_init(container, stdio, None, err_w, confined,
+                                             placed=go_r, mounts=mounts), err_w)
+    os.write(ask_w, str(init_pid).encode())
+    os.close(ask_w)
+    os.close(go_r)
+    os.closerange(3, _max_fd())  # the caller's pipes: its end-of-file must not wait for us
+    _detach_stdio()
+    from .monitor import exit_code
+    os._exit(exit_code(os.waitpid(init_pid, 0)[1]))
+
+
+def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, confined,
+                    placed: int = -1, mounts: list[dict] | None = None) -> None:
     """Process 1 of the container: the steps, in the order they must happen."""
     spec = container.spec
-    security, seccomp_filter = confinement(container)
+    security, seccomp_filter = confined
     if cgroup is not None:
         cgroup.join()  # first: everything from here on counts against the limits
-    _set_stdio(stdio, err_w)
+    if placed >= 0:  # remapped: the monitor puts us in the cgroup; wait until it has
+        if os.read(placed, 1) != b"1":
+            raise SandboxError("the monitor could not put the container in its cgroup")
+        os.close(placed)
+    source_fds = [m["fd"] for m in mounts or () if "fd" in m]
+    _set_stdio(stdio, err_w, keep=source_fds)
     # New namespaces for everything but the user and PID ones, which the monitor made.
     # Why here and not in the monitor: pivot_root moves every process of the mount
     # namespace that shares the old root, and the monitor must keep the host's files.
@@ -159,7 +266,11 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int) -> N
     sc.unshare(namespaces.CONTAINER_FLAGS)
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
-    rootfs.build(container.dir, container.lower_dirs, spec.rootless, spec.mounts, security)
+    in_userns = spec.rootless or bool(spec.userns)
+    rootfs.build(container.dir, container.lower_dirs, in_userns,
+                 spec.mounts if mounts is None else mounts, security)
+    for fd in source_fds:
+        os.close(fd)
     if stdio.tty:
         _open_terminal()  # after pivot_root: the terminal must come from the container's devpts
     sc.sethostname(container.config["Hostname"])
@@ -197,7 +308,7 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
     # Read now, on the host: once the helper has joined the container's mount
     # namespace, neither the container's directory nor this package's files are there.
     security, seccomp_filter = confinement(container)
-    nsfds = namespaces.open_namespaces(container.pid, spec.rootless)
+    nsfds = namespaces.open_namespaces(container.pid, spec.rootless or bool(spec.userns))
     cgroup = cgroups.from_paths(container.state.get("Cgroup"))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -251,7 +362,7 @@ def _exec_child(container, cmd, stdio, err_w, env, user, workdir, security,
 
 
 # --- plumbing -------------------------------------------------------------------
-def _set_stdio(stdio: Stdio, err_w: int) -> None:
+def _set_stdio(stdio: Stdio, err_w: int, keep: list[int] = ()) -> None:
     """Put the program's descriptors at 0, 1, 2 and the error pipe at 3; close the rest.
 
     A notebook kernel holds dozens of sockets; none of them belongs in a container.
@@ -269,7 +380,11 @@ def _set_stdio(stdio: Stdio, err_w: int) -> None:
     _moved_report_fd = ERR_FD
     if stdio.tty:
         os.dup2(console, CONSOLE_FD, inheritable=False)
-    os.closerange((CONSOLE_FD if stdio.tty else ERR_FD) + 1, _max_fd())
+    low = (CONSOLE_FD if stdio.tty else ERR_FD) + 1
+    for fd in sorted(keep):  # close everything else, around the descriptors to keep
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
 
 
 def _open_terminal() -> None:

@@ -152,7 +152,7 @@ MOUNT_ATTR_NOEXEC = 0x8
 _MOUNT_SETATTR_NR = 442      # the same on every architecture (added in Linux 5.12)
 
 
-def mount_setattr(path, flags: int, attr_set: int, attr_clr: int = 0) -> None:
+def mount_setattr(path, flags: int, attr_set: int, attr_clr: int = 0, dfd: int = AT_FDCWD) -> None:
     """Change the flags of a mount, and with ``AT_RECURSIVE`` of every mount below it.  mount_setattr(2)
 
     A bind mount's read-only flag belongs to that one mount: ``mount -o
@@ -161,10 +161,36 @@ def mount_setattr(path, flags: int, attr_set: int, attr_clr: int = 0) -> None:
     ``struct mount_attr`` is four 64-bit fields: attr_set, attr_clr, propagation, userns_fd.
     """
     attr = (ctypes.c_uint64 * 4)(attr_set, attr_clr, 0, 0)
-    _check(_libc.syscall(ctypes.c_long(_MOUNT_SETATTR_NR), ctypes.c_int(AT_FDCWD), _path(path),
+    _check(_libc.syscall(ctypes.c_long(_MOUNT_SETATTR_NR), ctypes.c_int(dfd), _path(path),
                          ctypes.c_uint(flags), attr, ctypes.c_size_t(ctypes.sizeof(attr))),
            "mount_setattr", str(path), _Spelled("AT_RECURSIVE" if flags & AT_RECURSIVE
                                                 else str(flags)), hex(attr_set))
+
+
+OPEN_TREE_CLONE = 1             # open_tree: a detached copy of the mount, not the mount itself
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_EMPTY_PATH = 0x1000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4   # move_mount: the source is the file descriptor itself
+_OPEN_TREE_NR, _MOVE_MOUNT_NR = 428, 429  # the same on every architecture (Linux 5.2)
+
+
+def open_tree(path, flags: int) -> int:
+    """A file descriptor for the mount at ``path``; with OPEN_TREE_CLONE, a detached copy.  open_tree(2)
+
+    The copy belongs to no mount namespace until :func:`move_mount` attaches
+    it somewhere, in whatever mount namespace the caller has moved into by
+    then: a way to hand a container a mount its own root could not have made.
+    """
+    return _check(_libc.syscall(ctypes.c_long(_OPEN_TREE_NR), ctypes.c_int(AT_FDCWD),
+                                _path(path), ctypes.c_uint(flags)), "open_tree", str(path), flags)
+
+
+def move_mount(tree_fd: int, target) -> None:
+    """Attach the detached mount ``tree_fd`` (from :func:`open_tree`) at ``target``.  move_mount(2)"""
+    _check(_libc.syscall(ctypes.c_long(_MOVE_MOUNT_NR), ctypes.c_int(tree_fd), b"",
+                         ctypes.c_int(AT_FDCWD), _path(target),
+                         ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)), "move_mount", tree_fd,
+           str(target))
 
 
 def pivot_root(new_root, put_old) -> None:

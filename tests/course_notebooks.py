@@ -102,7 +102,9 @@ HOSTILE = {
     "looks_at_privileges": (CORRECT[0], CORRECT[1] + "for pid in (1, 'self'):\n"
                             "    print(pid, [l.split()[1] for l in open(f'/proc/{pid}/status')\n"
                             "                if l.startswith(('Uid', 'CapEff', 'CapBnd', "
-                            "'NoNewPrivs'))])\n", 2, 1, "graded"),
+                            "'NoNewPrivs'))])\n"
+                            "print('uid_map', open('/proc/self/uid_map').read().split())\n",
+                            2, 1, "graded"),
     # Issue 11: a learner's code that tries to see the checks, or to talk them into a score.
     "display_spy": (CORRECT[0], CORRECT[1] + "from IPython.display import display\n"
                     "ip = get_ipython()\n"

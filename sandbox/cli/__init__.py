@@ -41,6 +41,10 @@ _CREATE_FLAGS = [
     Flag("security-opt", "", "list", "Security Options (seccomp=unconfined|PROFILE.json, "
          "no-new-privileges, systempaths=unconfined)", metavar="list"),
     Flag("read-only", "", "bool", "Mount the container's root filesystem as read only"),
+    Flag("uidmap", "", "str", "Run root as this host uid range, in a user namespace "
+         "(format: 0:HOST_UID:SIZE; root only)", metavar="string"),
+    Flag("gidmap", "", "str", "The same for groups (format: 0:HOST_GID:SIZE)",
+         metavar="string"),
 ]
 
 COMMANDS = {c.name: c for c in [

@@ -27,10 +27,12 @@ def _root():
 # --- run, create, start ----------------------------------------------------------
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
             memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network,
-            cap_add, cap_drop, privileged, security_opt, read_only):
+            cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap):
     from ..cgroups import parse_limits
     from ..mounts import check_network, parse_all
     from ..security import decide
+    from ..userns import parse as parse_userns
+    userns = parse_userns(uidmap, gidmap)
     security = decide(_comma_list(cap_add), _comma_list(cap_drop), privileged, security_opt,
                       read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
@@ -42,7 +44,7 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
         tty=tty, interactive=interactive, auto_remove=rm, limits=limits, mounts=mounts,
-        security=security, notices=notices,
+        security=security, userns=userns, notices=notices,
         log=lambda line: print(line, file=sys.stderr, flush=True))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "

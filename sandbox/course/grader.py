@@ -109,6 +109,34 @@ def grading_seccomp_profile() -> Path:
     return path
 
 
+GRADER_USER = "sandbox-grader"  # its /etc/subuid and /etc/subgid ranges hold the graded
+
+
+def id_ranges(workers: int) -> "queue.Queue[str]":
+    """One ``0:START:65536`` map per concurrent submission, from sandbox-grader's ranges.
+
+    Each submission's container runs in a user namespace whose root is an
+    ordinary host uid (see :mod:`sandbox.userns`), and no two submissions
+    graded at the same time share one: their kernels cannot signal, trace
+    or share a keyring with each other.
+    """
+    import queue
+    from ..userns import SIZE, subid_range
+    uids, gids = subid_range(GRADER_USER, "uid"), subid_range(GRADER_USER, "gid")
+    if not uids or not gids or uids[0] != gids[0] or min(uids[1], gids[1]) < SIZE * workers:
+        raise SandboxError(
+            f"grading runs each submission as its own range of {SIZE} host uids, from the "
+            f"{GRADER_USER} user's entries in /etc/subuid and /etc/subgid, and found none for "
+            f"{workers} worker(s): run ./course test or ./course lab as root once (it creates "
+            f"them), or: sudo useradd --system {GRADER_USER}; sudo usermod --add-subuids "
+            f"1000000000-{1000000000 + 16 * SIZE - 1} --add-subgids "
+            f"1000000000-{1000000000 + 16 * SIZE - 1} {GRADER_USER}")
+    ranges: queue.Queue[str] = queue.Queue()
+    for slot in range(workers):
+        ranges.put(f"0:{uids[0] + slot * SIZE}:{SIZE}")
+    return ranges
+
+
 class Limits:
     def __init__(self, timeout=300.0, cell_timeout=60.0, memory="1g", pids_limit="256",
                  cpus="1"):
@@ -118,10 +146,19 @@ class Limits:
 
 def run_in_container(name: str, job: dict, limits: Limits) -> tuple[str, dict | None]:
     """Run one job in a new grading container; return (status, executed notebook or None)."""
+    uidmap = limits.ranges.get()  # a range of host uids of its own, for this submission alone
+    try:
+        return _run_with_ids(name, job, limits, uidmap)
+    finally:
+        limits.ranges.put(uidmap)  # its processes are gone with the container: free again
+
+
+def _run_with_ids(name: str, job: dict, limits: Limits, uidmap: str) -> tuple[str, dict | None]:
     argv = [sys.executable, "-m", "sandbox", "run", "-i", "--name", name, "--network", "none",
             "--memory", limits.memory, "--memory-swap", limits.memory,
             "--pids-limit", limits.pids_limit, "--cpus", limits.cpus,
             "--tmpfs", "/tmp:size=512m,mode=1777", "-w", "/tmp",
+            "--uidmap", uidmap, "--gidmap", uidmap,
             "--security-opt", f"seccomp={grading_seccomp_profile()}",
             # A new proc may be mounted in a user namespace only where the kernel's proc is
             # fully visible (no mount hides part of it), and the exercises mount one.
@@ -201,6 +238,7 @@ def grade_one(autograder: dict, path: Path, name: str, limits: Limits,
         return {"file": path.name, "status": status, "results": score(None, points, status),
                 "feedback": None, "seconds": 0.0}
     job = {"notebook": assemble(autograder, submission), "uid": KERNEL_UID,
+           "timeout": limits.timeout,  # the runner ends itself then, should the grader die
            "cell_timeout": limits.cell_timeout, "parameters": parameters}
     status, executed = run_in_container(name, job, limits)
     results = score(executed, points, status)
@@ -220,13 +258,14 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
     autograder = nbgrader.load(assignment)
     if not nbgrader.graded_cells(autograder):
         raise SandboxError(f"{assignment}: no graded cells (is this the autograder version?)")
+    workers = workers or os.cpu_count() or 1
     limits = Limits(timeout, cell_timeout, memory, pids_limit, cpus)
+    limits.ranges = id_ranges(workers)
     check(parse_limits(memory, memory, cpus, None, pids_limit))  # refuse before any work
     grading_image()
     parameters = {"grading": True, **(parameters or {})}
     started = time.monotonic()
-    rows = _grade_all(autograder, submissions, limits, parameters, workers or os.cpu_count() or 1,
-                      progress)
+    rows = _grade_all(autograder, submissions, limits, parameters, workers, progress)
     elapsed = time.monotonic() - started
     write_results(out, rows, nbgrader.max_points(autograder))
     return summary(rows, elapsed, out)
