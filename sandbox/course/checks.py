@@ -54,6 +54,12 @@ class LearnerError(Exception):
         self.fields = dict(fields or {})
         self.call = self.fields.get("call")  # KernelCallError's: which system call failed
         self.errno = self.fields.get("errno")
+        classes = self.fields.get("classes")
+        self.classes = [str(c) for c in classes] if isinstance(classes, list) else [type_name]
+
+    def is_a(self, class_name: str) -> bool:
+        """Was it raised as ``class_name`` or a subclass of it (``err.is_a("ValueError")``)?"""
+        return class_name in self.classes
 
     def __repr__(self) -> str:
         return f"LearnerError({self.type}: {self.message})"
@@ -203,6 +209,8 @@ def explain(error: BaseException) -> str:
         return str(error)
     kind = error.type if isinstance(error, LearnerError) else type(error).__name__
     message = error.message if isinstance(error, LearnerError) else str(error)
+    if isinstance(error, LearnerError) and error.is_a("NameError") and kind != "NameError":
+        kind = "NameError"  # UnboundLocalError, say: the same advice
     if kind == "NotImplementedError":
         return ("not answered yet: replace `raise NotImplementedError()` with your code, "
                 "then run that cell and this one again")

@@ -40,6 +40,8 @@ def answer(code: str, namespace: dict | None = None) -> str:
         if last is not None:
             value = eval(compile(ast.Expression(last.value), "<check>", "eval"), scope)  # noqa: S307
     except BaseException as err:  # noqa: BLE001 - the learner's error is an answer too
+        if isinstance(err, KeyboardInterrupt) or type(err).__module__ == "sandbox.course.checks":
+            raise  # the check's own time limit (self-study) or an interrupt: not an answer
         value = raised(err)
     text = json.dumps(encode(value))
     if len(text) > MAX_ANSWER:
@@ -51,7 +53,9 @@ def raised(err: BaseException) -> dict:
     """An exception as a value: its type, message, and the fields a check may ask about."""
     fields = {k: getattr(err, k) for k in ("call", "errno", "errno_name")
               if isinstance(getattr(err, k, None), (str, int))}
-    return {"__raised__": {"type": type(err).__name__, "message": str(err)[:2000], **fields}}
+    classes = [c.__name__ for c in type(err).__mro__]  # so a check can accept subclasses
+    return {"__raised__": {"type": type(err).__name__, "message": str(err)[:2000],
+                           "classes": classes, **fields}}
 
 
 def encode(value, depth: int = 0):
