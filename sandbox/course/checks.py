@@ -209,8 +209,6 @@ def explain(error: BaseException) -> str:
         return str(error)
     kind = error.type if isinstance(error, LearnerError) else type(error).__name__
     message = error.message if isinstance(error, LearnerError) else str(error)
-    if isinstance(error, LearnerError) and error.is_a("NameError") and kind != "NameError":
-        kind = "NameError"  # UnboundLocalError, say: the same advice
     if kind == "NotImplementedError":
         return ("not answered yet: replace `raise NotImplementedError()` with your code, "
                 "then run that cell and this one again")
