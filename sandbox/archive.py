@@ -154,16 +154,17 @@ def _archive_entry(name: str, size: int) -> tarfile.TarInfo:
 class _Loading:
     """What one ``load`` works with: the archive, the store, the blobs it added so far."""
 
-    def __init__(self, store: Store, tar, archive_path: Path):
+    def __init__(self, store: Store, tar, archive_path: Path, limits):
         self.store, self.tar, self.shown = store, tar, archive_path.name
         self.new = NewBlobs(store)
-        self.limits = layer_limits(store.root)
+        self.limits = limits
 
 
 def load(store: Store, archive_path: Path) -> list[str]:
     """``docker load``: read a docker-archive or an OCI layout archive; return the loaded names."""
+    limits = layer_limits(store.root)  # a daemon.json to fix is said before anything is read
     tar = _open_tar(archive_path)
-    loading = _Loading(store, tar, archive_path)
+    loading = _Loading(store, tar, archive_path, limits)
     new = loading.new
     try:
         with tar:
