@@ -100,6 +100,11 @@ def test_a_file_over_the_cap_is_refused_after_reading_one_byte_more(tmp_path, mo
 ENVELOPE = {"metadata": {}, "nbformat": 4, "nbformat_minor": 4}
 
 
+def test_a_notebook_with_a_byte_order_mark_is_read():
+    nb = {**ENVELOPE, "cells": []}
+    assert grader.parse_notebook(b"\xef\xbb\xbf" + json.dumps(nb).encode()) == nb
+
+
 @pytest.mark.parametrize("content, status", [
     (b"\x89PNG\r\n\x1a\n", "not a notebook: not UTF-8 text (at byte 0)"),
     (b"print('hello')", "not a notebook: not JSON (Expecting value at line 1, column 1)"),

@@ -149,7 +149,7 @@ def parse_notebook(data: bytes) -> dict:
     after this meets a shape it did not expect.
     """
     try:
-        nb = json.loads(data.decode("utf-8"))
+        nb = json.loads(data.decode("utf-8-sig"))  # -sig: a byte-order mark some editors add
     except UnicodeDecodeError as err:
         raise Refused(f"not a notebook: not UTF-8 text (at byte {err.start})") from None
     except json.JSONDecodeError as err:
