@@ -270,10 +270,38 @@ def run_argv(name: str, limits: Limits) -> list[str]:
             "--memory", limits.memory, "--memory-swap", limits.memory,
             "--pids-limit", limits.pids_limit, "--cpus", limits.cpus,
             "--read-only", "--security-opt", "no-new-privileges",
-            "--tmpfs", "/tmp:size=512m,mode=1777", "-w", "/tmp"]
+            # exec: the exercises build root filesystems in /tmp and run their programs.
+            "--tmpfs", "/tmp:size=512m,mode=1777,exec", "-w", "/tmp",
+            "--security-opt", f"seccomp={grading_seccomp_profile()}",
+            # A new proc may be mounted in a user namespace only where the kernel's proc is
+            # fully visible (no mount hides part of it), and the exercises mount one.
+            "--security-opt", "systempaths=unconfined"]
     for volume in course_mounts():
         argv += ["-v", volume]
     return argv + [IMAGE, sys.executable, "-I", "-m", "sandbox.course.runner"]
+
+
+def grading_seccomp_profile() -> Path:
+    """Docker's default seccomp profile, with the calls that make namespaces opened.
+
+    The exercises ask learners to create namespaces and containers
+    (chapters 02, 03, 12), which the default profile refuses a container
+    without CAP_SYS_ADMIN, and pivot_root(2), which it refuses every
+    container (Docker's containers do not start containers).  The kernel runs
+    as ``nobody`` with no capability, so these calls only ever work inside a
+    user namespace it made itself; everything else the default refuses
+    (keyctl, bpf, modules, ...) stays refused.
+    """
+    from .. import seccomp
+    from ..paths import ensure, write_atomic
+    path = state_root() / "cache" / "grading-seccomp.json"
+    profile = seccomp.as_if_held(seccomp.default_profile(), {"SYS_ADMIN"})
+    profile["syscalls"].append({"names": ["pivot_root"], "action": "SCMP_ACT_ALLOW"})
+    profile = json.dumps(profile, sort_keys=True)
+    if not path.exists() or path.read_text() != profile:
+        ensure(path.parent)
+        write_atomic(path, profile)
+    return path
 
 
 class Ran(NamedTuple):
