@@ -133,8 +133,9 @@ def test_dev_holds_only_the_standard_devices():
 
 # --- mounts ------------------------------------------------------------------------------
 def test_read_only_root_filesystem():
-    r = run_sh("--read-only", script="touch /new; echo ok > /dev/null && echo dev-ok")
-    assert "Read-only file system" in r.stderr and "dev-ok" in r.stdout
+    r = run_sh("--read-only", script="touch /new; echo ok > /dev/null && echo dev-ok; "
+                                     "echo x >> /etc/hosts")
+    assert r.stderr.count("Read-only file system") == 2 and "dev-ok" in r.stdout
 
 
 @root_only
