@@ -59,13 +59,13 @@ def save(store: Store, images: list[Image], names: list[str], output) -> None:
         for image, name in zip(images, names):
             layers = []
             for layer, diff_id in zip(image.layers, image.diff_ids):
-                path = f"blobs/sha256/{diff_id.split(':', 1)[1]}"
+                path = _blob_name(diff_id)
                 if path not in written:
                     sizes[path] = _add_uncompressed_layer(tar, store, layer, diff_id, path)
                     written.add(path)
                 layers.append((path, diff_id))
             config_bytes = store.read_blob(image.id)
-            _add_bytes(tar, f"blobs/sha256/{image.id.split(':', 1)[1]}", config_bytes, written)
+            _add_bytes(tar, _blob_name(image.id), config_bytes, written)
             layer_sizes = [sizes[path] for path, _ in layers]
             manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
                         "config": {"mediaType": MEDIA_CONFIG, "digest": image.id,
@@ -74,8 +74,7 @@ def save(store: Store, images: list[Image], names: list[str], output) -> None:
                                    for (_, d), s in zip(layers, layer_sizes)]}
             manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
             manifest_digest = sha256_digest(manifest_bytes)
-            _add_bytes(tar, f"blobs/sha256/{manifest_digest.split(':', 1)[1]}", manifest_bytes,
-                       written)
+            _add_bytes(tar, _blob_name(manifest_digest), manifest_bytes, written)
             # An image asked for by its id is saved without a name, as Docker does.
             tagged = normalize_ref(name) if name and normalize_ref(name) == image.ref else None
             annotations = {}
@@ -85,7 +84,7 @@ def save(store: Store, images: list[Image], names: list[str], output) -> None:
             index["manifests"].append({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest,
                                        "size": len(manifest_bytes),
                                        **({"annotations": annotations} if annotations else {})})
-            docker_manifest.append({"Config": f"blobs/sha256/{image.id.split(':', 1)[1]}",
+            docker_manifest.append({"Config": _blob_name(image.id),
                                     "RepoTags": [tagged] if tagged else [],
                                     "Layers": [path for path, _ in layers]})
         _add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
@@ -155,16 +154,17 @@ def _archive_entry(name: str, size: int) -> tarfile.TarInfo:
 class _Loading:
     """What one ``load`` works with: the archive, the store, the blobs it added so far."""
 
-    def __init__(self, store: Store, tar, archive_path: Path):
+    def __init__(self, store: Store, tar, archive_path: Path, limits):
         self.store, self.tar, self.shown = store, tar, archive_path.name
         self.new = NewBlobs(store)
-        self.limits = layer_limits(store.root)
+        self.limits = limits
 
 
 def load(store: Store, archive_path: Path) -> list[str]:
     """``docker load``: read a docker-archive or an OCI layout archive; return the loaded names."""
+    limits = layer_limits(store.root)  # a daemon.json to fix is said before anything is read
     tar = _open_tar(archive_path)
-    loading = _Loading(store, tar, archive_path)
+    loading = _Loading(store, tar, archive_path, limits)
     new = loading.new
     try:
         with tar:

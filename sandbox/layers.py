@@ -378,7 +378,8 @@ def _make_whiteout(path: Path, rootless: bool) -> None:
     only, so anything already at ``path`` came from this layer, and stays: a file
     or a link hides the one below by itself; a directory would let the one below
     show through, so it becomes opaque (the one below is gone, its own entries stay).
-    umoci does the same: its whiteouts skip the paths the layer itself wrote.
+    umoci, unpacking into one flat directory, does the same: its whiteouts skip the
+    paths the layer itself wrote (oci/layer/tar_extract.go, ``upperPaths``).
     """
     try:
         st = os.lstat(path)

@@ -118,6 +118,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
         from .cgroups import check
         check(limits)
     from . import security as sec
+    from .paths import prepare_root
+    prepare_root(root)  # first: another user's root is refused before anything is written
     security = security or sec.default()
     # A bad profile fails here, before anything is made.
     program = sec.seccomp_program(security, root / "cache" / "seccomp")

@@ -59,7 +59,8 @@ def overlay_options(lower_dirs: list[str], upper: str, work: str, rootless: bool
 
 
 def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool,
-               user_mounts: list[dict] = (), privileged: bool = False) -> list[Mount]:
+               user_mounts: list[dict] = (), privileged: bool = False,
+               read_only: bool = False) -> list[Mount]:
     """Every mount that makes up the container's filesystem, in the order they must happen.
 
     The flags are Docker's: /proc, /sys, /dev/shm and /dev/mqueue are nosuid,
@@ -89,8 +90,9 @@ def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool,
         Mount("shm", "dev/shm", "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k"),
         Mount("mqueue", "dev/mqueue", "mqueue", nosuid_nodev_noexec),
     ]
-    plan += [Mount(str(container_dir / f), f"etc/{f}", None, sc.MS_BIND, target_is_file=True)
-             for f in ETC_FILES]
+    # With --read-only these are read-only too, as Docker makes them (moby: NetworkMounts).
+    plan += [Mount(str(container_dir / f), f"etc/{f}", None, sc.MS_BIND, target_is_file=True,
+                   read_only_tree=read_only) for f in ETC_FILES]
     for m in user_mounts:
         plan += _user_mount(m)
     return plan
@@ -129,7 +131,8 @@ def build(container_dir: Path, lower_dirs: list[str], rootless: bool,
     # namespace (mount_namespaces(7), "shared subtrees"), and pivot_root(2)
     # refuses to work when the new or the current root is a shared mount.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    for m in mount_plan(container_dir, lower_dirs, rootless, user_mounts, privileged):
+    for m in mount_plan(container_dir, lower_dirs, rootless, user_mounts, privileged,
+                        security.get("read_only", False)):
         _mount_one(new_root, m)
     # After /sys (which it mounts on) and the user's mounts (which it must hide nothing of).
     systempaths.mount_cgroups(new_root, writable=privileged, rootless=rootless)

@@ -276,14 +276,15 @@ class Front:
     ``seen``: every (method, path, Authorization) that came in.
     """
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, address: str = "127.0.0.1"):
         self.upstream = upstream
+        self.address = address
         self.hook = None
         self.seen: list[tuple[str, str, str]] = []
         self.bearer: dict | None = None
         self.token_requests: list[dict] = []
         self._grants: dict[str, set[tuple[str, str]]] = {}  # token → {(repository, action)}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = ThreadingHTTPServer((address, 0), _Handler)
         self.server.daemon_threads = True
         self.server.front = self
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -291,7 +292,7 @@ class Front:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_port}"
+        return f"{self.address}:{self.server.server_port}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -445,16 +446,6 @@ class Elsewhere(Front):
     """
 
     def __init__(self, upstream: str, authorization: str | None = None):
-        # Front's attributes, but listening on another address: not Front.__init__
-        self.upstream, self.bearer, self.seen = upstream, None, []
+        super().__init__(upstream, address="127.0.0.2")
         self.hook = lambda handler: handler.reply(*forward_as(handler, upstream, authorization)) \
             or True
-        self.server = ThreadingHTTPServer(("127.0.0.2", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.front = self
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.2:{self.server.server_port}"

@@ -107,6 +107,12 @@ def leftover_cgroups() -> list[str]:
     return last
 
 
+def new_leftover_cgroups(before: list[str]) -> list[str]:
+    """Leftovers that were not there when the test began: a machine may have other users
+    of this runtime (or crashed runs of theirs); their cgroups are not this test's."""
+    return [c for c in leftover_cgroups() if c not in before]
+
+
 def ps_ids() -> list[str]:
     return sandbox("ps", "-a", "-q", "--no-trunc", check=True).stdout.split()
 
@@ -235,16 +241,17 @@ def test_pids_max_of_a_running_container(state_root, name):
 # --- nothing left behind -----------------------------------------------------------------
 @root_only
 def test_100_runs_with_a_limit_leave_no_cgroup():
-    assert leftover_cgroups() == []
+    before = leftover_cgroups()
     for i in range(100):
         r = sandbox("run", "--rm", "--memory", "64m", "busybox", "true")
         assert r.returncode == 0, (i, r.stderr)
-    assert leftover_cgroups() == []
+    assert new_leftover_cgroups(before) == []
     assert sandbox("ps", "-a", "-q").stdout == ""
 
 
 @root_only
 def test_killed_sandbox_and_monitor_then_prune_removes_the_cgroup(state_root, name):
+    before = leftover_cgroups()
     cli = subprocess.Popen([sys.executable, "-m", "sandbox", "run", "--name", name, "--memory",
                             "64m", "busybox", "sleep", "300"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -263,7 +270,7 @@ def test_killed_sandbox_and_monitor_then_prune_removes_the_cgroup(state_root, na
         assert cid in r.stdout
         assert cid not in ps_ids()
         assert [d for d in cgroup_dirs(paths) if os.path.exists(d)] == []
-        assert leftover_cgroups() == []
+        assert new_leftover_cgroups(before) == []
     finally:
         if cli.poll() is None:
             cli.kill()

@@ -383,6 +383,16 @@ def test_a_container_cannot_open_a_disk_it_made():
 
 
 @root_only
+def test_a_privileged_container_opens_what_it_made():
+    device = openable_block_device()
+    if device is None:
+        pytest.skip("no block device this host may open")
+    r = sandbox("run", "--rm", "--privileged", "busybox", "sh", "-c",
+                f"mknod /tmp/disk b {device[0]} {device[1]} && head -c1 /tmp/disk >/dev/null")
+    assert (r.returncode, r.stderr) == (0, ""), (device, r.stderr)
+
+
+@root_only
 def test_a_container_uses_its_standard_devices():
     r = sandbox("run", "--rm", "busybox", "sh", "-c",
                 "echo x > /dev/null && head -c4 /dev/zero | wc -c && head -c4 /dev/urandom | wc -c")

@@ -146,7 +146,7 @@ def test_grading_scores_correct_partial_empty_and_hostile(name, released, tmp_pa
                 "--out", str(out), "--cell-timeout", "60", timeout=600)
     assert r.returncode == 0, r.stderr
     with open(out / "final_grades.csv") as f:
-        rows = {row["file"]: row for row in csv.DictReader(f)}
+        rows = {Path(row["file"]).name: row for row in csv.DictReader(f)}
     total = sum(points.values())
     first = next(iter(points))
     assert float(rows["correct.ipynb"]["total"]) == total, rows["correct.ipynb"]

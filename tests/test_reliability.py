@@ -12,8 +12,13 @@ from pathlib import Path
 from conftest import sandbox
 
 
-def leftovers(root: Path) -> dict:
-    """Everything a container could leave: state entries, mounts, processes, cgroups."""
+def leftovers(root: Path, cgroups_before: list[str] = ()) -> dict:
+    """Everything a container could leave: state entries, mounts, processes, cgroups.
+
+    Cgroups are not named after the state root, so those already left when the test
+    began (``cgroups_before``, another user's) are not counted; live ones never are.
+    """
+    from test_cgroups_real import leftover_cgroups
     found = {
         "containers": os.listdir(root / "containers") if (root / "containers").exists() else [],
         "names": os.listdir(root / "names") if (root / "names").exists() else [],
@@ -21,8 +26,7 @@ def leftovers(root: Path) -> dict:
         "mounts": [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
                    if str(root) in line],
         # A container's cgroup sits below the cgroup of whoever started it, at any depth.
-        "cgroups": [str(p) for depth in range(1, 6)
-                    for p in Path("/sys/fs/cgroup").glob("*/" * depth + "sandbox*")],
+        "cgroups": [c for c in leftover_cgroups() if c not in cgroups_before],
         "processes": [],
     }
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -35,14 +39,21 @@ def leftovers(root: Path) -> dict:
     return {k: v for k, v in found.items() if v}
 
 
+def _cgroups_left_by_others() -> list[str]:
+    from test_cgroups_real import leftover_cgroups
+    return leftover_cgroups()
+
+
 def test_200_runs_leave_nothing(state_root):
+    before = _cgroups_left_by_others()
     for i in range(200):
         r = sandbox("run", "--rm", "busybox", "true")
         assert r.returncode == 0, (i, r.stderr)
-    assert leftovers(state_root) == {}
+    assert leftovers(state_root, before) == {}
 
 
 def test_sigkill_of_sandbox_during_a_foreground_run(state_root, name):
+    before = _cgroups_left_by_others()
     cli = subprocess.Popen([sys.executable, "-m", "sandbox", "run", "--name", name, "busybox",
                             "sh", "-c", "echo up; sleep 300"], stdout=subprocess.PIPE, text=True)
     assert cli.stdout.readline() == "up\n"
@@ -52,11 +63,12 @@ def test_sigkill_of_sandbox_during_a_foreground_run(state_root, name):
     assert sandbox("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "running"
     assert "Up " in sandbox("ps", "-a").stdout
     assert sandbox("rm", "-f", name).returncode == 0
-    assert leftovers(state_root) == {}
+    assert leftovers(state_root, before) == {}
 
 
 def test_sigkill_of_sandbox_and_its_monitor(state_root, name):
     """Even with the monitor gone, `ps -a` tells the truth and `system prune` cleans up."""
+    before = _cgroups_left_by_others()
     cli = subprocess.Popen([sys.executable, "-m", "sandbox", "run", "--name", name, "busybox",
                             "sh", "-c", "echo up; sleep 1; exit 3"], stdout=subprocess.PIPE,
                            text=True)
@@ -71,11 +83,12 @@ def test_sigkill_of_sandbox_and_its_monitor(state_root, name):
     assert status == ["exited", "-1"]  # the exit code is unknown: nobody was left to collect it
     assert "Exited (unknown)" in sandbox("ps", "-a").stdout
     assert state["Id"] in sandbox("system", "prune", "-f").stdout
-    assert leftovers(state_root) == {}
+    assert leftovers(state_root, before) == {}
 
 
 def test_two_processes_start_ten_containers_each_on_one_new_root(tmp_path):
     """Both race to build the busybox image and unpack its layer too."""
+    before = _cgroups_left_by_others()
     root = tmp_path / "shared-root"
     script = ("import subprocess, sys\n"
               "for i in range(10):\n"
@@ -92,4 +105,4 @@ def test_two_processes_start_ten_containers_each_on_one_new_root(tmp_path):
     assert [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]] \
         == ["busybox:latest"]
     assert len(os.listdir(root / "layers")) == 1
-    assert leftovers(root) == {}
+    assert leftovers(root, before) == {}

@@ -1,11 +1,39 @@
 """``sandbox course grade``: every submission in a container of its own, several at once.
 
     grader (root, on the host)
-    ├── sandbox run  grade-…-0   no network, memory/pids/CPU limits, course files read-only
+    ├── sandbox run  grade-…-0   no network, memory/pids/CPU limits, read-only but for /tmp
     │   └── runner (root of the container)          papermill; reads the job from stdin
     │       └── kernel (uid 65534, no capabilities) the learner's code, then the hidden tests
     ├── sandbox run  grade-…-1
     …
+
+Submissions come from people who may want the points without the work, and
+the grader runs as root, so each one is read as hostile:
+
+1. **It stands alone.**  Only a regular file is read, never through a link
+   (``alice.ipynb -> /home/bob/hw.ipynb`` or ``-> release/solution/…`` is
+   refused), and at most :data:`SUBMISSION_CAP` bytes of it.  It must be
+   UTF-8 JSON, nbformat 4, valid against nbformat's schema; anything else is
+   refused with a status saying why, and zero points.  Whatever else goes
+   wrong with one submission, a bug of ours included, becomes its status
+   (``grader error: …``); the others are graded all the same.
+2. **It is bounded.**  The runner's reply (the executed notebook) is read up
+   to :data:`OUTPUT_CAP` bytes, and only the last :data:`STDERR_TAIL` bytes
+   of its stderr are kept; a container over the cap is killed.
+3. **It writes nowhere that lasts.**  The container's root is read-only
+   (``--read-only``), ``/var/tmp`` too; ``/tmp`` is a 512 MiB tmpfs.  Also
+   writable by the learner's code, and also in memory, counted against the
+   container's memory limit: ``/dev/shm`` (a 64 MiB tmpfs) and
+   ``/dev/mqueue`` (POSIX message queues, 800 KiB per user by
+   RLIMIT_MSGQUEUE); ``/dev`` itself is a 64 MiB tmpfs only the runner may
+   write.  ``--security-opt no-new-privileges``: no execve(2) gains a
+   privilege (the kernel's drop to ``nobody`` is setuid(2) by a root process,
+   which no_new_privs allows; see :mod:`sandbox.course.dropuser`).
+4. **It cannot reach the others.**  Each container has its own namespaces,
+   and the runtime's seccomp profile (Docker's) denies add_key, keyctl and
+   request_key: the kernel's keyrings, which no namespace separates for
+   containers of one user namespace, cannot carry a message between two
+   submissions graded at once.
 
 For each submission the grader assembles the notebook to run: the learner's
 cells, with every locked cell put back as the autograder has it (a learner
@@ -21,13 +49,18 @@ Scoring and the files written are in :mod:`sandbox.course.results`.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
+import selectors
+import stat
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import lifecycle
 from ..cgroups import check, parse_limits
@@ -35,21 +68,155 @@ from ..errors import SandboxError
 from ..paths import is_root, state_root
 from ..records import Container, lookup
 from . import nbgrader
-from .results import HIDDEN_KEY, clean_cell, feedback, score, summary, write_results
+from .results import HIDDEN_KEY, Outputs, clean_cell, feedback, output_names, score, summary
 
 IMAGE = "sandbox-grader:latest"
 KERNEL_UID = 65534  # nobody
+# A notebook with every plot in it is rarely over a few MiB; 16 MiB leaves room and
+# bounds what one submission costs to parse before its container even starts.
+SUBMISSION_CAP = 16 * 2**20
+# The executed notebook comes back as one JSON document.  Parsed, JSON can take twenty
+# times its size (64 MiB of "[]," is 1.5 GB of lists), so replies are parsed one at a
+# time (Batch.one_reply_at_a_time) and none may be larger than this.
+OUTPUT_CAP = 64 * 2**20
+STDERR_TAIL = 64 * 2**10  # the runner's last words, enough for a traceback
+_CHUNK = 2**16
+
+
+class Refused(Exception):
+    """A submission that is not graded at all; its message is the status, in one sentence."""
+
+
+# --- reading a submission ----------------------------------------------------------------
+_NOT_REGULAR = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def read_submission(path: Path, cap: int = SUBMISSION_CAP) -> dict:
+    """The notebook in the file ``path``, or :class:`Refused` saying why it is not one."""
+    return parse_notebook(read_regular_file(path, cap))
+
+
+def read_regular_file(path: Path, cap: int) -> bytes:
+    """The content of ``path`` if it is a regular file itself (not a link to one), up to ``cap``.
+
+    lstat(2) first, so that a device or a fifo is refused without being opened
+    (opening a device can act: a tape rewinds, a watchdog starts).  Then
+    open(2) with O_NOFOLLOW, so that a symbolic link swapped in since fails
+    with ELOOP, and O_NONBLOCK, so that a fifo swapped in cannot hang the
+    grader; fstat(2) of what was opened has the last word.  Only the last
+    component is checked: the folders above it are the instructor's.
+    """
+    try:
+        _refuse_unless_regular(os.lstat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise Refused("not a regular file: a symbolic link") from None
+        raise Refused(f"not readable: {err.strerror}") from None
+    try:
+        _refuse_unless_regular(os.fstat(fd).st_mode)
+        data = _read_at_most(fd, cap + 1)
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise Refused(f"too large: the file is over {_size(cap)}")
+    return data
+
+
+def _refuse_unless_regular(mode: int) -> None:
+    for is_kind, kind in _NOT_REGULAR:
+        if is_kind(mode):
+            raise Refused(f"not a regular file: {kind}")
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, min(limit - size, 2**20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def parse_notebook(data: bytes) -> dict:
+    """A notebook from a file's bytes: UTF-8 JSON, nbformat 4, valid against nbformat's schema.
+
+    Any JSON at all ends here as a notebook or as :class:`Refused`, so nothing
+    after this meets a shape it did not expect.
+    """
+    try:
+        nb = json.loads(data.decode("utf-8-sig"))  # -sig: a byte-order mark some editors add
+    except UnicodeDecodeError as err:
+        raise Refused(f"not a notebook: not UTF-8 text (at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise Refused(f"not a notebook: not JSON ({err.msg} at line {err.lineno}, "
+                      f"column {err.colno})") from None
+    except (ValueError, RecursionError) as err:  # an integer of 5000 digits, lists 5000 deep
+        raise Refused(_one_line(f"not a notebook: JSON that cannot be read ({err})", 160)) \
+            from None
+    if not isinstance(nb, dict):
+        raise Refused("not a valid notebook: the JSON is not an object")
+    major = nb.get("nbformat")
+    if type(major) is int and major != 4:
+        raise Refused(f"not a notebook: nbformat {major}, and grading reads nbformat 4 "
+                      "(JupyterLab converts a notebook when it saves it)")
+    problem = schema_problem(nb)
+    if problem:
+        raise Refused(_one_line(f"not a valid notebook: {problem}"))
+    return nb
+
+
+def schema_problem(nb: dict) -> str:
+    """The first thing nbformat's v4 schema finds wrong with ``nb``, or "" if nothing."""
+    # As in runner.execute: jsonschema imports rfc3987_syntax if it is there, 1.5 s for nothing.
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from nbformat.validator import iter_validate
+
+    minor = nb.get("nbformat_minor")
+    # iter_validate, not nbformat.validate(): validate() first "normalizes" the notebook in
+    # place (new cell ids, with warnings) and meets a cell that is not an object with a
+    # TypeError.  nbformat.reads() would convert nbformat 3 silently and only log problems.
+    try:
+        error = next(iter_validate(nb, version=4,
+                                   version_minor=minor if type(minor) is int else 0), None)
+    except Exception as err:  # noqa: BLE001 - the validator's own bugs (cell_type 5: TypeError)
+        return f"nbformat's validator failed on it ({type(err).__name__}: {err})"
+    if error is None:
+        return ""
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"{where.lstrip('.')}: {error.message}" if where else error.message
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """A status fit for one cell of final_grades.csv: one line, at most ``limit`` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
 
 
 # --- the notebook to run -----------------------------------------------------------------
-def assemble(autograder: dict, submission: dict) -> dict:
-    """The learner's cells (locked ones restored), then one hidden-test cell per question."""
+def assemble(autograder: dict, submission) -> dict:
+    """The learner's cells (locked ones restored), then one hidden-test cell per question.
+
+    ``submission`` may be any JSON: what is not a cell is left out, and a
+    cell's metadata or source of the wrong type becomes empty.
+    """
     locked = {nbgrader.nbgrader_meta(c)["grade_id"]: c for c in autograder["cells"]
               if nbgrader.nbgrader_meta(c).get("locked")}
     cells = []
-    for cell in submission.get("cells", []):
+    for cell in nbgrader.cells_of(submission):
         grade_id = nbgrader.nbgrader_meta(cell).get("grade_id")
-        if grade_id in locked:
+        if isinstance(grade_id, str) and grade_id in locked:
             cell = copy.deepcopy(locked[grade_id])
             if nbgrader.nbgrader_meta(cell).get("grade"):
                 cell["source"] = nbgrader.visible_source(cell)
@@ -89,21 +256,52 @@ def course_mounts() -> list[str]:
     return [f"{p}:{p}:ro" for p in chosen]
 
 
+class Limits:
+    def __init__(self, timeout=300.0, cell_timeout=60.0, memory="1g", pids_limit="256",
+                 cpus="1", output_cap=OUTPUT_CAP):
+        self.timeout, self.cell_timeout = float(timeout), float(cell_timeout)
+        self.memory, self.pids_limit, self.cpus = memory, str(pids_limit), str(cpus)
+        self.output_cap = int(output_cap)
+        self.ranges = None  # the host uid ranges free for the next container: see id_ranges
+
+
+def run_argv(name: str, limits: Limits, uidmap: str) -> list[str]:
+    """``sandbox run`` for one grading container: the runner reads its job from stdin."""
+    argv = [sys.executable, "-m", "sandbox", "run", "-i", "--name", name, "--network", "none",
+            "--uidmap", uidmap, "--gidmap", uidmap,  # see id_ranges
+            "--cap-add", "SYS_PTRACE",  # the runner's: it reads the kernel's /proc/PID files
+            "--memory", limits.memory, "--memory-swap", limits.memory,
+            "--pids-limit", limits.pids_limit, "--cpus", limits.cpus,
+            "--read-only", "--security-opt", "no-new-privileges",
+            # exec: the exercises build root filesystems in /tmp and run their programs.
+            "--tmpfs", "/tmp:size=512m,mode=1777,exec", "-w", "/tmp",
+            "--security-opt", f"seccomp={grading_seccomp_profile()}",
+            # A new proc may be mounted in a user namespace only where the kernel's proc is
+            # fully visible (no mount hides part of it), and the exercises mount one.
+            "--security-opt", "systempaths=unconfined"]
+    for volume in course_mounts():
+        argv += ["-v", volume]
+    return argv + [IMAGE, sys.executable, "-I", "-m", "sandbox.course.runner"]
+
+
 def grading_seccomp_profile() -> Path:
     """Docker's default seccomp profile, with the calls that make namespaces opened.
 
     The exercises ask learners to create namespaces and containers
     (chapters 02, 03, 12), which the default profile refuses a container
-    without CAP_SYS_ADMIN.  The kernel runs as ``nobody`` with no capability,
-    so these calls only ever work inside a user namespace it made itself;
-    everything else the default refuses (keyctl, bpf, modules, ...) stays refused.
+    without CAP_SYS_ADMIN, and pivot_root(2), which it refuses every
+    container (Docker's containers do not start containers).  The kernel runs
+    as ``nobody`` with no capability, so these calls only ever work inside a
+    user namespace it made itself; everything else the default refuses
+    (keyctl, bpf, modules, ...) stays refused.
     """
     from .. import seccomp
+    from ..paths import ensure, write_atomic
     path = state_root() / "cache" / "grading-seccomp.json"
-    profile = json.dumps(seccomp.as_if_held(seccomp.default_profile(), {"SYS_ADMIN"}),
-                         sort_keys=True)
+    profile = seccomp.as_if_held(seccomp.default_profile(), {"SYS_ADMIN"})
+    profile["syscalls"].append({"names": ["pivot_root"], "action": "SCMP_ACT_ALLOW"})
+    profile = json.dumps(profile, sort_keys=True)
     if not path.exists() or path.read_text() != profile:
-        from ..paths import ensure, write_atomic
         ensure(path.parent)
         write_atomic(path, profile)
     return path
@@ -137,65 +335,111 @@ def id_ranges(workers: int) -> "queue.Queue[str]":
     return ranges
 
 
-class Limits:
-    def __init__(self, timeout=300.0, cell_timeout=60.0, memory="1g", pids_limit="256",
-                 cpus="1"):
-        self.timeout, self.cell_timeout = float(timeout), float(cell_timeout)
-        self.memory, self.pids_limit, self.cpus = memory, str(pids_limit), str(cpus)
+class Ran(NamedTuple):
+    """How a grading container ended, and what it wrote."""
+    stopped: str        # "" if it ran to the end; "timeout" or "too large" if it was killed
+    exit_code: int
+    out: bytearray      # the runner's reply, whole (empty if it was too large)
+    err_tail: bytearray  # the last STDERR_TAIL bytes of the runner's stderr
+    oom: bool           # the memory cgroup killed something in it
 
 
-def run_in_container(name: str, job: dict, limits: Limits) -> tuple[str, dict | None]:
-    """Run one job in a new grading container; return (status, executed notebook or None)."""
+def run_in_container(name: str, job: dict, limits: Limits) -> Ran:
+    """Run one job in a new grading container, and remove the container."""
     uidmap = limits.ranges.get()  # a range of host uids of its own, for this submission alone
     try:
-        return _run_with_ids(name, job, limits, uidmap)
+        return _run_as(name, job, limits, uidmap)
     finally:
         limits.ranges.put(uidmap)  # its processes are gone with the container: free again
 
 
-def _run_with_ids(name: str, job: dict, limits: Limits, uidmap: str) -> tuple[str, dict | None]:
-    argv = [sys.executable, "-m", "sandbox", "run", "-i", "--name", name, "--network", "none",
-            "--memory", limits.memory, "--memory-swap", limits.memory,
-            "--pids-limit", limits.pids_limit, "--cpus", limits.cpus,
-            "--tmpfs", "/tmp:size=512m,mode=1777", "-w", "/tmp",
-            "--uidmap", uidmap, "--gidmap", uidmap,
-            "--security-opt", f"seccomp={grading_seccomp_profile()}",
-            # A new proc may be mounted in a user namespace only where the kernel's proc is
-            # fully visible (no mount hides part of it), and the exercises mount one.
-            "--security-opt", "systempaths=unconfined",
-            "--cap-add", "SYS_PTRACE"]  # the runner's, to read the kernel's /proc/PID from outside
-    for volume in course_mounts():
-        argv += ["-v", volume]
-    argv += [IMAGE, sys.executable, "-I", "-m", "sandbox.course.runner"]
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-    timed_out = False
+def _run_as(name: str, job: dict, limits: Limits, uidmap: str) -> Ran:
+    process = subprocess.Popen(run_argv(name, limits, uidmap), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    feeder = threading.Thread(target=_feed, args=(process.stdin, json.dumps(job).encode()),
+                              daemon=True)
+    feeder.start()
+    streams = None
     try:
-        out, err = process.communicate(json.dumps(job).encode(), timeout=limits.timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill(name)
-        out, err = process.communicate()
+        streams = read_bounded(process, time.monotonic() + limits.timeout, limits.output_cap)
+    finally:
+        if streams is None or streams.stopped:  # the deadline, the cap, or Ctrl-C
+            _kill(name)
+        _end(process, name)
+        feeder.join()
     record = _container(name)
     oom = bool(record and record.state.get("OOMKilled"))
     _remove(name)
-    reply = _parse(out)
-    if timed_out:
-        return "timeout", reply.get("notebook")
-    if oom:
-        return "out of memory", reply.get("notebook")
-    if not reply:
-        tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-        return f"crashed (exit code {process.returncode}): {tail[0][:200]}", None
-    return reply.get("status", "crashed"), reply.get("notebook")
+    return Ran(streams.stopped, process.returncode, streams.out, streams.err_tail, oom)
 
 
-def _parse(out: bytes) -> dict:
+def _feed(stdin, data: bytes) -> None:
+    """Write the job, from a thread of its own: a container that never reads must not block us."""
     try:
-        reply = json.loads(out)
-    except ValueError:
-        return {}
-    return reply if isinstance(reply, dict) else {}
+        stdin.write(data)
+        stdin.close()
+    except OSError:
+        pass  # it ended, or was killed, before reading it all
+
+
+def _end(process: subprocess.Popen, name: str) -> None:
+    """Close our ends of its pipes and wait for ``sandbox run``; one that lingers is killed."""
+    process.stdout.close()
+    process.stderr.close()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        _kill(name)
+        process.kill()
+        process.wait()
+
+
+class Streams:
+    """What a process wrote: stdout whole, up to a cap, and the tail of stderr."""
+
+    def __init__(self):
+        self.out = bytearray()
+        self.err_tail = bytearray()
+        self.stopped = ""  # why reading ended before both pipes closed: "timeout", "too large"
+
+
+def read_bounded(process: subprocess.Popen, deadline: float, out_cap: int,
+                 tail: int = STDERR_TAIL) -> Streams:
+    """Read ``process``'s stdout (up to ``out_cap`` bytes) and stderr (its last ``tail``
+    bytes) until both close, the deadline passes, or stdout goes over its cap.
+
+    communicate() would hold all of both in memory; a submission can make the
+    runner write hundreds of MB (nbclient logs every message of a type it does
+    not know, and the kernel sends what the learner's code asks it to).
+    """
+    streams = Streams()
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while selector.get_map() and not streams.stopped:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                streams.stopped = "timeout"
+                break
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.fileobj is process.stderr:
+                    keep_tail(streams.err_tail, chunk, tail)
+                elif len(streams.out) + len(chunk) > out_cap:
+                    streams.out.clear()
+                    streams.stopped = "too large"
+                    break
+                else:
+                    streams.out += chunk
+    return streams
+
+
+def keep_tail(tail: bytearray, chunk: bytes, size: int) -> None:
+    """Append ``chunk`` to ``tail``, then keep only the last ``size`` bytes."""
+    tail += chunk
+    del tail[:max(len(tail) - size, 0)]
 
 
 def _container(name: str) -> Container | None:
@@ -223,83 +467,128 @@ def _remove(name: str) -> None:
             pass  # removed meanwhile
 
 
-# --- one submission, then all of them ----------------------------------------------
-def grade_one(autograder: dict, path: Path, name: str, limits: Limits,
-              parameters: dict) -> dict:
-    """Grade one submission file; return its row: results, status, feedback, seconds."""
-    started = time.monotonic()
-    points = nbgrader.max_points(autograder)
+# --- what came back ----------------------------------------------------------------
+def interpret(ran: Ran, output_cap: int) -> tuple[str, dict | None]:
+    """The status, and the executed notebook if one came back."""
+    if ran.stopped == "too large":
+        return f"output too large: the container sent back over {_size(output_cap)}", None
+    reply = _parse(ran.out)
+    notebook = reply.get("notebook") if isinstance(reply.get("notebook"), dict) else None
+    if ran.stopped == "timeout":
+        return "timeout", notebook
+    if ran.oom:
+        return "out of memory", notebook
+    if not reply:
+        last = ran.err_tail.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        return _one_line(f"crashed (exit code {ran.exit_code}): {last[0]}", 200), None
+    status = reply.get("status")
+    return _one_line(status if isinstance(status, str) and status else "crashed"), notebook
+
+
+def _parse(out: bytes) -> dict:
     try:
-        submission = json.loads(path.read_text())
-        if not isinstance(submission, dict) or not isinstance(submission.get("cells"), list):
-            raise ValueError("no cells")
-    except (OSError, ValueError) as err:
-        status = f"not a notebook: {err}"[:200]
-        return {"file": path.name, "status": status, "results": score(None, points, status),
-                "feedback": None, "seconds": 0.0}
-    job = {"notebook": assemble(autograder, submission), "uid": KERNEL_UID,
-           "timeout": limits.timeout,  # the runner ends itself then, should the grader die
-           "cell_timeout": limits.cell_timeout, "parameters": parameters}
-    status, executed = run_in_container(name, job, limits)
-    results = score(executed, points, status)
-    return {"file": path.name, "status": status, "results": results,
-            "feedback": feedback(executed, submission, results, status),
-            "seconds": time.monotonic() - started}
+        reply = json.loads(out)
+    except (ValueError, RecursionError):
+        return {}
+    return reply if isinstance(reply, dict) else {}
+
+
+# --- one submission, then all of them ----------------------------------------------
+class Batch:
+    """What every submission of one ``grade`` shares: the autograder, limits, parameters, --out."""
+
+    # One reply parsed, scored and written at a time, however many containers run: see
+    # OUTPUT_CAP.  A class attribute: two batches in one process share the memory too.
+    one_reply_at_a_time = threading.Lock()
+
+    def __init__(self, autograder: dict, limits: Limits, parameters: dict, outputs: Outputs):
+        self.autograder, self.points = autograder, nbgrader.max_points(autograder)
+        self.limits, self.parameters, self.outputs = limits, parameters, outputs
+
+    def grade(self, path: Path, name: str, container: str) -> dict:
+        """Grade one submission, write its results/NAME.json and feedback/NAME.ipynb, and
+        return its row of final_grades.csv.  Nothing that goes wrong here stops the batch."""
+        row = {"file": str(path), "name": name, "started": time.monotonic()}
+        try:
+            self._grade(path, container, row)
+        except Exception as err:  # noqa: BLE001 - a bug of ours, or a shape nobody foresaw
+            status = _one_line(f"grader error: {type(err).__name__}: {err}")
+            try:
+                self._record(row, status, None, None)
+            except Exception:  # noqa: BLE001 - its files cannot be written: the row says why
+                row.update(status=status, results=score(None, self.points, status))
+        return row
+
+    def _grade(self, path: Path, container: str, row: dict) -> None:
+        try:
+            notebook = assemble(self.autograder, read_submission(path))
+        except Refused as refusal:
+            self._record(row, str(refusal), None, None)
+            return
+        job = {"notebook": notebook, "uid": KERNEL_UID, "parameters": self.parameters,
+               "cell_timeout": self.limits.cell_timeout,
+               "timeout": self.limits.timeout}  # the runner ends itself then, should we die
+        ran = run_in_container(container, job, self.limits)
+        with self.one_reply_at_a_time:
+            status, executed = interpret(ran, self.limits.output_cap)
+            del ran  # up to OUTPUT_CAP bytes, parsed now
+            # If nothing came back, the feedback shows the notebook as it was assembled.
+            self._record(row, status, executed, executed or notebook)
+
+    def _record(self, row: dict, status: str, executed: dict | None, shown: dict | None) -> None:
+        """Score ``executed``, complete ``row``, and write the submission's two files."""
+        results = score(executed, self.points, status)
+        row.update(status=status, results=results, seconds=time.monotonic() - row["started"])
+        self.outputs.write_submission(row["name"], row, feedback(shown, results, status))
 
 
 def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: int | None = None,
                 timeout=300.0, cell_timeout=60.0, memory="1g", pids_limit="256", cpus="1",
-                parameters: dict | None = None, progress: bool = False) -> str:
+                parameters: dict | None = None, progress: bool = False,
+                output_cap: int = OUTPUT_CAP) -> str:
     """``sandbox course grade``: grade every submission, write the results, return a summary."""
     if not is_root():
         raise SandboxError("grading needs root: each submission runs as another user in a "
                            "container with memory and process limits; run it with sudo")
-    _check_unique_names(submissions)
     autograder = nbgrader.load(assignment)
     if not nbgrader.graded_cells(autograder):
         raise SandboxError(f"{assignment}: no graded cells (is this the autograder version?)")
     workers = workers or os.cpu_count() or 1
-    limits = Limits(timeout, cell_timeout, memory, pids_limit, cpus)
-    limits.ranges = id_ranges(workers)
+    limits = Limits(timeout, cell_timeout, memory, pids_limit, cpus, output_cap)
+    limits.ranges = id_ranges(workers)  # refused here, before any work, if there are none
     check(parse_limits(memory, memory, cpus, None, pids_limit))  # refuse before any work
     grading_image()
     parameters = {"grading": True, **(parameters or {})}
-    started = time.monotonic()
-    rows = _grade_all(autograder, submissions, limits, parameters, workers, progress)
-    elapsed = time.monotonic() - started
-    write_results(out, rows, nbgrader.max_points(autograder))
+    named = list(zip(submissions, output_names(submissions)))
+    with Outputs(out) as outputs:  # a link planted in --out is refused before any work, too
+        batch = Batch(autograder, limits, parameters, outputs)
+        started = time.monotonic()
+        rows = _grade_all(batch, named, workers, progress)
+        elapsed = time.monotonic() - started
+        outputs.write_grades(rows, batch.points)
     return summary(rows, elapsed, out)
 
 
-def _check_unique_names(submissions: list[Path]) -> None:
-    """Results and feedback are named after the submission's file: two of a name would collide."""
-    seen: dict[str, Path] = {}
-    for path in submissions:
-        if path.name in seen:
-            raise SandboxError(f"two submissions are named {path.name} ({seen[path.name]} and "
-                               f"{path}): results are named after the file, so rename one")
-        seen[path.name] = path
-
-
-def _grade_all(autograder, submissions, limits, parameters, workers, progress) -> list[dict]:
+def _grade_all(batch: Batch, named: list[tuple[Path, str]], workers: int,
+               progress: bool) -> list[dict]:
     prefix = f"grade-{os.getpid()}-{int(time.time())}"
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(submissions), unit="submission", file=sys.stderr)
+        bar = tqdm(total=len(named), unit="submission", file=sys.stderr)
 
     def one(item):
-        index, path = item
-        row = grade_one(autograder, path, f"{prefix}-{index}", limits, parameters)
+        index, (path, name) = item
+        row = batch.grade(path, name, f"{prefix}-{index}")
         if bar is not None:
             bar.update(1)
         return row
 
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, enumerate(submissions)))
+            return list(pool.map(one, enumerate(named)))
     finally:
         if bar is not None:
             bar.close()
-        for index in range(len(submissions)):  # after Ctrl-C, too: no container is left
+        for index in range(len(named)):  # after Ctrl-C, too: no container is left
             _remove(f"{prefix}-{index}")

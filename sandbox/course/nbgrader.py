@@ -43,8 +43,29 @@ class ReleaseError(SandboxError):
     """A source notebook whose markers or metadata are wrong; the message names file and cell."""
 
 
+def cells_of(nb) -> list[dict]:
+    """A notebook's cells that are JSON objects; a submission's "notebook" may be any JSON."""
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    return [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else []
+
+
+def metadata_of(cell: dict) -> dict:
+    metadata = cell.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
 def nbgrader_meta(cell: dict) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
+    meta = metadata_of(cell).get("nbgrader")
+    return meta if isinstance(meta, dict) else {}
+
+
+def source_text(source) -> str:
+    """A cell's source as one string: nbformat allows a string or a list of lines."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list):
+        return "".join(line for line in source if isinstance(line, str))
+    return ""
 
 
 def graded_cells(nb: dict) -> list[dict]:
@@ -131,8 +152,7 @@ def _check_markers(lines: list[str], begin: str, end: str, where: str) -> None:
 
 
 def _lines(cell: dict) -> list[str]:
-    source = cell.get("source", "")
-    return ("".join(source) if isinstance(source, list) else source).split("\n")
+    return source_text(cell.get("source")).split("\n")
 
 
 # --- making the versions -----------------------------------------------------------

@@ -7,19 +7,38 @@ is read; points come from the autograder's metadata.
 
 Outputs, in ``--out``, as otter-grader writes them:
 
-    final_grades.csv        one row per submission: a column per question, total, status
+    final_grades.csv        one row per submission: file (the path as given), name, a column
+                            per question, total, possible, status
     results/NAME.json       Gradescope's results.json shape
     feedback/NAME.ipynb     the learner's notebook, run, with each question's score and hint
-                            under its check; the hidden tests are not in it
+                            under its check; the hidden tests are not in it.  A submission
+                            that was refused gets the summary alone, saying why
+
+NAME is unique in a batch (:func:`output_names`): the file's name without
+``.ipynb`` (``alice.ipynb`` → ``alice``; ``bob.json`` keeps its extension);
+where two share one, the parent folders that tell them apart go in front,
+joined by ``-`` (``a/bob.ipynb`` → ``a-bob``, ``b/bob.ipynb`` → ``b-bob``).
+
+``--out`` may already hold files someone else planted, a symbolic link at
+``results/alice.json`` pointing to ``/etc/shadow`` say, and grading runs as
+root.  So nothing below ``--out`` is written through (:class:`Outputs`):
+``results/`` and ``feedback/`` are opened with O_NOFOLLOW, and every file is
+written under a fresh name, then renamed over its own (rename(2) replaces a
+link, it never follows it).
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import csv
+import io
 import json
+import os
+import secrets
+from collections import Counter
 from pathlib import Path
 
+from ..errors import SandboxError
 from . import nbgrader
 
 HIDDEN_KEY = "sandbox_grader"  # metadata key of the cells the grader appends
@@ -29,8 +48,9 @@ VERDICTS_KEY = "sandbox_verdicts"  # the runner's verdicts, in the returned note
 def clean_cell(cell: dict, cell_id: str) -> dict:
     """A copy-ready cell: our id, no outputs, and no grader marks a submission may have forged."""
     cell["id"] = cell_id
-    cell.setdefault("metadata", {}).pop(HIDDEN_KEY, None)  # only the grader marks hidden cells
-    cell["source"] = "".join(cell.get("source", ""))
+    cell["metadata"] = nbgrader.metadata_of(cell)  # a submission's may be a list, or missing
+    cell["metadata"].pop(HIDDEN_KEY, None)  # only the grader marks hidden cells
+    cell["source"] = nbgrader.source_text(cell.get("source"))
     if cell.get("cell_type") == "code":
         cell["outputs"], cell["execution_count"] = [], None
     else:
@@ -61,21 +81,21 @@ def score(executed: dict | None, points: dict[str, float], status: str) -> dict[
     return results
 
 
-def feedback(executed: dict | None, submission: dict, results: dict[str, dict],
-             status: str) -> dict:
-    """The learner's notebook, run, with a score line under each check; no hidden test in it."""
-    nb = copy.deepcopy(executed or {"cells": [], "metadata": {}, "nbformat": 4,
-                                     "nbformat_minor": 5})
-    if executed is None:  # nothing ran: show the submission as it came
-        nb["cells"] = [clean_cell(copy.deepcopy(c), f"cell-{i}")
-                       for i, c in enumerate(submission.get("cells", []))]
+def feedback(notebook: dict | None, results: dict[str, dict], status: str) -> dict:
+    """The notebook as it ran (or as it was assembled, if nothing came back; or nothing, if
+    the submission was refused), with a summary on top and a score line under each check.
+
+    The grader's appended cells, which hold the hidden tests, are left out.
+    """
+    nb = dict(notebook or {"metadata": {}, "nbformat": 4, "nbformat_minor": 5})
     cells = []
-    for cell in nb["cells"]:
-        if HIDDEN_KEY in cell.get("metadata", {}) or _is_papermill_banner(cell):
+    for cell in nbgrader.cells_of(nb):
+        if HIDDEN_KEY in nbgrader.metadata_of(cell) or _is_papermill_banner(cell):
             continue
         cells.append(cell)
         grade_id = nbgrader.nbgrader_meta(cell).get("grade_id")
-        if grade_id in results and nbgrader.nbgrader_meta(cell).get("grade"):
+        if isinstance(grade_id, str) and grade_id in results \
+                and nbgrader.nbgrader_meta(cell).get("grade"):
             cells.append(_markdown(f"fb-{grade_id}", _score_line(grade_id, results[grade_id])))
     total = sum(r["score"] for r in results.values())
     possible = sum(r["points"] for r in results.values())
@@ -84,7 +104,9 @@ def feedback(executed: dict | None, submission: dict, results: dict[str, dict],
     summary += [f"| {gid} | {r['score']:g} / {r['points']:g} | {_md_cell(r['hint'])} |"
                 for gid, r in results.items()]
     nb["cells"] = [_markdown("fb-summary", "\n".join(summary))] + cells
-    nb.setdefault("metadata", {}).pop("papermill", None)  # holds the input, hidden tests too
+    # papermill keeps its input, hidden tests too, in the notebook's metadata.
+    metadata = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    nb["metadata"] = {k: v for k, v in metadata.items() if k != "papermill"}
     return nb
 
 
@@ -104,27 +126,138 @@ def _markdown(cell_id: str, text: str) -> dict:
 
 def _is_papermill_banner(cell: dict) -> bool:
     """papermill puts a red "An Exception was encountered" cell on top of a notebook with errors."""
-    return "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", [])
+    tags = nbgrader.metadata_of(cell).get("tags")
+    return isinstance(tags, list) and "papermill-error-cell-tag" in tags
+
+
+# --- names ---------------------------------------------------------------------------
+def output_names(paths: list[Path]) -> list[str]:
+    """Each submission's NAME for results/NAME.json and feedback/NAME.ipynb, unique in the batch.
+
+    The file's name without ``.ipynb``; where several share one, their parent
+    folders go in front, one more at a time, until they differ (``a-bob``,
+    ``b-bob``).  What still collides (one path given twice, ``bob`` next to
+    ``bob.ipynb``) is numbered: ``bob``, ``bob-2``.
+    """
+    names = [_base_name(p) for p in paths]
+    deepest = max((len(_folders(p)) for p in paths), default=0)
+    for depth in range(1, deepest + 1):
+        counts = Counter(names)
+        if all(n == 1 for n in counts.values()):
+            break
+        names = [_with_folders(p, depth) if counts[name] > 1 else name
+                 for p, name in zip(paths, names)]
+    return _numbered(names)
+
+
+def _base_name(path: Path) -> str:
+    name = path.name.removesuffix(".ipynb")
+    return name or "submission"  # a file named just ".ipynb"
+
+
+def _folders(path: Path) -> list[str]:
+    return [part for part in path.parent.parts if part not in ("/", ".")]
+
+
+def _with_folders(path: Path, depth: int) -> str:
+    return "-".join([*_folders(path)[-depth:], _base_name(path)])
+
+
+def _numbered(names: list[str]) -> list[str]:
+    taken, result = set(), []
+    for name in names:
+        unique, n = name, 1
+        while unique in taken or (unique != name and unique in names):
+            n += 1
+            unique = f"{name}-{n}"
+        taken.add(unique)
+        result.append(unique)
+    return result
 
 
 # --- files ---------------------------------------------------------------------------
-def write_results(out: Path, rows: list[dict], points: dict[str, float]) -> None:
-    """final_grades.csv, results/NAME.json (Gradescope) and feedback/NAME.ipynb."""
-    (out / "results").mkdir(parents=True, exist_ok=True)
-    (out / "feedback").mkdir(parents=True, exist_ok=True)
-    possible = sum(points.values())
-    with open(out / "final_grades.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", *points, "total", "possible", "status"])
+class Outputs:
+    """``--out``: final_grades.csv, results/NAME.json and feedback/NAME.ipynb, written safely.
+
+    ``--out`` itself is the instructor's choice, followed if it is a link; inside
+    it nothing is: the two folders are opened once, here, with O_NOFOLLOW (so a
+    planted link is refused before any grading), and each file is written by
+    :func:`_write_file`.  Use it as a context manager.
+    """
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._top = os.open(self.out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as err:
+            raise SandboxError(f"cannot write the results into {self.out}: "
+                               f"{err.strerror}") from None
+        self._folders: dict[str, int] = {}
+        try:
+            for folder in ("results", "feedback"):
+                self._folders[folder] = _open_folder(self._top, folder, self.out)
+        except BaseException:
+            self.close()
+            raise
+
+    def write_submission(self, name: str, row: dict, notebook: dict) -> None:
+        """results/NAME.json from ``row`` (status, results, seconds) and feedback/NAME.ipynb."""
+        _write_file(self._folders["results"], f"{name}.json", json.dumps(gradescope(row), indent=1))
+        _write_file(self._folders["feedback"], f"{name}.ipynb", nbgrader.dumps(notebook))
+
+    def write_grades(self, rows: list[dict], points: dict[str, float]) -> None:
+        """final_grades.csv: one row per submission, in the order they were given."""
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(["file", "name", *points, "total", "possible", "status"])
         for row in rows:
             scores = [row["results"][gid]["score"] for gid in points]
-            writer.writerow([row["file"], *(f"{s:g}" for s in scores), f"{sum(scores):g}",
-                             f"{possible:g}", row["status"]])
-    for row in rows:
-        stem = Path(row["file"]).stem
-        (out / "results" / f"{stem}.json").write_text(json.dumps(gradescope(row), indent=1))
-        if row["feedback"] is not None:
-            (out / "feedback" / f"{stem}.ipynb").write_text(nbgrader.dumps(row["feedback"]))
+            writer.writerow([row["file"], row["name"], *(f"{s:g}" for s in scores),
+                             f"{sum(scores):g}", f"{sum(points.values()):g}", row["status"]])
+        _write_file(self._top, "final_grades.csv", text.getvalue())
+
+    def close(self) -> None:
+        for fd in [*self._folders.values(), self._top]:
+            os.close(fd)
+        self._folders = {}
+
+    def __enter__(self) -> "Outputs":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+def _open_folder(top: int, name: str, out: Path) -> int:
+    """The folder ``name`` in ``top``, made if missing; a link or a file there is refused."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o755, dir_fd=top)
+    try:
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                       dir_fd=top)
+    except OSError as err:  # ELOOP: a symbolic link; ENOTDIR: a file
+        raise SandboxError(f"{out / name} is not a folder of its own ({err.strerror}): remove "
+                           "it or choose another --out") from None
+
+
+def _write_file(folder: int, name: str, text: str) -> None:
+    """Write ``name`` in ``folder``: a new file under a random name (O_EXCL: nothing can be
+    waiting there), then rename(2) over ``name``, which replaces whatever was there, a link
+    included, and never writes through it.  Readers see the old file or the new, never half."""
+    temporary = f".tmp-{secrets.token_hex(8)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o666, dir_fd=folder)
+    try:
+        # A lone surrogate (JSON allows "\ud800") cannot be UTF-8; backslashreplace writes it
+        # back as the same JSON escape, so even that notebook is written, and valid.
+        with open(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(text)
+        os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
 
 
 def gradescope(row: dict) -> dict:
