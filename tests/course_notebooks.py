@@ -147,6 +147,12 @@ HOSTILE = {
                         "        junk = bytearray(8 * 2**20)\n"
                         "        time.sleep(3600)\n"
                         "        os._exit(0)\n", 2, 1, "left 20 process(es) running"),
+    "keyring_message": (CORRECT[0], CORRECT[1] + "import ctypes, os\n"
+                        "libc = ctypes.CDLL(None, use_errno=True)\n"
+                        "KEY_SPEC_USER_KEYRING = -4\n"
+                        "nr = {'x86_64': 248, 'aarch64': 217}[os.uname().machine]  # add_key\n"
+                        "r = libc.syscall(nr, b'user', b'note', b'answers', 7, KEY_SPEC_USER_KEYRING)\n"
+                        "print('add_key', r, os.strerror(ctypes.get_errno()))\n", 2, 1, "graded"),
     "prints_passed": ("def double(x):\n    return 1\n", "def triple(x):\n    return 1\n"
                       "for _ in range(1000):\n    print('passed')\n"
                       "print('✔ q1_double: 2 / 2 points')\n", 0, 0, "graded"),

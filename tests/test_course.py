@@ -165,6 +165,13 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
              write(subs / "not_a_notebook.ipynb", {"hello": 1})]
     files += [write(subs / f"{name}.ipynb", submission(student, a1, a2))
               for name, (a1, a2, *_) in HOSTILE.items()]
+    # Each stands alone: a link to the solution, a malformed notebook, two of one name.
+    (subs / "link_to_correct.ipynb").symlink_to(subs / "correct.ipynb")
+    files += [subs / "link_to_correct.ipynb",
+              write(subs / "cells_of_numbers.ipynb", {"cells": [5], "metadata": [],
+                                                      "nbformat": 4, "nbformat_minor": 5})]
+    (subs / "other").mkdir()
+    files.append(write(subs / "other" / "correct.ipynb", submission(student, *CORRECT)))
     out = tmp_path / "grades"
     r = sandbox("course", "grade", str(released / "autograder" / "demo.ipynb"),
                 *map(str, files), "--out", str(out), "--cell-timeout", "4", "--timeout", "90",
@@ -176,6 +183,14 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
     assert [grades["partial.ipynb"][k] for k in ("q1_double", "q2_triple", "total")] == \
         ["2", "0", "2"]
     assert grades["empty.ipynb"]["total"] == "0" and grades["empty.ipynb"]["status"] == "graded"
+    assert grades["link_to_correct.ipynb"]["status"] == "not a regular file: a symbolic link"
+    assert grades["link_to_correct.ipynb"]["total"] == "0"
+    assert grades["cells_of_numbers.ipynb"]["status"].startswith("not a valid notebook")
+    with open(out / "final_grades.csv") as f:  # two correct.ipynb: both graded, apart
+        both = [row for row in csv.DictReader(f) if row["file"].endswith("correct.ipynb")
+                and "link" not in row["file"]]
+    assert [row["total"] for row in both] == ["3", "3"]
+    assert len({row["name"] for row in both}) == 2
     assert grades["not_a_notebook.ipynb"]["status"].startswith("not a valid notebook")
     for name, (_, _, q1, q2, status) in HOSTILE.items():
         row = grades[f"{name}.ipynb"]
@@ -205,6 +220,11 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
     start, count = subid_range(grader.GRADER_USER)
     base = int(printed.split("uid_map ['0', '")[1].split("'")[0])
     assert start <= base < start + count and (base - start) % 65536 == 0
+    # The session keyring could carry a message to a submission graded at the same time.
+    feedback = json.loads((out / "feedback" / "keyring_message.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
+                      for o in c.get("outputs", []))
+    assert "add_key -1 Operation not permitted" in printed
     # ...the course files are intact, and every container is gone.
     assert (REPO / "sandbox" / "course" / "grader.py").exists()
     assert sandbox("ps", "-a", "-q").stdout == ""
@@ -283,3 +303,36 @@ def test_a_check_sees_the_learners_values_as_plain_data(capsys):
     assert "✘ q_raises" in out and "your code raised ZeroDivisionError" in out
 
 
+
+
+@root_only
+def test_the_deadline_holds_when_the_grader_dies(released, tmp_path, state_root):
+    """The container keeps the per-submission deadline itself: kill the grader, and the
+    runner (process 1) still ends the run, taking the learner's kernel with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    student = _load(released / "student" / "demo.ipynb")
+    sub = write(tmp_path / "loops.ipynb", submission(student, CORRECT[0], CORRECT[1] +
+                                                     "while True:\n    pass\n"))
+    grader_process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "course", "grade",
+         str(released / "autograder" / "demo.ipynb"), str(sub), "--out", str(tmp_path / "g"),
+         "--timeout", "5", "--cell-timeout", "600"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not sandbox("ps", "-q").stdout.strip():
+            assert time.monotonic() < deadline, "the grading container never started"
+            time.sleep(0.2)
+        os.killpg(grader_process.pid, signal.SIGKILL)  # the grader and its `sandbox run`
+        grader_process.wait()
+        started = time.monotonic()
+        while sandbox("ps", "-q").stdout.strip():
+            assert time.monotonic() - started < 40, "the container outlived its deadline"
+            time.sleep(0.5)
+    finally:
+        for cid in sandbox("ps", "-a", "-q").stdout.split():
+            sandbox("rm", "-f", cid)
