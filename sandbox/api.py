@@ -248,8 +248,10 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     from .cgroups import parse_limits
     from .mounts import check_network, parse_all
     from .security import decide
-    from .userns import parse as parse_userns
-    userns = parse_userns(uidmap, gidmap)
+    userns = None
+    if uidmap or gidmap:
+        from .userns import parse as parse_userns
+        userns = parse_userns(uidmap, gidmap)
     security = decide(_strings(cap_add), _strings(cap_drop), privileged,
                       _strings(security_opt), read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)

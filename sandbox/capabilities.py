@@ -27,6 +27,8 @@ The numbers come from <linux/capability.h>.
 
 from __future__ import annotations
 
+import functools
+
 from .errors import UsageError
 
 NUMBERS = {
@@ -138,6 +140,7 @@ def set_final(keep: list[str], user_is_root: bool) -> None:
     sc.capset(bits, bits, 0)
 
 
+@functools.lru_cache(maxsize=None)
 def _last_cap() -> int:
     """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap)."""
     try:

@@ -52,10 +52,13 @@ PARENT = "sandbox"
 
 
 class CgroupMount:
-    """One mounted cgroup hierarchy: where, which version, which controllers."""
+    """One mounted cgroup hierarchy: where, which version, which controllers, and the
+    superblock's options (``cpu``, ``xattr,name=systemd``), which mount it again."""
 
-    def __init__(self, path: str, version: int, controllers: tuple[str, ...]):
+    def __init__(self, path: str, version: int, controllers: tuple[str, ...],
+                 options: str = ""):
         self.path, self.version, self.controllers = path, version, controllers
+        self.options = options
 
     def __repr__(self) -> str:
         return f"CgroupMount({self.path!r}, v{self.version}, {self.controllers})"
@@ -76,7 +79,8 @@ def mounts(mountinfo: str | None = None) -> list[CgroupMount]:
         fstype, superopts, path = after[0], after[2] if len(after) > 2 else "", fields[4]
         if fstype == "cgroup":
             controllers = tuple(o for o in superopts.split(",") if o in V1_CONTROLLERS)
-            found.append(CgroupMount(path, 1, controllers))
+            options = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
+            found.append(CgroupMount(path, 1, controllers, options))
         elif fstype == "cgroup2":
             found.append(CgroupMount(path, 2, tuple(_read(os.path.join(
                 path, "cgroup.controllers"), "").split())))
@@ -480,7 +484,8 @@ def check(limits: Limits) -> None:
                              f"{', '.join(sorted(missing))} controller; {fix}")
 
 
-def prepare(cid: str, limits: Limits, privileged: bool = False):
+def prepare(cid: str, limits: Limits, privileged: bool = False,
+            found: list[CgroupMount] | None = None):
     """Create a container's cgroup with its limits and, as root, Docker's device rules
     (every device with ``privileged``); None where this user cannot have one.
 
@@ -494,7 +499,7 @@ def prepare(cid: str, limits: Limits, privileged: bool = False):
     device_rules = devices.rules(privileged) if devices.needed() else None
     required = bool(limits) or device_rules is not None
     try:
-        cgroup = for_container(cid)
+        cgroup = for_container(cid, found)
     except MissingFeature:
         if required:
             raise

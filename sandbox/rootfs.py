@@ -116,7 +116,8 @@ def _user_mount(m: dict) -> list[Mount]:
 
 
 def build(container_dir: Path, lower_dirs: list[str], rootless: bool,
-          user_mounts: list[dict] = (), security: dict | None = None) -> None:
+          user_mounts: list[dict] = (), security: dict | None = None,
+          cgroup_mounts=None) -> None:
     """Mount the container's filesystem under ``container_dir/rootfs`` and make it ``/``.
 
     Runs in process 1 of the container, in its new mount namespace (and its new
@@ -135,7 +136,8 @@ def build(container_dir: Path, lower_dirs: list[str], rootless: bool,
                         security.get("read_only", False)):
         _mount_one(new_root, m)
     # After /sys (which it mounts on) and the user's mounts (which it must hide nothing of).
-    systempaths.mount_cgroups(new_root, writable=privileged, rootless=rootless)
+    systempaths.mount_cgroups(new_root, writable=privileged, rootless=rootless,
+                              found=cgroup_mounts)
     if security.get("mask_paths", True):
         systempaths.mask(new_root)
         systempaths.make_read_only(new_root)

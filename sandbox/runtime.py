@@ -91,13 +91,19 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
     # The cgroup is made (and its limits written) before any process exists, so that
     # the container's first instruction already runs under its limits.
     security = container.spec.security or {}
+    # The host's cgroup layout, read once: for the container's cgroup, and for the view of
+    # it that init mounts at /sys/fs/cgroup.
+    found = cgroups.mounts()
     cgroup = cgroups.prepare(container.id, cgroups.Limits(**container.spec.limits),
-                             privileged=security.get("privileged", False))
+                             privileged=security.get("privileged", False), found=found)
+    from .systempaths import own_hierarchies
+    found = own_hierarchies(found, cgroup)
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        _child_guard(lambda: _monitor_branch(container, stdio, detach, cgroup, info_w, err_w),
+        _child_guard(lambda: _monitor_branch(container, stdio, detach, cgroup, info_w, err_w,
+                                             found),
                      info_w)
     os.close(info_w)
     os.close(err_w)
@@ -115,7 +121,7 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
 
 
 def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, info_w: int,
-                    err_w: int) -> None:
+                    err_w: int, cgroup_mounts=None) -> None:
     """Runs in the child: becomes the monitor, forks the container's init, waits for it."""
     spec = container.spec
     if detach:
@@ -126,7 +132,7 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
             os._exit(0)
     ignore_signals()
     # Read on the host, as the monitor: a remapped init could not read the container's files.
-    confined = confinement(container)
+    confined = confinement(container) + (cgroup_mounts,)
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
@@ -249,7 +255,7 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
                     placed: int = -1, mounts: list[dict] | None = None) -> None:
     """Process 1 of the container: the steps, in the order they must happen."""
     spec = container.spec
-    security, seccomp_filter = confined
+    security, seccomp_filter, cgroup_mounts = confined
     if cgroup is not None:
         cgroup.join()  # first: everything from here on counts against the limits
     if placed >= 0:  # remapped: the monitor puts us in the cgroup; wait until it has
@@ -268,7 +274,7 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     # filesystem: all of it happens before anything else changes the view.
     in_userns = spec.rootless or bool(spec.userns)
     rootfs.build(container.dir, container.lower_dirs, in_userns,
-                 spec.mounts if mounts is None else mounts, security)
+                 spec.mounts if mounts is None else mounts, security, cgroup_mounts)
     for fd in source_fds:
         os.close(fd)
     if stdio.tty:

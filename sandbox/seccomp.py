@@ -65,10 +65,10 @@ def _program(text: str | None, caps: frozenset, machine: str, kernel: str,
              cache_dir: str | None) -> bytes:
     path = None
     if cache_dir is not None:
-        import hashlib
+        from .store import sha256_digest  # CPython's small sha256: hashlib's import costs ~2 ms
 
         key = repr((text or "default", sorted(caps), machine, kernel, _compiler_id()))
-        path = os.path.join(cache_dir, hashlib.sha256(key.encode()).hexdigest()[:32] + ".bpf")
+        path = os.path.join(cache_dir, sha256_digest(key.encode())[7:39] + ".bpf")
         try:
             with open(path, "rb") as f:
                 cached = f.read()

@@ -65,47 +65,48 @@ def make_read_only(new_root: Path) -> None:
         sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _PROC_FLAGS)
 
 
-def mount_cgroups(new_root: Path, writable: bool, rootless: bool) -> None:
+def own_hierarchies(found: list, cgroup) -> list:
+    """The hierarchies a container has a cgroup of its own in: the ones worth showing it.
+
+    In a hierarchy where the runtime made it no cgroup (freezer, blkio, ... on
+    v1), the root of its cgroup namespace would be its starter's cgroup, often
+    the host's whole tree: those are left out.
+    """
+    if cgroup is None:
+        return [m for m in found if m.path == "/sys/fs/cgroup"]  # v2: the one mount
+    if cgroup.version == 2:
+        return [m for m in found if m.version == 2]
+    own = set(cgroup.dirs)
+    return [m for m in found if m.version == 1 and own & set(m.controllers)]
+
+
+def mount_cgroups(new_root: Path, writable: bool, rootless: bool, found=None) -> None:
     """The container's own cgroups at /sys/fs/cgroup, as the host lays them out.
 
     Runs after unshare(CLONE_NEWCGROUP), so every new cgroup mount shows the
     container's cgroup as its root.  cgroup v2: one cgroup2 mount.  v1 or
-    hybrid: a small tmpfs with one mount per hierarchy, named as on the host.
-    Rootless on v1, the kernel may refuse to mount a hierarchy the user has
-    no cgroup in; that one is left empty (a rootless container has no limits there).
+    hybrid: a small tmpfs with one mount per hierarchy in ``found`` (see
+    :func:`own_hierarchies`), named as on the host.  Rootless on v1, the kernel
+    may refuse to mount a hierarchy; that one is left empty.
     """
-    target = new_root / "sys/fs/cgroup"
+    if found is None:  # the runtime reads the layout once, on the host (cgroups.mounts)
+        from .cgroups import mounts
+        found = mounts()
+    target = f"{new_root}/sys/fs/cgroup"
     flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
-    hierarchies = _host_hierarchies()
-    if [h for h in hierarchies if h[0] == "/sys/fs/cgroup"]:  # pure v2
+    hierarchies = [m for m in found if m.path.startswith("/sys/fs/cgroup")]
+    if any(m.path == "/sys/fs/cgroup" for m in hierarchies):  # pure v2
         sc.mount("cgroup2", target, "cgroup2", flags | (0 if writable else sc.MS_RDONLY))
         return
     sc.mount("tmpfs", target, "tmpfs", flags, "mode=755,size=64k")
-    for mount_point, fstype, options in hierarchies:
-        inner = target / os.path.basename(mount_point)
-        inner.mkdir()
+    for m in hierarchies:
+        inner = f"{target}/{os.path.basename(m.path)}"
+        fstype = "cgroup" if m.version == 1 else "cgroup2"
+        os.mkdir(inner)
         try:
-            sc.mount(fstype, inner, fstype, flags, options or None)
+            sc.mount(fstype, inner, fstype, flags, m.options or None)
         except sc.KernelCallError:
             if not rootless:
                 raise
     if not writable:
         sc.mount_setattr(target, sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY)
-
-
-def _host_hierarchies() -> list[tuple[str, str, str]]:
-    """(mount point, cgroup or cgroup2, options) for each cgroup mount under /sys/fs/cgroup.
-
-    The options are the superblock's (``cpu``, ``xattr,name=systemd``): a v1
-    hierarchy is mounted again by naming the same controllers.
-    """
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            dash = fields.index("-")
-            fstype, mount_point = fields[dash + 1], fields[4]
-            if fstype in ("cgroup", "cgroup2") and mount_point.startswith("/sys/fs/cgroup"):
-                options = [o for o in fields[dash + 3].split(",") if o not in ("rw", "ro")]
-                found.append((mount_point, fstype, ",".join(options)))
-    return found

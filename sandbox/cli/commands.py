@@ -31,8 +31,10 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
     from ..cgroups import parse_limits
     from ..mounts import check_network, parse_all
     from ..security import decide
-    from ..userns import parse as parse_userns
-    userns = parse_userns(uidmap, gidmap)
+    userns = None
+    if uidmap or gidmap:
+        from ..userns import parse as parse_userns
+        userns = parse_userns(uidmap, gidmap)
     security = decide(_comma_list(cap_add), _comma_list(cap_drop), privileged, security_opt,
                       read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
