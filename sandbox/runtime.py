@@ -117,6 +117,13 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
     for message in (news, json.loads(failure or "{}")):
         if "error" in message:
             started.error, started.error_code = message["error"], message["code"]
+    if started.error and not news.get("pid") and cgroup is not None:
+        # The monitor failed before it took the container over (it records the cgroup
+        # and removes it at the end): the cgroup made here is ours to remove.
+        try:
+            cgroup.remove()
+        except OSError:
+            pass
     return started
 
 

@@ -84,3 +84,24 @@ def test_a_bad_map_is_one_sentence(flag, needle):
     if not IS_ROOT:
         needle = "--uidmap needs root"
     fails_with_one_sentence(sandbox("run", "--rm", "--uidmap", flag, "busybox", "true"), needle)
+
+
+@root_only
+def test_a_remapped_start_that_fails_leaves_no_cgroup(tmp_path, name):
+    source = tmp_path / "gone"
+    source.mkdir()
+    sandbox("create", "--name", name, "--uidmap", MAP, "-v", f"{source}:/data", "busybox",
+            "true", check=True)
+    cid = sandbox("inspect", "-f", "{{.Id}}", name, check=True).stdout.strip()
+    source.rmdir()  # the -v source is gone when the container starts
+    try:
+        r = sandbox("start", "-a", name)
+        assert r.returncode != 0 and "open_tree" in r.stderr
+        from sandbox import cgroups
+        left = [os.path.join(m.path, root, "sandbox", cid) for m in cgroups.mounts()
+                for root in [cgroups.own_paths().get(m.controllers[0] if m.controllers else "",
+                                                     "/").lstrip("/")]
+                if os.path.isdir(os.path.join(m.path, root, "sandbox", cid))]
+        assert left == []
+    finally:
+        sandbox("rm", "-f", name)
