@@ -140,19 +140,29 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+XZ_MAGIC = b"\xfd7zXZ\x00"
+BZIP2_MAGIC = b"BZh"
+
+
 def _open_decompressed(raw):
     """A seekable binary file's bytes, decompressed: gzip, zstd (needs the zstandard
-    package) or plain tar.
+    package), or plain tar; and xz and bzip2, which ``docker import`` accepts too.
 
     The compression is read from the first bytes, not from a file name or a
     media type: that is what the bytes say.
     """
-    magic = raw.read(4)
+    magic = raw.read(6)
     raw.seek(0)
     if magic.startswith(GZIP_MAGIC):
         import gzip
         return gzip.GzipFile(fileobj=raw, mode="rb")  # several members are one stream (RFC 1952)
-    if magic != ZSTD_MAGIC:
+    if magic.startswith(XZ_MAGIC):
+        import lzma
+        return lzma.LZMAFile(raw, mode="rb")
+    if magic.startswith(BZIP2_MAGIC):
+        import bz2
+        return bz2.BZ2File(raw, mode="rb")
+    if not magic.startswith(ZSTD_MAGIC):
         return raw
     try:
         import zstandard

@@ -377,11 +377,14 @@ def test_oci_layout_with_a_bare_tag_loads_untagged_and_a_full_name_tagged(name, 
 
 
 # --- import and export --------------------------------------------------------------------
-@pytest.mark.parametrize("how", ["plain", "gzip", "stdin"])
+@pytest.mark.parametrize("how", ["plain", "gzip", "xz", "bzip2", "stdin"])
 def test_import_a_rootfs_tarball(name, tmp_path, how):
+    import bz2
+    import lzma
     data = busybox_rootfs(f"imported {how}\n".encode())
-    tarball = tmp_path / ("rootfs.tar.gz" if how == "gzip" else "rootfs.tar")
-    tarball.write_bytes(gzip.compress(data) if how == "gzip" else data)
+    compress = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": bz2.compress}
+    tarball = tmp_path / f"rootfs.tar.{how}"
+    tarball.write_bytes(compress[how](data) if how in compress else data)
     ref = f"{name}:imported"
     if how == "stdin":
         r = sandbox_binary("import", "-", ref, stdin=tarball)
