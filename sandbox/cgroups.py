@@ -38,7 +38,6 @@ import errno
 import os
 import time
 
-from . import devices
 from .errors import MissingFeature, UsageError
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
@@ -287,12 +286,16 @@ class V1Cgroup:
         if device_rules is not None and "devices" not in self.dirs:
             raise MissingFeature("the devices cgroup controller is not mounted on this host, "
                                  "and without it a root container could open the host's "
-                                 "disks (mount it: mount -t cgroup -o devices devices "
-                                 "/sys/fs/cgroup/devices)")
+                                 "disks: mount it (mount -t cgroup -o devices devices "
+                                 "/sys/fs/cgroup/devices), or run rootless, which needs no "
+                                 "device rules")
         for directory in sorted(set(self.dirs.values())):
             _mkdir_nested(directory)
-        if device_rules is not None:
-            devices.apply_v1(self.dirs["devices"], device_rules)
+        if device_rules is not None:  # no process is in the cgroup yet: none escapes them
+            from . import devices  # only a root container's cgroup has rules (prepare)
+
+            for name, line, _ in devices.v1_writes(device_rules):
+                _write(os.path.join(self.dirs["devices"], name), line)
         for controller, files in v1_files(limits).items():
             directory = self.dirs.get(controller)
             if directory is None:
@@ -376,6 +379,8 @@ class V2Cgroup:
             _write(os.path.join(parent, "cgroup.subtree_control"), enable)
         os.mkdir(self.dir)
         if device_rules is not None:  # no process is in the cgroup yet: none escapes them
+            from . import devices  # only a root container's cgroup has rules (prepare)
+
             devices.attach_v2(self.dir, device_rules)
         for name, value in files.items():
             if name == "memory.swap.max" and not os.path.exists(os.path.join(self.dir, name)):
@@ -493,9 +498,9 @@ def prepare(cid: str, limits: Limits, privileged: bool = False,
     reads it); with limits, or as root, failing to make one is an error (see
     :func:`check`): a root container without device rules could open the host's disks.
     """
-    # Rootless, no rules, and none needed: mknod(2) of a device needs CAP_MKNOD in the
-    # initial user namespace, and every filesystem mounted in a user namespace is nodev
-    # (SB_I_NODEV), so the container cannot open a node it finds or makes.
+    from . import devices  # here, not at the top: only a container start needs it
+
+    # Rootless needs none: see devices.needed().
     device_rules = devices.rules(privileged) if devices.needed() else None
     required = bool(limits) or device_rules is not None
     try:

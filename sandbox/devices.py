@@ -71,8 +71,11 @@ from . import syscalls as sc
 from .errors import KernelCallError, MissingFeature
 
 
-# Rule and Insn are tuples with named fields, written out rather than typing.NamedTuple:
-# importing typing would cost `sandbox run` milliseconds.
+# Rule and Insn are tuples with named fields: hashable, so program() can cache on a
+# tuple of rules, and equal to a plain tuple of the same values.  They are what
+# collections.namedtuple would make, written out because namedtuple compiles each
+# class's __new__ with eval(): the two made importing this module ~100 µs slower
+# (python -X importtime), where these two cost ~15 µs.
 class Rule(tuple):
     """One device rule, as devices.allow spells it: ``c 1:3 rwm``.
 
@@ -141,30 +144,12 @@ def v1_writes(device_rules) -> list[tuple[str, str, str]]:
 
     A new cgroup starts with a copy of its parent's list (the host's root cgroup
     has ``a *:* rwm``), so the default rules first empty it; the kernel takes
-    one rule per write(2).
+    one rule per write(2).  ``cgroups.V1Cgroup.create`` writes them.
     """
     if tuple(device_rules) == ALLOW_ALL:
         return [("devices.allow", "a", ALLOW_ALL[0].what)]
     return [("devices.deny", "a", "deny every device: an empty list")] + [
         ("devices.allow", str(rule), rule.what) for rule in device_rules]
-
-
-def apply_v1(directory: str, device_rules) -> None:
-    """Write the rules into a v1 devices cgroup that holds no process yet."""
-    fds: dict[str, int] = {}
-    try:
-        for name, line, _ in v1_writes(device_rules):
-            path = os.path.join(directory, name)
-            try:
-                if name not in fds:
-                    fds[name] = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-                os.write(fds[name], line.encode())
-            except OSError as err:
-                raise MissingFeature(f"cannot write {line!r} to {path}: "
-                                     f"{os.strerror(err.errno)}") from None
-    finally:
-        for fd in fds.values():
-            os.close(fd)
 
 
 # --- cgroup v2: an eBPF program -------------------------------------------------------
@@ -223,7 +208,6 @@ class Insn(tuple):
 _ALLOW = (Insn(BPF_ALU | BPF_MOV | BPF_K, 0, imm=1), Insn(BPF_JMP | BPF_EXIT))  # return 1
 _DENY = (Insn(BPF_ALU | BPF_MOV | BPF_K, 0, imm=0), Insn(BPF_JMP | BPF_EXIT))   # return 0
 _PAST = None  # a test's jump offset until the block's length is known: past its end
-_insn = functools.partial(tuple.__new__, Insn)  # (code, dst, src, off, imm) -> Insn, quickly
 
 
 def _block(rule: Rule) -> list[Insn]:
@@ -244,7 +228,7 @@ def _block(rule: Rule) -> list[Insn]:
     if rule.minor is not None:
         tests += [(_LOAD_W, 5, 1, 8, 0), (_JNE_K, 5, 0, _PAST, rule.minor)]  # another minor
     size = len(tests) + len(_ALLOW)
-    return [_insn((code, dst, src, size - n - 1 if off is _PAST else off, imm))
+    return [Insn(code, dst, src, size - n - 1 if off is _PAST else off, imm)
             for n, (code, dst, src, off, imm) in enumerate(tests)] + list(_ALLOW)
 
 
@@ -321,22 +305,23 @@ def attach_v2(directory: str, device_rules) -> None:
     as well as this one, so it can only refuse more.  The attachment keeps the
     program alive until the cgroup is removed, so our descriptor is closed at once.
     """
+    prog = target = -1
     try:
         prog = load(program(tuple(device_rules)))
-        try:
-            target = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                sc.bpf(sc.BPF_PROG_ATTACH, sc.bpf_attr_prog_attach(
-                    target_fd=target, attach_bpf_fd=prog, attach_type=sc.BPF_CGROUP_DEVICE,
-                    attach_flags=sc.BPF_F_ALLOW_MULTI))
-            finally:
-                os.close(target)
-        finally:
-            os.close(prog)
+        target = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        sc.bpf(sc.BPF_PROG_ATTACH, sc.bpf_attr_prog_attach(
+            target_fd=target, attach_bpf_fd=prog, attach_type=sc.BPF_CGROUP_DEVICE,
+            attach_flags=sc.BPF_F_ALLOW_MULTI))
     except KernelCallError as err:
         raise MissingFeature(f"the device rules (an eBPF program, cgroup v2's devices "
                              f"controller) cannot be attached to {directory}, and without "
-                             f"them a root container could open the host's disks: {err}") from None
+                             f"them a root container could open the host's disks: {err}; "
+                             f"use a kernel with CONFIG_CGROUP_BPF, or run rootless, which "
+                             f"needs no device rules") from None
+    finally:
+        for fd in (target, prog):
+            if fd >= 0:
+                os.close(fd)
 
 
 # --- for the course: the rules as each cgroup version gets them -------------------------
@@ -346,7 +331,7 @@ def describe_rules(version: int = 2, privileged: bool = False) -> str:
     if version == 1:
         return "\n".join(f"{name:<13} <- {line:<12} # {what}"
                          for name, line, what in v1_writes(chosen))
-    insns, lines, pc = program(chosen), [], 0
+    insns, lines = program(chosen), []
     starts = {} if chosen == ALLOW_ALL else _block_starts(chosen)
     for pc, insn in enumerate(insns):
         if pc in starts:

@@ -124,7 +124,7 @@ def check_profile(profile, where: str = "seccomp profile") -> None:
         if problem:
             names = _names(entry) if isinstance(entry, dict) else None
             shown = f" ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})" \
-                if isinstance(names, list) and set(map(type, names)) == {str} else ""
+                if _valid_names(names) else ""
             raise UsageError(f"{where}: syscalls[{i}]{shown}{problem}")
 
 
@@ -134,8 +134,7 @@ def _problem(entry) -> str | None:
         return " must be an object"
     if entry.get("name") and entry.get("names"):
         return " has both 'name' and 'names'; use one of them"
-    names = _names(entry)
-    if not isinstance(names, list) or set(map(type, names)) != {str}:
+    if not _valid_names(_names(entry)):
         return " needs 'names', a list of system call names"
     if entry.get("action") not in ACTIONS:
         return f": action {entry.get('action')!r} is not one of {', '.join(ACTIONS)}"
@@ -143,7 +142,8 @@ def _problem(entry) -> str | None:
         return f": errnoRet must be an errno number from 0 to 4095, not {entry['errnoRet']!r}"
     for j, arg in enumerate(entry.get("args") or ()):
         if not isinstance(arg, dict) or arg.get("op") not in OPS:
-            return f": args[{j}] has op {_get(arg, 'op')!r}, not one of {', '.join(OPS)}"
+            op = arg.get("op") if isinstance(arg, dict) else arg
+            return f": args[{j}] has op {op!r}, not one of {', '.join(OPS)}"
         if not _is_int(arg.get("index"), 0, 5):
             return f": args[{j}] index must be 0 to 5 (a call has six arguments)"
         for key in ("value", "valueTwo"):
@@ -169,13 +169,14 @@ def _is_int(value, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _get(obj, key):
-    return obj.get(key) if isinstance(obj, dict) else obj
-
-
 def _names(entry: dict) -> list:
     name = entry.get("name")
     return [name] if name else entry.get("names") or []
+
+
+def _valid_names(names) -> bool:
+    """A non-empty list of strings."""
+    return isinstance(names, list) and set(map(type, names)) == {str}
 
 
 def _kernel_version(text: str) -> tuple[int, int] | None:
@@ -558,14 +559,8 @@ def _verdict_name(k: int) -> str:
 def default_profile() -> dict:
     """Docker's default seccomp profile, in its JSON shape (a new copy each time)."""
     return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno.EPERM,
-            "syscalls": [dict(rule, names=_words(rule["names"])) for rule in _DOCKER_RULES]}
+            "syscalls": [dict(rule, names=rule["names"].split()) for rule in _DOCKER_RULES]}
 
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-DOCKER_PROFILE_VERSION = "moby/profiles seccomp/v0.2.3"
 
 # The rules of moby's profiles/seccomp/default.json at seccomp/v0.2.3 (the version that
 # moby vendors in 2026), in its order, written as Python.  Left out: its archMap, which

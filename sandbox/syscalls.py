@@ -8,8 +8,9 @@ gives a reason for that errno, says it:
     >>> pivot_root("/x", "/x/.old")                       # doctest: +SKIP
     KernelCallError: pivot_root('/x', '/x/.old'): EINVAL: new_root must be a mount point ...
 
-Man pages: unshare(2), setns(2), mount(2), umount2(2), pivot_root(2),
-sethostname(2), seccomp(2), mount_namespaces(7), namespaces(7).
+Man pages: unshare(2), setns(2), mount(2), umount2(2), mount_setattr(2),
+open_tree(2), move_mount(2), pivot_root(2), sethostname(2), prctl(2), capset(2),
+seccomp(2), bpf(2), mount_namespaces(7), namespaces(7).
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ _WHY = {
                                "seccomp does not allow, or no CONFIG_SECCOMP_FILTER",
     ("seccomp", errno.ENOMEM): "the filters on this process would exceed the kernel's limit "
                                "of 32768 instructions in all",
+    ("bpf", errno.EPERM): "needs CAP_SYS_ADMIN (or CAP_BPF) in the initial user namespace",
+    ("bpf", errno.EINVAL): "the kernel refused the attributes or the program (a kernel "
+                           "without CONFIG_CGROUP_BPF does not know this program type)",
+    ("bpf", errno.EACCES): "the verifier found the program unsafe",
+    ("bpf", errno.EBADF): "target_fd must be an open directory of the cgroup2 hierarchy and "
+                          "attach_bpf_fd a loaded program",
+    ("bpf", errno.ENOSYS): "this kernel was built without bpf(2) (CONFIG_BPF_SYSCALL)",
 }
 
 
@@ -144,12 +152,31 @@ def umount2(target, flags: int = 0) -> None:
 
 
 AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000       # an empty path: the call acts on dfd itself
 AT_RECURSIVE = 0x8000        # mount_setattr: the whole tree of mounts below the path
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 MOUNT_ATTR_NOEXEC = 0x8
 _MOUNT_SETATTR_NR = 442      # the same on every architecture (added in Linux 5.12)
+OPEN_TREE_CLONE = 1             # open_tree: a detached copy of the mount, not the mount itself
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4   # move_mount: the source is the file descriptor itself
+_OPEN_TREE_NR, _MOVE_MOUNT_NR = 428, 429  # the same on every architecture (Linux 5.2)
+
+# For error messages, as _MS_NAMES: the flags of mount_setattr(2) and open_tree(2).
+_AT_NAMES = {AT_EMPTY_PATH: "AT_EMPTY_PATH", AT_RECURSIVE: "AT_RECURSIVE"}
+_OPEN_TREE_NAMES = {OPEN_TREE_CLONE: "OPEN_TREE_CLONE", OPEN_TREE_CLOEXEC: "OPEN_TREE_CLOEXEC",
+                    **_AT_NAMES}
+_MOUNT_ATTR_NAMES = {MOUNT_ATTR_RDONLY: "MOUNT_ATTR_RDONLY", MOUNT_ATTR_NOSUID: "MOUNT_ATTR_NOSUID",
+                     MOUNT_ATTR_NODEV: "MOUNT_ATTR_NODEV", MOUNT_ATTR_NOEXEC: "MOUNT_ATTR_NOEXEC"}
+
+
+def _spelled_flags(flags: int, names: dict[int, str]) -> _Spelled:
+    """``AT_EMPTY_PATH|AT_RECURSIVE``; a bit without a name stays a number."""
+    shown = [name for bit, name in names.items() if flags & bit]
+    unnamed = flags & ~sum(names)
+    return _Spelled("|".join(shown + ([hex(unnamed)] if unnamed else [])) or "0")
 
 
 def mount_setattr(path, flags: int, attr_set: int, attr_clr: int = 0, dfd: int = AT_FDCWD) -> None:
@@ -158,20 +185,17 @@ def mount_setattr(path, flags: int, attr_set: int, attr_clr: int = 0, dfd: int =
     A bind mount's read-only flag belongs to that one mount: ``mount -o
     remount,ro,bind`` leaves the mounts nested inside it writable.
     mount_setattr(2) with AT_RECURSIVE changes the whole tree in one call.
+    With AT_EMPTY_PATH and an empty ``path`` it changes the mount ``dfd`` holds
+    (a detached copy from :func:`open_tree`, say); errors then name ``dfd`` too.
     ``struct mount_attr`` is four 64-bit fields: attr_set, attr_clr, propagation, userns_fd.
     """
     attr = (ctypes.c_uint64 * 4)(attr_set, attr_clr, 0, 0)
-    _check(_libc.syscall(ctypes.c_long(_MOUNT_SETATTR_NR), ctypes.c_int(dfd), _path(path),
-                         ctypes.c_uint(flags), attr, ctypes.c_size_t(ctypes.sizeof(attr))),
-           "mount_setattr", str(path), _Spelled("AT_RECURSIVE" if flags & AT_RECURSIVE
-                                                else str(flags)), hex(attr_set))
-
-
-OPEN_TREE_CLONE = 1             # open_tree: a detached copy of the mount, not the mount itself
-OPEN_TREE_CLOEXEC = os.O_CLOEXEC
-AT_EMPTY_PATH = 0x1000
-MOVE_MOUNT_F_EMPTY_PATH = 0x4   # move_mount: the source is the file descriptor itself
-_OPEN_TREE_NR, _MOVE_MOUNT_NR = 428, 429  # the same on every architecture (Linux 5.2)
+    result = _libc.syscall(ctypes.c_long(_MOUNT_SETATTR_NR), ctypes.c_int(dfd), _path(path),
+                           ctypes.c_uint(flags), attr, ctypes.c_size_t(ctypes.sizeof(attr)))
+    shown = f"attr_set={_spelled_flags(attr_set, _MOUNT_ATTR_NAMES)}" + (
+        f", attr_clr={_spelled_flags(attr_clr, _MOUNT_ATTR_NAMES)}" if attr_clr else "")
+    args = (str(path), _spelled_flags(flags, _AT_NAMES), _Spelled("{" + shown + "}"))
+    _check(result, "mount_setattr", *(args if dfd == AT_FDCWD else (dfd, *args)))
 
 
 def open_tree(path, flags: int) -> int:
@@ -182,7 +206,8 @@ def open_tree(path, flags: int) -> int:
     then: a way to hand a container a mount its own root could not have made.
     """
     return _check(_libc.syscall(ctypes.c_long(_OPEN_TREE_NR), ctypes.c_int(AT_FDCWD),
-                                _path(path), ctypes.c_uint(flags)), "open_tree", str(path), flags)
+                                _path(path), ctypes.c_uint(flags)),
+                  "open_tree", str(path), _spelled_flags(flags, _OPEN_TREE_NAMES))
 
 
 def move_mount(tree_fd: int, target) -> None:
@@ -330,15 +355,6 @@ _BPF_NAMES = {
     ("attach_type", BPF_CGROUP_DEVICE): "BPF_CGROUP_DEVICE",
     ("attach_flags", BPF_F_ALLOW_MULTI): "BPF_F_ALLOW_MULTI",
 }
-_WHY.update({
-    ("bpf", errno.EPERM): "needs CAP_SYS_ADMIN (or CAP_BPF) in the initial user namespace",
-    ("bpf", errno.EINVAL): "the kernel refused the attributes or the program (a kernel "
-                           "without CONFIG_CGROUP_BPF does not know this program type)",
-    ("bpf", errno.EACCES): "the verifier found the program unsafe",
-    ("bpf", errno.EBADF): "target_fd must be an open directory of the cgroup2 hierarchy and "
-                          "attach_bpf_fd a loaded program",
-    ("bpf", errno.ENOSYS): "this kernel was built without bpf(2) (CONFIG_BPF_SYSCALL)",
-})
 
 
 class bpf_attr_prog_load(ctypes.Structure):
@@ -380,7 +396,7 @@ def bpf(cmd: int, attr: ctypes.Structure) -> int:
     log = ""
     if getattr(attr, "log_buf", 0):
         log = ctypes.string_at(attr.log_buf).decode(errors="replace").strip()
-    why = _WHY.get(("bpf", err), "")
+    why = _WHY.get(("bpf", err)) or os.strerror(err)
     if log:  # its last lines say what it refused; "processed N insns ..." is statistics
         words = [line for line in log.splitlines() if not line.startswith("processed ")]
         why = f"{why}; the verifier says: " + "; ".join(words[-2:])

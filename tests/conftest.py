@@ -45,6 +45,15 @@ def fails_with_one_sentence(r, *needles):
         assert needle in lines[0], r.stderr
 
 
+def errno_of(call, *args) -> int:
+    """``call(*args)``'s errno, or 0 if it succeeded: for tables of expected refusals."""
+    try:
+        call(*args)
+        return 0
+    except OSError as err:
+        return err.errno
+
+
 @pytest.fixture(scope="session")
 def state_root() -> Path:
     return Path(os.environ["SANDBOX_ROOT"])

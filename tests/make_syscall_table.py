@@ -59,6 +59,8 @@ def generic_table(text: str, defined: set[str], bits: int = 64) -> dict[str, int
             cond = {"#if": rest, "#ifdef": f"defined({rest})", "#ifndef": f"!defined({rest})"}[word]
             stack.append((live, _holds(cond, defined | set(macros), bits)))
             live = live and stack[-1][1]
+        elif word == "#elif":  # not needed so far: say so rather than misread the header
+            raise ValueError(f"unexpected #elif in the header: {line.strip()}")
         elif word == "#else":
             outer, taken = stack[-1]
             stack[-1] = (outer, not taken)

@@ -10,7 +10,6 @@ cgroup-bpf device programs work in the cgroup2 hierarchy whatever the layout.
 import ctypes
 import errno
 import itertools
-import json
 import os
 import stat
 import subprocess
@@ -25,7 +24,8 @@ from sandbox.devices import (ALLOW_ALL, DOCKER_DEFAULT, BPF_ALU, BPF_AND, BPF_EX
                              BPF_JNE, BPF_K, BPF_LDX, BPF_MEM, BPF_MOV, BPF_RSH, BPF_W, BPF_X,
                              Insn, Rule)
 from sandbox.errors import MissingFeature
-from conftest import root_only, sandbox
+from sandbox.namespaces import in_child
+from conftest import errno_of, root_only, sandbox
 
 JNE_K, JNE_X = BPF_JMP | BPF_JNE | BPF_K, BPF_JMP | BPF_JNE | BPF_X
 MOV_K, MOV_X = BPF_ALU | BPF_MOV | BPF_K, BPF_ALU | BPF_MOV | BPF_X
@@ -179,41 +179,22 @@ def v2_mount() -> str | None:
 
 
 def probe(procs: Path, scratch: Path, nodes: dict) -> dict:
-    """In a forked child that joins the cgroup (its ``cgroup.procs``): mknod each node on a
-    fresh tmpfs (not nodev) in a private mount namespace, then open it for reading.
-    Returns {name: [mknod errno, open errno]}, 0 for success."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            procs.write_text("0")
-            sc.unshare(sc.CLONE_NEWNS)
-            sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-            sc.mount("tmpfs", scratch, "tmpfs", 0, "size=1m")
-            results = {}
-            for name, (kind, major, minor) in nodes.items():
-                path = scratch / name
-                results[name] = [_errno_of(os.mknod, path, 0o600 | kind, os.makedev(major, minor)),
-                                 _errno_of(lambda p: os.close(os.open(p, os.O_RDONLY)), path)]
-            results["/dev/null"] = [0, _errno_of(lambda p: os.close(os.open(p, os.O_RDWR)),
-                                                 "/dev/null")]
-            os.write(write_end, json.dumps(results).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as f:
-        text = f.read()
-    os.waitpid(pid, 0)
-    return json.loads(text)
-
-
-def _errno_of(call, *args) -> int:
-    try:
-        call(*args)
-        return 0
-    except OSError as err:
-        return err.errno
+    """In a child (namespaces.in_child) with a private mount namespace that joins the
+    cgroup (its ``cgroup.procs``): mknod each node on a fresh tmpfs (not nodev), then
+    open it for reading.  Returns {name: [mknod errno, open errno]}, 0 for success."""
+    def child():
+        procs.write_text("0")
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        sc.mount("tmpfs", scratch, "tmpfs", 0, "size=1m")
+        results = {}
+        for name, (kind, major, minor) in nodes.items():
+            path = scratch / name
+            results[name] = [errno_of(os.mknod, path, 0o600 | kind, os.makedev(major, minor)),
+                             errno_of(lambda p: os.close(os.open(p, os.O_RDONLY)), path)]
+        results["/dev/null"] = [0, errno_of(lambda p: os.close(os.open(p, os.O_RDWR)),
+                                            "/dev/null")]
+        return results
+    return in_child(child, sc.CLONE_NEWNS)
 
 
 NODES = {"loop0": (stat.S_IFBLK, 7, 0), "sda": (stat.S_IFBLK, 8, 0),
@@ -262,9 +243,9 @@ def attached_programs(directory: str) -> int:
 def test_v1_rules_in_a_real_cgroup(tmp_path, privileged):
     root_list = Path(v1_devices_mount(), "devices.list").read_text()
     directory = cgroup_dir(v1_devices_mount())
-    directory.mkdir()
     try:
-        devices.apply_v1(str(directory), devices.rules(privileged))
+        cgroups.V1Cgroup({"devices": str(directory)}).create(cgroups.Limits(),
+                                                            devices.rules(privileged))
         listed = Path(directory, "devices.list").read_text().splitlines()
         assert listed == ([str(r) for r in devices.rules(privileged)])
         results = probe(directory / "cgroup.procs", tmp_path, NODES)

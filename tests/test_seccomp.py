@@ -26,6 +26,7 @@ from sandbox.errors import KernelCallError, MissingFeature, UsageError
 from sandbox.namespaces import in_child
 from sandbox.syscall_table import TABLES
 
+from conftest import errno_of
 from make_syscall_table import GENERIC_HEADER, X86_64_HEADER, headers_version, render, tables
 
 # What `docker run` gives a container: Docker's default capability set.
@@ -418,14 +419,6 @@ def filtered(program: bytes, body):
         seccomp.install(program)
         return body()
     return in_child(child)
-
-
-def errno_of(call, *args) -> int:
-    try:
-        call(*args)
-        return 0
-    except OSError as err:
-        return err.errno
 
 
 @real_kernel
