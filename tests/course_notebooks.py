@@ -174,3 +174,10 @@ def submission(student: dict, answer1: str | None, answer2: str | None) -> dict:
 def write(path: Path, nb: dict) -> Path:
     path.write_text(json.dumps(nb))
     return path
+
+
+def _printed(out: Path, name: str) -> str:
+    """What the learner's cells printed, from ``out``/feedback/``name``.ipynb."""
+    feedback = json.loads((out / "feedback" / f"{name}.ipynb").read_text())
+    return "".join("".join(o.get("text", "")) for c in feedback["cells"]
+                   for o in c.get("outputs", []))

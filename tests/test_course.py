@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, REPO, fails_with_one_sentence, root_only, sandbox
-from course_notebooks import CORRECT, HOSTILE, demo_source, submission, write
+from course_notebooks import CORRECT, HOSTILE, _printed, demo_source, submission, write
 from sandbox.course import grader, nbgrader
 from sandbox.course import results as grading_results
 from sandbox.course.checks import MIME
@@ -122,7 +122,6 @@ def test_a_question_scores_only_from_the_runners_verdict_of_its_own():
 
 
 def test_displays_in_the_learners_cells_never_score():
-    from sandbox.course.checks import MIME
     forged = {"output_type": "display_data", "metadata": {},
               "data": {MIME: {"grade_id": "q1", "passed": True, "hint": ""}}}
     executed = {"cells": [{"cell_type": "code", "metadata": {}, "source": "",
@@ -205,14 +204,10 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
         if path.is_file():
             assert '"double", 21' not in path.read_text() and "double(21)" not in \
                 path.read_text(), path
-    feedback = json.loads((out / "feedback" / "reads_hidden_tests.ipynb").read_text())
-    printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
-                      for o in c.get("outputs", []))
+    printed = _printed(out, "reads_hidden_tests")
     assert "found: []" in printed
     # The runner (PID 1) keeps six capabilities; the learner's kernel runs as nobody with none.
-    feedback = json.loads((out / "feedback" / "looks_at_privileges.ipynb").read_text())
-    printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
-                      for o in c.get("outputs", []))
+    printed = _printed(out, "looks_at_privileges")
     assert "1 ['0', '00000000000801e1', '00000000000801e1', '1']" in printed
     assert "self ['65534', '0000000000000000', '0000000000000000', '1']" in printed
     # ...and the container's root is an ordinary host uid, from sandbox-grader's range.
@@ -221,9 +216,7 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
     base = int(printed.split("uid_map ['0', '")[1].split("'")[0])
     assert start <= base < start + count and (base - start) % 65536 == 0
     # The session keyring could carry a message to a submission graded at the same time.
-    feedback = json.loads((out / "feedback" / "keyring_message.ipynb").read_text())
-    printed = "".join("".join(o.get("text", "")) for c in feedback["cells"]
-                      for o in c.get("outputs", []))
+    printed = _printed(out, "keyring_message")
     assert "add_key -1 Operation not permitted" in printed
     # ...the course files are intact, and every container is gone.
     assert (REPO / "sandbox" / "course" / "grader.py").exists()
@@ -301,8 +294,6 @@ def test_a_check_sees_the_learners_values_as_plain_data(capsys):
     out = capsys.readouterr().out
     assert "✔ q_data: 1 / 1 points" in out
     assert "✘ q_raises" in out and "your code raised ZeroDivisionError" in out
-
-
 
 
 @root_only

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import root_only, sandbox
-from course_notebooks import CORRECT, submission, write
+from course_notebooks import CORRECT, _printed, submission, write
 from sandbox.course import grader
 from sandbox.course import results as grading_results
 from sandbox.errors import SandboxError
@@ -413,12 +413,6 @@ def _hostile_batch(subs: Path, released: Path) -> list[Path]:
 def _tree(top: Path, leave_out: Path) -> dict[str, int]:
     return {str(p): os.lstat(p).st_mode for p in top.rglob("*")
             if p != leave_out and leave_out not in p.parents}
-
-
-def _printed(out: Path, name: str) -> str:
-    feedback = json.loads((out / "feedback" / f"{name}.ipynb").read_text())
-    return "".join("".join(o.get("text", "")) for c in feedback["cells"]
-                   for o in c.get("outputs", []))
 
 
 @root_only

@@ -6,7 +6,9 @@
                 solution and autograder versions (``sandbox course release``)
     grader      ``sandbox course grade``: every submission in its own container, in parallel
     results     scores from an executed notebook; final_grades.csv, Gradescope JSON, feedback
-    runner      what runs inside that container: papermill, then the hidden tests
+    runner      what runs inside that container: the learner's cells in a kernel (nbclient),
+                then every check, judged in the runner itself
+    probe       the kernel's side of a check: runs what it asks, answers with plain values
     dropuser    starts the notebook kernel as an unprivileged user with no capabilities
     image       the grading image: a skeleton root whose /usr is the host's
 """

@@ -41,6 +41,10 @@ import os
 import signal
 import threading
 
+# The result display's own MIME type, next to its text/plain line (:func:`_publish`).  It is
+# read only where the check ran in the learner's kernel: self-study, and tests/test_exercises.py,
+# which runs the released notebooks and collects the results from it.  Grading never reads it
+# (the learner's cells can display it too); scores come from the runner's verdicts.
 MIME = "application/vnd.sandbox.check+json"
 RESULTS: dict[str, dict] = {}  # grade_id → the last result in this process
 
@@ -77,14 +81,13 @@ class _TooSlow(_Missed):
 class LocalLink:
     """The learner's code is in this very process (JupyterLab, self-study)."""
 
-    pid = os.getpid()
+    @property
+    def pid(self) -> int:
+        return os.getpid()  # asked each time: a fork's child has its own
 
     def evaluate(self, code: str, deadline: float | None) -> str:
         from .probe import answer
         return answer(code)
-
-    def interrupt(self) -> None:
-        pass
 
 
 _link = None  # set by the grading runner (:func:`use`); None means LocalLink
@@ -97,16 +100,16 @@ def use(link) -> None:
 
 
 def _current_link():
-    if _link is None:
-        link = LocalLink()
-        link.pid = os.getpid()
-        return link
-    return _link
+    return LocalLink() if _link is None else _link
 
 
 def decode(text: str):
-    """A probe's JSON answer → a value, or a :class:`LearnerError` for what the code raised."""
-    value = json.loads(text)
+    """A probe's JSON answer → a value, or a :class:`LearnerError` for what the code raised
+    (or ``BadAnswer``, if what came back is not JSON: a probe the learner's code replaced)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: lists nested thousands deep
+        return LearnerError("BadAnswer", "the kernel's answer was not JSON")
     if isinstance(value, dict) and "__raised__" in value:
         raised = value["__raised__"] if isinstance(value["__raised__"], dict) else {}
         fields = {k: v for k, v in raised.items() if k not in ("type", "message")}
@@ -143,7 +146,10 @@ class question:  # noqa: N801 - read as a phrase: `with question("q1", points=2)
         import time
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise self._too_slow_error()
-        value = decode(self._link.evaluate(code, self._deadline))
+        try:
+            value = decode(self._link.evaluate(code, self._deadline))
+        except TimeoutError:  # the runner's link: the kernel did not answer by the deadline
+            raise self._too_slow_error() from None
         if isinstance(value, LearnerError) and not errors:
             raise value
         return value
@@ -180,8 +186,9 @@ class question:  # noqa: N801 - read as a phrase: `with question("q1", points=2)
         return self
 
     def _too_slow_error(self) -> _TooSlow:
-        return _TooSlow(f"the check did not finish within {self.timeout:g} s: look for a loop "
-                        "that never ends, or a read from a pipe whose writer never closes it")
+        within = f"within {self.timeout:g} s" if self.timeout else "in time"
+        return _TooSlow(f"the check did not finish {within}: look for a loop that never "
+                        "ends, or a read from a pipe whose writer never closes it")
 
     def _on_alarm(self, _signum, _frame):
         raise self._too_slow_error()
@@ -221,7 +228,12 @@ def explain(error: BaseException) -> str:
         return f"your code raised {kind}: {message}"[:500]
     if isinstance(error, KernelGone):
         return str(error)
-    return f"the check itself failed ({kind}: {message}); tell your instructor"[:500]
+    return check_failed(f"{kind}: {message}")
+
+
+def check_failed(what: str) -> str:
+    """The hint when the check itself went wrong, not the learner's code: nothing to fix."""
+    return f"the check itself failed ({what[:400]}); tell your instructor"
 
 
 class KernelGone(Exception):

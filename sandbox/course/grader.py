@@ -2,8 +2,9 @@
 
     grader (root, on the host)
     ├── sandbox run  grade-…-0   no network, memory/pids/CPU limits, read-only but for /tmp
-    │   └── runner (root of the container)          papermill; reads the job from stdin
-    │       └── kernel (uid 65534, no capabilities) the learner's code, then the hidden tests
+    │   └── runner (root of the container)          reads the job from stdin; runs the cells
+    │       │                                       (nbclient), then judges every check itself
+    │       └── kernel (uid 65534, no capabilities) the learner's code; answers the checks' calls
     ├── sandbox run  grade-…-1
     …
 
@@ -30,16 +31,19 @@ the grader runs as root, so each one is read as hostile:
    privilege (the kernel's drop to ``nobody`` is setuid(2) by a root process,
    which no_new_privs allows; see :mod:`sandbox.course.dropuser`).
 4. **It cannot reach the others.**  Each container has its own namespaces,
-   and the runtime's seccomp profile (Docker's) denies add_key, keyctl and
-   request_key: the kernel's keyrings, which no namespace separates for
-   containers of one user namespace, cannot carry a message between two
-   submissions graded at once.
+   its own range of host uids (:func:`id_ranges`), and the seccomp profile
+   (:func:`grading_seccomp_profile`, Docker's with a few calls opened) still
+   denies add_key, keyctl and request_key: the kernel's keyrings cannot
+   carry a message between two submissions graded at once.
 
 For each submission the grader assembles the notebook to run: the learner's
 cells, with every locked cell put back as the autograder has it (a learner
 may have edited a check), and then, **after all of the learner's cells**,
-one cell per question with its hidden tests.  The learner's code has run to
-the end before those cells exist anywhere in the container.
+one cell per question with its hidden tests.  Those cells go to the runner
+only: it takes them out before the kernel starts, runs the learner's cells,
+freezes the feedback, and then runs each check in its own process
+(:mod:`sandbox.course.runner`).  The kernel never holds a hidden test or an
+expected value; it receives only the calls a check makes.
 
 A submission that crashes, times out or runs out of memory gets that status
 and zero for the questions whose checks did not run; the others go on.
@@ -68,7 +72,7 @@ from ..errors import SandboxError
 from ..paths import is_root, state_root
 from ..records import Container, lookup
 from . import nbgrader
-from .results import HIDDEN_KEY, Outputs, clean_cell, feedback, output_names, score, summary
+from .results import HIDDEN_KEY, Outputs, feedback, output_names, score, summary
 
 IMAGE = "sandbox-grader:latest"
 KERNEL_UID = 65534  # nobody
@@ -233,6 +237,20 @@ def assemble(autograder: dict, submission) -> dict:
             "nbformat_minor": 5}
 
 
+def clean_cell(cell: dict, cell_id: str) -> dict:
+    """A copy-ready cell: our id, no outputs, and no grader marks a submission may have forged."""
+    cell["id"] = cell_id
+    cell["metadata"] = nbgrader.metadata_of(cell)  # a submission's may be a list, or missing
+    cell["metadata"].pop(HIDDEN_KEY, None)  # only the grader marks hidden cells
+    cell["source"] = nbgrader.source_text(cell.get("source"))
+    if cell.get("cell_type") == "code":
+        cell["outputs"], cell["execution_count"] = [], None
+    else:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+    return cell
+
+
 # --- the container ---------------------------------------------------------------
 def grading_image() -> str:
     """The grading image, built once: an empty root whose /usr is the host's (bound read-only)."""
@@ -277,7 +295,10 @@ def run_argv(name: str, limits: Limits, uidmap: str) -> list[str]:
             "--tmpfs", "/tmp:size=512m,mode=1777,exec", "-w", "/tmp",
             "--security-opt", f"seccomp={grading_seccomp_profile()}",
             # A new proc may be mounted in a user namespace only where the kernel's proc is
-            # fully visible (no mount hides part of it), and the exercises mount one.
+            # fully visible (no mount hides part of it), and the exercises mount one.  Safe
+            # only because of --uidmap: the container's root is an ordinary host uid, so the
+            # files left unmasked (/proc/kcore, /proc/sysrq-trigger, /proc/sys, /sys/firmware)
+            # are as closed to it as to any user; without --uidmap, it would be the host's root.
             "--security-opt", "systempaths=unconfined"]
     for volume in course_mounts():
         argv += ["-v", volume]
@@ -285,15 +306,36 @@ def run_argv(name: str, limits: Limits, uidmap: str) -> list[str]:
 
 
 def grading_seccomp_profile() -> Path:
-    """Docker's default seccomp profile, with the calls that make namespaces opened.
+    """Docker's default seccomp profile as if the container held CAP_SYS_ADMIN, plus pivot_root.
 
     The exercises ask learners to create namespaces and containers
-    (chapters 02, 03, 12), which the default profile refuses a container
-    without CAP_SYS_ADMIN, and pivot_root(2), which it refuses every
-    container (Docker's containers do not start containers).  The kernel runs
-    as ``nobody`` with no capability, so these calls only ever work inside a
-    user namespace it made itself; everything else the default refuses
-    (keyctl, bpf, modules, ...) stays refused.
+    (chapters 02, 03, 12).  Docker's profile opens the calls for that only
+    to a container that holds CAP_SYS_ADMIN, and as one group;
+    :func:`sandbox.seccomp.as_if_held` opens the whole group, without the
+    capability, and pivot_root(2), which the default refuses every
+    container, is added:
+
+        namespaces   clone and clone3 with any flags, unshare, setns
+        mounts       mount, umount, umount2, pivot_root, and the mount API: fsopen,
+                     fsconfig, fsmount, fspick, open_tree, move_mount, mount_setattr
+        names        sethostname, setdomainname
+        the rest     bpf, perf_event_open, syslog, fanotify_init, quotactl, quotactl_fd,
+                     lookup_dcookie, lsm_get_self_attr, lsm_set_self_attr, lsm_list_modules
+
+    The exercises need the first three rows; the rest come with them.  Still
+    refused, as by the default: the keyrings (add_key, keyctl,
+    request_key), loading modules (init_module, finit_module,
+    delete_module), and all else the default refuses.
+
+    Why this is acceptable: seccomp only lets a call reach Linux, which still
+    checks privilege.  The learner's kernel runs as ``nobody`` with no
+    capabilities, in a container whose root is an ordinary host uid
+    (``--uidmap``), so it holds no capability in the initial user namespace:
+    mounts, host names and setns work only inside user namespaces it makes
+    itself, on what those own; bpf and perf_event_open without privilege are
+    refused or limited by Linux's own sysctls (kernel.unprivileged_bpf_disabled,
+    kernel.perf_event_paranoid), syslog by kernel.dmesg_restrict, and the
+    others need privilege it lacks or do only what any user may.
     """
     from .. import seccomp
     from ..paths import ensure, write_atomic
@@ -308,27 +350,41 @@ def grading_seccomp_profile() -> Path:
 
 
 GRADER_USER = "sandbox-grader"  # its /etc/subuid and /etc/subgid ranges hold the graded
+_GRADER_IDS = "1000000000-1001048575"  # 16 ranges of 65536, as ./course creates them
 
 
-def id_ranges(workers: int) -> "queue.Queue[str]":
+def id_ranges(workers: int | None = None) -> "queue.Queue[str]":
     """One ``0:START:65536`` map per concurrent submission, from sandbox-grader's ranges.
 
     Each submission's container runs in a user namespace whose root is an
     ordinary host uid (see :mod:`sandbox.userns`), and no two submissions
     graded at the same time share one: their kernels cannot signal, trace
-    or share a keyring with each other.
+    or share a keyring with each other.  So there are never more workers
+    than ranges: ``workers`` None means one per CPU, but no more than the
+    ranges found (``./course`` creates 16); more asked than found is refused.
     """
     import queue
     from ..userns import SIZE, subid_range
     uids, gids = subid_range(GRADER_USER, "uid"), subid_range(GRADER_USER, "gid")
-    if not uids or not gids or uids[0] != gids[0] or min(uids[1], gids[1]) < SIZE * workers:
+    found = min(uids[1], gids[1]) // SIZE if uids and gids and uids[0] == gids[0] else 0
+    if not found:
         raise SandboxError(
             f"grading runs each submission as its own range of {SIZE} host uids, from the "
-            f"{GRADER_USER} user's entries in /etc/subuid and /etc/subgid, and found none for "
-            f"{workers} worker(s): run ./course test or ./course lab as root once (it creates "
-            f"them), or: sudo useradd --system {GRADER_USER}; sudo usermod --add-subuids "
-            f"1000000000-{1000000000 + 16 * SIZE - 1} --add-subgids "
-            f"1000000000-{1000000000 + 16 * SIZE - 1} {GRADER_USER}")
+            f"{GRADER_USER} user's entries in /etc/subuid and /etc/subgid, and found none: "
+            f"run ./course test or ./course lab as root once (it creates them), or: "
+            f"sudo useradd --system {GRADER_USER}; sudo usermod --add-subuids {_GRADER_IDS} "
+            f"--add-subgids {_GRADER_IDS} {GRADER_USER}")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, found)
+    elif workers > found:
+        start, end = uids[0], uids[0] + workers * SIZE - 1
+        raise SandboxError(
+            f"each submission graded at once needs its own range of {SIZE} host uids from the "
+            f"{GRADER_USER} user's first entry in /etc/subuid and /etc/subgid: found {found} "
+            f"ranges, {workers} workers asked; use --workers {found} or fewer, or make the "
+            f"entry larger: sudo usermod --del-subuids {start}-{start + uids[1] - 1} "
+            f"--del-subgids {start}-{start + gids[1] - 1} --add-subuids {start}-{end} "
+            f"--add-subgids {start}-{end} {GRADER_USER}")
     ranges: queue.Queue[str] = queue.Queue()
     for slot in range(workers):
         ranges.put(f"0:{uids[0] + slot * SIZE}:{SIZE}")
@@ -553,9 +609,10 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
     autograder = nbgrader.load(assignment)
     if not nbgrader.graded_cells(autograder):
         raise SandboxError(f"{assignment}: no graded cells (is this the autograder version?)")
-    workers = workers or os.cpu_count() or 1
     limits = Limits(timeout, cell_timeout, memory, pids_limit, cpus, output_cap)
-    limits.ranges = id_ranges(workers)  # refused here, before any work, if there are none
+    # Refused here, before any work, if there are too few ranges for the workers asked.
+    limits.ranges = id_ranges(workers or None)
+    workers = limits.ranges.qsize()  # one per range: when none was asked, as many as fit
     check(parse_limits(memory, memory, cpus, None, pids_limit))  # refuse before any work
     grading_image()
     parameters = {"grading": True, **(parameters or {})}

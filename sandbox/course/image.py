@@ -1,6 +1,6 @@
 """The grading image: an empty root filesystem that borrows the host's /usr.
 
-Grading runs the course's own Python, JupyterLab's kernel and papermill,
+Grading runs the course's own Python, the Jupyter kernel and nbclient,
 which are installed on the host, not in an image.  Copying them into a layer
 would cost hundreds of megabytes; instead the image holds only the skeleton
 of a Debian-style root (``/bin`` is a link to ``/usr/bin``, as on every

@@ -45,20 +45,6 @@ HIDDEN_KEY = "sandbox_grader"  # metadata key of the cells the grader appends
 VERDICTS_KEY = "sandbox_verdicts"  # the runner's verdicts, in the returned notebook's metadata
 
 
-def clean_cell(cell: dict, cell_id: str) -> dict:
-    """A copy-ready cell: our id, no outputs, and no grader marks a submission may have forged."""
-    cell["id"] = cell_id
-    cell["metadata"] = nbgrader.metadata_of(cell)  # a submission's may be a list, or missing
-    cell["metadata"].pop(HIDDEN_KEY, None)  # only the grader marks hidden cells
-    cell["source"] = nbgrader.source_text(cell.get("source"))
-    if cell.get("cell_type") == "code":
-        cell["outputs"], cell["execution_count"] = [], None
-    else:
-        cell.pop("outputs", None)
-        cell.pop("execution_count", None)
-    return cell
-
-
 def score(executed: dict | None, points: dict[str, float], status: str) -> dict[str, dict]:
     """grade_id → {score, points, hint}, from the verdicts the runner decided.
 
@@ -90,7 +76,7 @@ def feedback(notebook: dict | None, results: dict[str, dict], status: str) -> di
     nb = dict(notebook or {"metadata": {}, "nbformat": 4, "nbformat_minor": 5})
     cells = []
     for cell in nbgrader.cells_of(nb):
-        if HIDDEN_KEY in nbgrader.metadata_of(cell) or _is_papermill_banner(cell):
+        if HIDDEN_KEY in nbgrader.metadata_of(cell):
             continue
         cells.append(cell)
         grade_id = nbgrader.nbgrader_meta(cell).get("grade_id")
@@ -104,9 +90,6 @@ def feedback(notebook: dict | None, results: dict[str, dict], status: str) -> di
     summary += [f"| {gid} | {r['score']:g} / {r['points']:g} | {_md_cell(r['hint'])} |"
                 for gid, r in results.items()]
     nb["cells"] = [_markdown("fb-summary", "\n".join(summary))] + cells
-    # papermill keeps its input, hidden tests too, in the notebook's metadata.
-    metadata = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
-    nb["metadata"] = {k: v for k, v in metadata.items() if k != "papermill"}
     return nb
 
 
@@ -122,12 +105,6 @@ def _md_cell(text: str) -> str:
 
 def _markdown(cell_id: str, text: str) -> dict:
     return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": text}
-
-
-def _is_papermill_banner(cell: dict) -> bool:
-    """papermill puts a red "An Exception was encountered" cell on top of a notebook with errors."""
-    tags = nbgrader.metadata_of(cell).get("tags")
-    return isinstance(tags, list) and "papermill-error-cell-tag" in tags
 
 
 # --- names ---------------------------------------------------------------------------

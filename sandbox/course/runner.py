@@ -34,12 +34,14 @@ import sys
 import threading
 import time
 
+from .. import procfs
 from .results import HIDDEN_KEY, VERDICTS_KEY
 
 GRADER_DIR = "/tmp/grader"
 HOME = "/tmp/home"
 WORK = "/tmp/work"
 KERNEL_NAME = "graded"
+INJECTED_ID = "injected-parameters"  # the id of the cell inject_parameters adds
 
 
 def prepare(uid: int) -> None:
@@ -122,14 +124,22 @@ def inject_parameters(nb, parameters: dict) -> None:
     import nbformat
     lines = ["# Parameters"] + [f"{name} = {value!r}" for name, value in parameters.items()]
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
-    cell.id = "injected-parameters"
+    cell.id = INJECTED_ID
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
     nb.cells.insert(tagged[0] + 1 if tagged else 0, cell)
 
 
 def _run_learner_cells(client, nb, watchdog: "Watchdog", limit: float, notes: list) -> None:
-    """Each code cell in turn; note the ones that ran out of time or left processes behind."""
+    """Each code cell in turn; note the ones that ran out of time or left processes behind.
+
+    A note numbers a cell as the learner's notebook does, from 1: the injected
+    parameters cell is not theirs, so it is not counted (grader.assemble gave
+    the learner's cells the ids ``cell-0``, ``cell-1``, ... in the same order).
+    """
+    number = 0
     for index, cell in enumerate(nb.cells):
+        if cell.get("id") != INJECTED_ID:
+            number += 1
         if cell.get("cell_type") != "code" or _is_check(cell):
             continue  # a question's check runs in the runner, later, with its hidden tests
         started = time.monotonic()
@@ -139,10 +149,10 @@ def _run_learner_cells(client, nb, watchdog: "Watchdog", limit: float, notes: li
         finally:
             watchdog.cell_finished()
         if time.monotonic() - started >= limit * 0.98:
-            notes.append(f"cell {index + 1} timed out after {limit:g} s")
+            notes.append(f"cell {number} timed out after {limit:g} s")
         strays = watchdog.kill_strays(kernel_too=False)
         if strays:
-            notes.append(f"cell {index + 1} left {strays} process(es) running, which were "
+            notes.append(f"cell {number} left {strays} process(es) running, which were "
                          "stopped")
 
 
@@ -158,24 +168,17 @@ WIDGET_TYPES = ("application/vnd.jupyter.widget-view+json",
 
 def _snapshot(nb) -> dict:
     """The notebook as the learner's cells left it: a plain copy, without widget state."""
-    import copy
-    snapshot = copy.deepcopy(dict(nb))
-    snapshot["cells"] = [copy.deepcopy(dict(c)) for c in nb.cells]
+    snapshot = json.loads(json.dumps(nb))  # one deep copy; NotebookNodes become plain dicts
     snapshot.get("metadata", {}).pop("widgets", None)
-    snapshot.get("metadata", {}).pop("papermill", None)
     for cell in snapshot["cells"]:
-        outputs = []
-        for out in cell.get("outputs", []):
-            data = out.get("data")
-            if isinstance(data, dict):
-                for kind in WIDGET_TYPES:
-                    data.pop(kind, None)
-                if not data:
-                    continue
-            outputs.append(out)
-        if "outputs" in cell:
-            cell["outputs"] = outputs
-    return json.loads(json.dumps(snapshot))  # NotebookNodes become plain dicts and lists
+        if "outputs" not in cell:
+            continue  # a markdown cell
+        for out in cell["outputs"]:
+            for kind in WIDGET_TYPES:
+                out.get("data", {}).pop(kind, None)
+        # An output that was only a widget is now empty: it goes.
+        cell["outputs"] = [out for out in cell["outputs"] if out.get("data", True)]
+    return snapshot
 
 
 def judge(checks: list, link) -> dict:
@@ -190,13 +193,15 @@ def judge(checks: list, link) -> dict:
             exec(compile(cell["source"], f"<check {grade_id}>", "exec"),  # noqa: S102
                  {"__name__": "__check__"})
         except BaseException as err:  # noqa: BLE001 - one broken check costs one question
-            verdicts[grade_id] = {"passed": False, "hint": f"the check could not run: "
-                                                           f"{type(err).__name__}: {err}"[:500]}
+            # question() stops everything raised in its block: this came from outside it (a
+            # syntax error, an import), the check's own fault, not the learner's.
+            verdicts[grade_id] = {"passed": False, "hint": checks_module.check_failed(
+                f"{type(err).__name__}: {err}")}
             continue
         result = checks_module.RESULTS.get(grade_id)
         verdicts[grade_id] = ({"passed": result["passed"] is True, "hint": result["hint"]}
-                              if result else {"passed": False,
-                                              "hint": "the check published no result"})
+                              if result else {"passed": False, "hint": checks_module.check_failed(
+                                  f"it published no result for {grade_id}")})
     return verdicts
 
 
@@ -213,14 +218,22 @@ class KernelLink:
     def __init__(self, km, pid: int):
         from jupyter_client.blocking import BlockingKernelClient
         self.pid = pid
+        # (pid, start time) names the kernel even after it exits and its pid is reused.
+        self.started = procfs.start_time(pid)
         self.kc = BlockingKernelClient()
         self.kc.load_connection_info(km.get_connection_info())
         self.kc.start_channels()
 
     def evaluate(self, code: str, deadline: float | None) -> str:
+        """The JSON text of ``probe.answer(code)``, computed in the kernel.
+
+        TimeoutError at ``deadline`` (the question turns it into its hint);
+        KernelGone if the kernel died.  Text that is not JSON is left to
+        :func:`sandbox.course.checks.decode`.
+        """
         import ast
         import queue
-        from .checks import KernelGone, _TooSlow
+        from .checks import KernelGone
         expr = f"__import__('sandbox.course.probe', fromlist=['answer']).answer({code!r})"
         msg_id = self.kc.execute("", silent=True, store_history=False,
                                  user_expressions={"a": expr}, allow_stdin=False)
@@ -230,12 +243,11 @@ class KernelLink:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.interrupt()
-                raise _TooSlow("the check did not finish in time: look for a loop that never "
-                               "ends, or a read from a pipe whose writer never closes it")
+                raise TimeoutError(f"the kernel did not answer {code!r} in time")
             try:
                 reply = self.kc.get_shell_msg(timeout=min(remaining, 0.5))
             except queue.Empty:
-                if not _alive(self.pid):
+                if not procfs.is_alive(self.pid, self.started):  # a zombie is not alive
                     raise KernelGone("the kernel died before this check could finish "
                                      "(did the code above call os._exit or crash it?)") from None
                 continue
@@ -245,13 +257,11 @@ class KernelLink:
         if result.get("status") != "ok":
             return json.dumps({"__raised__": {"type": str(result.get("ename", "Error")),
                                               "message": str(result.get("evalue", ""))}})
-        try:
+        try:  # the expression's value is a str: its repr comes back as text/plain
             text = ast.literal_eval(result.get("data", {}).get("text/plain", ""))
-            json.loads(text)
-            return text
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return json.dumps({"__raised__": {"type": "BadAnswer",
-                                              "message": "the kernel's answer was not JSON"}})
+            text = None
+        return text if isinstance(text, str) else ""  # "" is not JSON either: BadAnswer
 
     def _drain_iopub(self) -> None:
         import queue
@@ -266,14 +276,6 @@ class KernelLink:
             os.kill(self.pid, signal.SIGINT)  # the kernel's interrupt_mode is "signal"
         except OSError:
             pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 class Watchdog(threading.Thread):
@@ -299,10 +301,10 @@ class Watchdog(threading.Thread):
         self.cell_start: float | None = None
         self.stopped_kernel = False
 
-    def cell_started(self, **_cell) -> None:
+    def cell_started(self) -> None:
         self.cell_start = time.monotonic()
 
-    def cell_finished(self, **_cell) -> None:
+    def cell_finished(self) -> None:
         self.cell_start = None
 
     def run(self) -> None:
