@@ -300,11 +300,15 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
             raise
         return container
     try:
-        return _run_captured(lambda stdio: start(container._record, stdio, detach=False), input)
+        done = _run_captured(lambda stdio: start(container._record, stdio, detach=False), input)
     except BaseException:
         if remove and not container._record.running:
             lifecycle.remove(container._record, force=True)
         raise
+    if remove and container._record.state.get("Status") == "created":
+        # The start failed before a monitor took the container over (it removes it otherwise).
+        lifecycle.remove(container._record, force=True)
+    return done
 
 
 def get(name_or_id: str) -> Container:

@@ -28,6 +28,7 @@ The numbers come from <linux/capability.h>.
 from __future__ import annotations
 
 import functools
+import os
 
 from .errors import UsageError
 
@@ -68,9 +69,8 @@ def bounding_set() -> set[str]:
     first process starts with every capability in its bounding set
     (user_namespaces(7)), over that namespace only: all of them.
     """
-    import os
     if os.geteuid() != 0:
-        return {name for name, number in NUMBERS.items() if number <= _last_cap()}
+        return {name for name, number in NUMBERS.items() if number <= last_cap()}
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("CapBnd:"):
@@ -97,20 +97,17 @@ def resolve(cap_add=(), cap_drop=(), privileged: bool = False) -> list[str]:
     available = bounding_set()
     added = {normalize(c, "--cap-add") for c in cap_add}
     dropped = {normalize(c, "--cap-drop") for c in cap_drop}
-    if privileged or "ALL" in added:
-        chosen = set(available)
-    else:
-        chosen = set(DEFAULT) & available
-    if "ALL" in dropped:
-        chosen = set()
-    chosen -= dropped
-    chosen |= (added - {"ALL"}) & available
-    missing = (added - {"ALL"}) - available
+    named = added - {"ALL"}
+    missing = named - available
     if missing:
         raise UsageError(f"--cap-add {', '.join(sorted(missing))}: this process does not have "
-                         "that capability itself (its bounding set lacks it), so no "
-                         "container it starts can have it")
-    return sorted(chosen, key=NUMBERS.get)
+                         "that capability itself (its bounding set lacks it), so no container "
+                         "it starts can have it; leave it out, or run sandbox from a process "
+                         "that has it")
+    chosen = set(available) if privileged or "ALL" in added else set(DEFAULT) & available
+    if "ALL" in dropped:
+        chosen = set()
+    return sorted((chosen - dropped) | named, key=NUMBERS.get)
 
 
 def drop_bounding(keep: list[str]) -> None:
@@ -123,7 +120,7 @@ def drop_bounding(keep: list[str]) -> None:
     """
     from . import syscalls as sc
     wanted = mask(keep)
-    for number in range(_last_cap() + 1):
+    for number in range(last_cap() + 1):
         if not wanted >> number & 1:
             sc.prctl(sc.PR_CAPBSET_DROP, number)
 
@@ -141,7 +138,7 @@ def set_final(keep: list[str], user_is_root: bool) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _last_cap() -> int:
+def last_cap() -> int:
     """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap)."""
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:

@@ -41,13 +41,14 @@ def _private_lock_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-def get_image(root: Path, ref: str, pull_missing: bool = True, log=None) -> Image:
+def get_image(root: Path, ref: str, pull_missing: bool = True, log=None,
+              store: Store | None = None) -> Image:
     """Find an image in the store; if it is missing, pull it (as ``docker run`` does).
 
     ``busybox`` is the exception: it is built from the host's busybox the first
     time, so the course works offline.
     """
-    store = store_for(root)
+    store = store or store_for(root)
     try:
         return store.get(ref)
     except ImageNotFound as missing:
@@ -74,20 +75,20 @@ def _quiet(*_args) -> None:
 
 
 def lower_dirs(root: Path, image: Image, rootless: bool,
-               notices: list[str] | None = None) -> list[str]:
+               notices: list[str] | None = None, store: Store | None = None) -> list[str]:
     """The image's layers, unpacked, topmost first: overlayfs's ``lowerdir`` order.
 
     ``notices`` collects what unpacking had to leave out (rootless: device
     nodes, setuid bits), for the caller to tell the user.  A diff_id names a
-    directory only once it is checked to be a digest; a layer is unpacked under
-    the limits of ``daemon.json`` and kept only if it hashes to its diff_id.
+    directory only as a checked digest (the store checked the config when it
+    read it; ``hex_part`` checks again, last); a layer is unpacked under the
+    limits of ``daemon.json`` and kept only if it hashes to its diff_id.
     """
-    from .digests import check, hex_part
-    store = store_for(root)
+    from .digests import hex_part
+    store = store or store_for(root)
     name = image.ref or image.id
     dirs = []
     for i, (diff_id, layer) in enumerate(zip(image.diff_ids, image.layers)):
-        check(diff_id, name, f"rootfs.diff_ids[{i}]")
         unpacked = root / "layers" / hex_part(diff_id)
         if not unpacked.is_dir():
             from .layers import unpacked_layer  # tarfile and friends: only when unpacking
@@ -118,17 +119,16 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
         from .cgroups import check
         check(limits)
     from . import security as sec
-    from .paths import prepare_root
-    prepare_root(root)  # first: another user's root is refused before anything is written
+    store = store_for(root)  # first: another user's root is refused before anything is written
     security = security or sec.default()
-    # A bad profile fails here, before anything is made.
+    # A bad profile fails here, before a container is made.
     program = sec.seccomp_program(security, root / "cache" / "seccomp")
-    image = get_image(root, image_ref, log=log)
+    image = get_image(root, image_ref, log=log, store=store)
     config = image.config.get("config", {})
     rootless = not is_root()
     argv = _command(config, cmd or [], entrypoint)
     spec = Spec(image=image_ref, image_id=image.id,
-                lower_dirs=lower_dirs(root, image, rootless, notices), cmd=argv,
+                lower_dirs=lower_dirs(root, image, rootless, notices, store), cmd=argv,
                 env=list(config.get("Env") or []) + pass_through(env or []),
                 workdir=workdir or config.get("WorkingDir") or "/",
                 user=user if user is not None else config.get("User", ""),
@@ -137,7 +137,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 security=security, userns=userns)
     container = create(root, spec, name, hostname)
     if program is not None:
-        write_atomic(container.dir / sec.SECCOMP_FILE, program, 0o600)
+        write_atomic(container.dir / sec.SECCOMP_FILE, program)
     return container
 
 

@@ -101,17 +101,6 @@ def parse_all(volumes=(), tmpfs=()) -> list[dict]:
     return sorted(mounts, key=lambda m: m["target"].rstrip("/").count("/"))
 
 
-# statvfs(3) flags of the source, which a read-only remount must keep: inside a
-# user namespace the kernel refuses to clear them ("locked" mount flags).
-_KEEP = {os.ST_NOSUID: sc.MS_NOSUID, os.ST_NODEV: sc.MS_NODEV, os.ST_NOEXEC: sc.MS_NOEXEC}
-
-
-def locked_flags(source: str) -> int:
-    """The MS_NOSUID/MS_NODEV/MS_NOEXEC flags that ``source``'s mount already has."""
-    flags = os.statvfs(source).f_flag
-    return sum(ms for st, ms in _KEEP.items() if flags & st)
-
-
 def check_network(network: str | None) -> None:
     """``--network``: every container here gets its own network namespace with only ``lo``,
     which is Docker's ``--network none``; bridges and published ports are chapter 08's."""

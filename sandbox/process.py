@@ -182,6 +182,8 @@ def _switch_user(who: User, rootless: bool) -> None:
     uid, gid = who.uid, who.gid
     if (uid, gid) == (0, 0):
         if not rootless:
+            # Root with no group of its own beyond 0 gets none at all, as before: Docker's
+            # root lists only the groups /etc/group names it in.
             os.setgroups(who.groups if who.groups != [0] else [])
         # Even root to root: a process that joined a remapped container's user namespace
         # (exec) is still host root for the kernel until it takes that namespace's uid 0.

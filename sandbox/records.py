@@ -54,6 +54,11 @@ class Spec:
         self.security = security              # capabilities, seccomp, ...: see sandbox.security
         self.userns = userns                  # --uidmap: {"uid", "gid", "size"}; see sandbox.userns
 
+    @property
+    def in_user_namespace(self) -> bool:
+        """Rootless, or root with ``--uidmap``: its root is not the host's root."""
+        return self.rootless or bool(self.userns)
+
 
 class Container:
     """One container's directory, with its config and its state."""

@@ -116,16 +116,17 @@ def _user_mount(m: dict) -> list[Mount]:
 
 
 def build(container_dir: Path, lower_dirs: list[str], rootless: bool,
-          user_mounts: list[dict] = (), security: dict | None = None,
-          cgroup_mounts=None) -> None:
+          user_mounts: list[dict], security: dict, cgroup_mounts: list) -> None:
     """Mount the container's filesystem under ``container_dir/rootfs`` and make it ``/``.
 
     Runs in process 1 of the container, in its new mount namespace (and its new
-    cgroup namespace).  ``security`` is the container's record from
-    :mod:`sandbox.security`: masked paths, ``--privileged``, ``--read-only``.
+    cgroup namespace).  ``rootless`` means: in a user namespace (rootless, or
+    ``--uidmap``), where overlayfs needs ``userxattr``.  ``security`` is the
+    container's record from :mod:`sandbox.security`: masked paths,
+    ``--privileged``, ``--read-only``; ``cgroup_mounts`` the hierarchies to show
+    at /sys/fs/cgroup (:func:`sandbox.systempaths.own_hierarchies`).
     """
     from . import systempaths
-    security = security or {}
     privileged = security.get("privileged", False)
     new_root = container_dir / "rootfs"
     # Why first: mounts made from now on must not propagate back to the host's

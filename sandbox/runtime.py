@@ -2,7 +2,8 @@
 
     sandbox run (the caller)            the command line, or a notebook's kernel
     └── monitor                         new user namespace (rootless); unshare(CLONE_NEWPID)
-        └── container init, PID 1       unshare(mnt, uts, ipc, net); mount; pivot_root; execve
+        └── container init, PID 1       unshare(mnt, uts, ipc, net, cgroup); mount; pivot_root;
+                                        seccomp; capabilities; execve
 
 Why two processes under the caller:
 - unshare(CLONE_NEWPID) does not move the caller; its *next child* becomes
@@ -28,6 +29,7 @@ import fcntl
 import json
 import os
 import termios
+from collections import namedtuple
 
 from . import cgroups, namespaces, procfs, rootfs
 from . import syscalls as sc
@@ -38,9 +40,14 @@ from .monitor import exec_lean, ignore_signals, watch
 from .process import exec_in_container
 
 ERR_FD = 3  # where PID 1 and exec'd processes keep the error pipe, right after stdio
-KEPT_FDS = 100  # where a remapped init keeps its -v sources, clear of the numbers above
 CONSOLE_FD = 4  # and the console socket, with -t
+KEPT_FDS = 100  # where a remapped init keeps its -v sources, clear of the numbers above
 _moved_report_fd = 0  # set in a child once its error pipe has moved to ERR_FD
+
+# What the container's last steps need, read on the host: its security record, its
+# compiled seccomp filter (None: unconfined), and the cgroup hierarchies it is shown.
+Confinement = namedtuple("Confinement", "security seccomp_filter cgroup_mounts",
+                         defaults=(None,))
 
 
 class Stdio:
@@ -128,7 +135,7 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
 
 
 def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, info_w: int,
-                    err_w: int, cgroup_mounts=None) -> None:
+                    err_w: int, cgroup_mounts: list) -> None:
     """Runs in the child: becomes the monitor, forks the container's init, waits for it."""
     spec = container.spec
     if detach:
@@ -139,7 +146,7 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
             os._exit(0)
     ignore_signals()
     # Read on the host, as the monitor: a remapped init could not read the container's files.
-    confined = confinement(container) + (cgroup_mounts,)
+    confined = confinement(container)._replace(cgroup_mounts=cgroup_mounts)
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
@@ -187,23 +194,29 @@ def _start_remapped(container: Container, stdio: Stdio, cgroup, err_w: int, info
                      err_w)
     os.close(ask_w)
     os.close(go_r)
+    step = "waiting for the user namespace"
     try:
-        if os.read(ask_r, 1) != b"u":
-            raise ChildProcessError("the user namespace was not made")
-        userns.write_maps(parent, container.spec.userns)
-        os.write(go_w, b"1")
-        init_pid = int(_read_all(ask_r) or "0")
-        if not init_pid:
-            raise ChildProcessError("the container's init was not started")
-        if cgroup is not None:
-            cgroup.join(init_pid)  # before init runs a single instruction of the image
-        os.write(go_w, b"1")
-    except (OSError, ValueError):
-        os.waitpid(parent, 0)  # its error is on the error pipe already
-        os._exit(125)
+        if os.read(ask_r, 1) == b"u":
+            step = "writing its uid_map and gid_map"
+            userns.write_maps(parent, container.spec.userns)
+            os.write(go_w, b"1")
+            step = "waiting for its init"
+            init_pid = int(_read_all(ask_r) or "0")
+            if init_pid and cgroup is not None:
+                step = "putting its init in the cgroup"
+                cgroup.join(init_pid)  # before init runs a single instruction of the image
+        else:
+            init_pid = 0
+        if init_pid:
+            os.write(go_w, b"1")
+            return parent, init_pid
+        failure = "its first process failed"  # and said why on the error pipe
+    except (OSError, ValueError) as err:
+        failure = f"{step}: {err}"
     finally:
-        os.close(go_w)
-    return parent, init_pid
+        os.close(go_w)  # first: whoever waits for "go" now reads end-of-file, and ends
+    os.waitpid(parent, 0)
+    raise SandboxError(f"cannot start the container in its own user namespace: {failure}")
 
 
 def _bind_sources_opened(mounts: list[dict]) -> list[dict]:
@@ -237,7 +250,7 @@ def _remapped_parent(container: Container, stdio: Stdio, err_w: int, ask_w: int,
     sc.unshare(sc.CLONE_NEWUSER)
     os.write(ask_w, b"u")
     if os.read(go_r, 1) != b"1":
-        raise SandboxError("the monitor could not map the container's user ids")
+        os._exit(125)  # the monitor could not map our ids, and says why
     # Still host uid 0 for the kernel, which this namespace does not map: become its root,
     # host uid <start>, so that no file of the host's is ours any more (user_namespaces(7)).
     os.setresgid(0, 0, 0)
@@ -262,12 +275,12 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
                     placed: int = -1, mounts: list[dict] | None = None) -> None:
     """Process 1 of the container: the steps, in the order they must happen."""
     spec = container.spec
-    security, seccomp_filter, cgroup_mounts = confined
+    security = confined.security
     if cgroup is not None:
         cgroup.join()  # first: everything from here on counts against the limits
     if placed >= 0:  # remapped: the monitor puts us in the cgroup; wait until it has
         if os.read(placed, 1) != b"1":
-            raise SandboxError("the monitor could not put the container in its cgroup")
+            os._exit(125)  # the monitor could not, and says why
         os.close(placed)
     source_fds = [m["fd"] for m in mounts or () if "fd" in m]
     _set_stdio(stdio, err_w, keep=source_fds)
@@ -279,9 +292,8 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     sc.unshare(namespaces.CONTAINER_FLAGS)
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
-    in_userns = spec.rootless or bool(spec.userns)
-    rootfs.build(container.dir, container.lower_dirs, in_userns,
-                 spec.mounts if mounts is None else mounts, security, cgroup_mounts)
+    rootfs.build(container.dir, container.lower_dirs, spec.in_user_namespace,
+                 spec.mounts if mounts is None else mounts, security, confined.cgroup_mounts)
     for fd in source_fds:
         os.close(fd)
     if stdio.tty:
@@ -290,27 +302,31 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     namespaces.loopback_up()
     exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
                       container.config["Hostname"], spec.tty, spec.rootless,
-                      security, seccomp_filter)
+                      security, confined.seccomp_filter)
 
 
-def confinement(container: Container) -> tuple[dict, bytes | None]:
-    """The container's security record and its compiled seccomp filter (None: unconfined).
+def confinement(container: Container) -> Confinement:
+    """The container's :class:`Confinement`, read now, before any namespace changes.
 
-    A container created before these defaults existed gets them now: never
-    a container without a filter by accident.  Called on the host, before any
-    namespace changes, because it also imports what the container's last steps
-    need: after pivot_root(2) this package's files are out of sight.
+    After pivot_root(2) neither the container's directory nor this package's
+    files are in sight: the seccomp module and the number of the last
+    capability (which init drops up to) are loaded here too.  A container
+    created before these defaults existed gets them now: never a container
+    without a filter by accident.
     """
+    from . import capabilities
     from . import security as sec
+    capabilities.last_cap()
     security = container.spec.security or sec.default()
     if security["seccomp"] == "unconfined":
-        return security, None
+        return Confinement(security, None)
     from . import seccomp  # noqa: F401 - imported now, for seccomp.install after pivot_root
     try:
         with open(container.dir / sec.SECCOMP_FILE, "rb") as f:
-            return security, f.read()
+            return Confinement(security, f.read())
     except FileNotFoundError:
-        return security, sec.seccomp_program(security)
+        return Confinement(security, sec.seccomp_program(security,
+                                                         container.root / "cache" / "seccomp"))
 
 
 # --- exec -----------------------------------------------------------------------
@@ -320,8 +336,8 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
     spec = container.spec
     # Read now, on the host: once the helper has joined the container's mount
     # namespace, neither the container's directory nor this package's files are there.
-    security, seccomp_filter = confinement(container)
-    nsfds = namespaces.open_namespaces(container.pid, spec.rootless or bool(spec.userns))
+    security, seccomp_filter, _ = confinement(container)
+    nsfds = namespaces.open_namespaces(container.pid, spec.in_user_namespace)
     cgroup = cgroups.from_paths(container.state.get("Cgroup"))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)

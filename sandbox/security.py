@@ -71,7 +71,6 @@ def decide(cap_add=(), cap_drop=(), privileged: bool = False, security_opt=(),
            read_only: bool = False) -> dict:
     """Every security flag of ``docker run`` → the container's ``security`` record."""
     opts = parse_security_opts(security_opt)
-    capabilities._last_cap()  # read now, on the host: the container's init drops up to it
     return {
         "caps": capabilities.resolve(cap_add, cap_drop, privileged),
         "privileged": bool(privileged),

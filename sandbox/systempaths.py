@@ -12,7 +12,8 @@ mounts over the dangerous parts (moby ``oci/defaults.go``):
 and gives the container a cgroup namespace (cgroup_namespaces(7)) in which
 its own cgroup is the root, mounted read-only at /sys/fs/cgroup:
 
-    host: /sys/fs/cgroup/memory/sandbox/<id>/memory.max   container: /sys/fs/cgroup/memory/memory.max
+    host:      /sys/fs/cgroup/memory/sandbox/<id>/memory.limit_in_bytes     (cgroup v1)
+    container: /sys/fs/cgroup/memory/memory.limit_in_bytes
 
 ``--privileged`` or ``--security-opt systempaths=unconfined`` leave /proc
 as it is; ``--privileged`` also leaves /sys and the cgroup files writable.
@@ -31,11 +32,6 @@ MASKED = ("proc/acpi", "proc/asound", "proc/kcore", "proc/keys", "proc/latency_s
           "proc/timer_list", "proc/timer_stats", "proc/sched_debug", "proc/scsi",
           "sys/firmware", "sys/devices/virtual/powercap")
 READ_ONLY = ("proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger")
-
-# The flags /proc already has.  A read-only remount inside a user namespace must
-# repeat them: the kernel refuses to clear flags a more privileged mount set ("locked").
-_PROC_FLAGS = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
-
 
 def mask(new_root: Path) -> None:
     """Hide each masked path: /dev/null over a file, an empty read-only tmpfs over a directory.
@@ -56,13 +52,18 @@ def mask(new_root: Path) -> None:
 
 
 def make_read_only(new_root: Path) -> None:
-    """Bind each read-only path onto itself, then make that bind read-only."""
+    """Bind each read-only path onto itself, then make that bind read-only.
+
+    mount_setattr(2) sets only MS_RDONLY's counterpart and leaves /proc's nosuid,
+    nodev and noexec as they are: a remount would have to repeat them, since in a
+    user namespace the kernel refuses to clear flags a more privileged mount set.
+    """
     for relative in READ_ONLY:
         target = new_root / relative
         if not os.path.lexists(target):
             continue
         sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
-        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _PROC_FLAGS)
+        sc.mount_setattr(target, sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY)
 
 
 def own_hierarchies(found: list, cgroup) -> list:
@@ -80,7 +81,7 @@ def own_hierarchies(found: list, cgroup) -> list:
     return [m for m in found if m.version == 1 and own & set(m.controllers)]
 
 
-def mount_cgroups(new_root: Path, writable: bool, rootless: bool, found=None) -> None:
+def mount_cgroups(new_root: Path, writable: bool, rootless: bool, found: list) -> None:
     """The container's own cgroups at /sys/fs/cgroup, as the host lays them out.
 
     Runs after unshare(CLONE_NEWCGROUP), so every new cgroup mount shows the
@@ -89,9 +90,6 @@ def mount_cgroups(new_root: Path, writable: bool, rootless: bool, found=None) ->
     :func:`own_hierarchies`), named as on the host.  Rootless on v1, the kernel
     may refuse to mount a hierarchy; that one is left empty.
     """
-    if found is None:  # the runtime reads the layout once, on the host (cgroups.mounts)
-        from .cgroups import mounts
-        found = mounts()
     target = f"{new_root}/sys/fs/cgroup"
     flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
     hierarchies = [m for m in found if m.path.startswith("/sys/fs/cgroup")]

@@ -22,6 +22,8 @@ The grader uses this for every submission, with ranges of the
 
 from __future__ import annotations
 
+import os
+
 from .errors import UsageError
 
 SIZE = 65536  # ids per container: enough for nobody (65534), as Docker's remapping gives
@@ -31,10 +33,9 @@ def parse(uidmap: str | None, gidmap: str | None) -> dict | None:
     """``--uidmap 0:100000:65536`` (and ``--gidmap``, the same when left out) → a userns record."""
     if not uidmap and not gidmap:
         return None
-    import os
     if os.geteuid() != 0:
         raise UsageError("--uidmap needs root: an ordinary user's containers are already in a "
-                         "user namespace, which maps only that user")
+                         "user namespace, which maps only that user; leave --uidmap out")
     uid, size = _one(uidmap or gidmap, "--uidmap" if uidmap else "--gidmap")
     gid, gsize = _one(gidmap or uidmap, "--gidmap" if gidmap else "--uidmap")
     if size != gsize:
