@@ -83,10 +83,11 @@ def _private_mounts() -> None:
 def check_kernel() -> Check:
     release = os.uname().release
     major, minor = (int(x) for x in release.split(".")[:2])
-    ok = (major, minor) >= (5, 11)
+    ok = (major, minor) >= (5, 12)
     return Check("kernel", ok, f"Linux {release}",
-                 "rootless overlayfs needs Linux 5.11 or newer; use a newer kernel "
-                 "or run as root", required=False)
+                 "containers need Linux 5.12 or newer (rootless overlayfs: 5.11; "
+                 "mount_setattr, for read-only mounts: 5.12); use a newer kernel",
+                 required=False)
 
 
 def check_user() -> Check:

@@ -148,7 +148,7 @@ COMMANDS = {c.name: c for c in [
             [Flag("out", "o", "str", "Directory for final_grades.csv, results/ and feedback/",
                   metavar="string"),
              Flag("workers", "j", "int", "Submissions graded at once (default: the number of "
-                  "CPUs)", metavar="int"),
+                  "CPUs, at most the sandbox-grader uid ranges)", metavar="int"),
              Flag("timeout", "", "float", "Wall-clock seconds for one submission (default 300)",
                   default=300.0, metavar="seconds"),
              Flag("cell-timeout", "", "float", "Seconds one cell may run (default 60)",

@@ -32,31 +32,19 @@ from __future__ import annotations
 import os
 import sys
 
+from .. import capabilities
 from .. import syscalls as sc
 
-CAP_LAST_CAP = "/proc/sys/kernel/cap_last_cap"
-# capability(7) numbers, from linux/capability.h
-CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_SYS_PTRACE = 0, 5, 6, 7, 8, 19
-# CAP_SYS_PTRACE: the checks read the kernel's /proc/PID/ns and mountinfo from outside, which
+# SYS_PTRACE: the checks read the kernel's /proc/PID/ns and mountinfo from outside, which
 # ptrace's access check guards (ptrace(2), "Ptrace access mode checking"); the kernel, another
 # uid without capabilities, can still trace or signal nothing of the runner's.
-RUNNER_CAPS = (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_SYS_PTRACE)
-
-
-def drop_capabilities(keep: tuple[int, ...] = ()) -> None:
-    """Empty the capability bounding set but for ``keep``.  capabilities(7), prctl(2) PR_CAPBSET_DROP"""
-    with open(CAP_LAST_CAP) as f:
-        last = int(f.read())
-    for cap in range(last + 1):
-        if cap not in keep:
-            sc.prctl(sc.PR_CAPBSET_DROP, cap)
+RUNNER_CAPS = ["CHOWN", "KILL", "SETGID", "SETUID", "SETPCAP", "SYS_PTRACE"]
 
 
 def limit_runner() -> None:
     """Keep only :data:`RUNNER_CAPS`, in the bounding, permitted and effective sets."""
-    drop_capabilities(keep=RUNNER_CAPS)
-    mask = sum(1 << cap for cap in RUNNER_CAPS)
-    sc.capset(effective=mask, permitted=mask)
+    capabilities.drop_bounding(RUNNER_CAPS)
+    capabilities.set_final(RUNNER_CAPS, user_is_root=True)
 
 
 def become(uid: int, gid: int) -> None:
@@ -87,7 +75,7 @@ def main(argv: list[str]) -> None:
     os.write(fd, connection)
     os.close(fd)
     os.chown(own_copy, uid, uid)
-    drop_capabilities()
+    capabilities.drop_bounding([])
     become(uid, uid)
     silence_stdio()
     # No history database: nothing of what the kernel runs is written to disk.
