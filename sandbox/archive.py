@@ -49,6 +49,7 @@ class BadArchive(SandboxError):
 def save(store: Store, images: list[Image], names: list[str], output) -> None:
     """Write ``images`` (tagged ``names``) as a docker-archive + OCI layout tar to ``output``."""
     docker_manifest, index = [], {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []}
+    max_bytes = layer_limits(store.root).max_bytes
     with tarfile.open(fileobj=output, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         written: set[str] = set()
         sizes: dict[str, int] = {}  # uncompressed size of each layer written
@@ -61,7 +62,8 @@ def save(store: Store, images: list[Image], names: list[str], output) -> None:
             for layer, diff_id in zip(image.layers, image.diff_ids):
                 path = _blob_name(diff_id)
                 if path not in written:
-                    sizes[path] = _add_uncompressed_layer(tar, store, layer, diff_id, path)
+                    sizes[path] = _add_uncompressed_layer(tar, store, layer, diff_id, path,
+                                                          max_bytes)
                     written.add(path)
                 layers.append((path, diff_id))
             config_bytes = store.read_blob(image.id)
@@ -103,8 +105,10 @@ def _full_name(ref: str) -> str:
     return "docker.io/" + ref
 
 
-def _add_uncompressed_layer(tar, store: Store, layer: dict, diff_id: str, path: str) -> int:
-    """Add a layer to the archive uncompressed, checking that it hashes to its diff_id.
+def _add_uncompressed_layer(tar, store: Store, layer: dict, diff_id: str, path: str,
+                            max_bytes: int) -> int:
+    """Add a layer to the archive uncompressed, checking that it hashes to its diff_id
+    and uncompresses to no more than ``max_bytes``.
 
     A tar entry's size comes before its content, so the layer is decompressed
     to a scratch file first.
@@ -114,13 +118,13 @@ def _add_uncompressed_layer(tar, store: Store, layer: dict, diff_id: str, path: 
     scratch = store.tmp / f"save-{os.getpid()}-{digests.hex_part(diff_id)[:12]}.tar"
     what = f"layer {layer['digest']}"
     try:
-        with UncompressedStream(blob, layer_limits(store.root).max_bytes, what) as src, \
+        with UncompressedStream(blob, max_bytes, what) as src, \
                 open(scratch, "wb") as out:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
             actual = src.finish()
         if actual != diff_id:
-            raise mismatch(what, actual, diff_id)
+            raise mismatch(what, actual, diff_id, stored=True)
         info = _archive_entry(path, scratch.stat().st_size)
         with open(scratch, "rb") as src:
             tar.addfile(info, src)
@@ -154,20 +158,19 @@ def _archive_entry(name: str, size: int) -> tarfile.TarInfo:
 class _Loading:
     """What one ``load`` works with: the archive, the store, the blobs it added so far."""
 
-    def __init__(self, store: Store, tar, archive_path: Path, limits):
+    def __init__(self, store: Store, tar, archive_path: Path, limits, new: NewBlobs):
         self.store, self.tar, self.shown = store, tar, archive_path.name
-        self.new = NewBlobs(store)
-        self.limits = limits
+        self.new, self.limits = new, limits
 
 
 def load(store: Store, archive_path: Path) -> list[str]:
     """``docker load``: read a docker-archive or an OCI layout archive; return the loaded names."""
     limits = layer_limits(store.root)  # a daemon.json to fix is said before anything is read
     tar = _open_tar(archive_path)
-    loading = _Loading(store, tar, archive_path, limits)
-    new = loading.new
-    try:
-        with tar:
+    # Any failure, a Ctrl-C too, takes the blobs this load added away again (NewBlobs).
+    with NewBlobs(store) as new, tar:
+        loading = _Loading(store, tar, archive_path, limits, new)
+        try:
             names = {name.removeprefix("./") for name in tar.getnames()}
             if "manifest.json" in names:
                 images = _load_docker(loading)
@@ -176,15 +179,14 @@ def load(store: Store, archive_path: Path) -> list[str]:
             else:
                 raise BadArchive(f"{archive_path} has neither manifest.json (docker-archive) nor "
                                  "index.json (OCI layout): it is not an image archive")
-    except KeyError as err:
-        new.undo()
-        raise BadArchive(f"{archive_path} is damaged: its JSON lacks the field {err}") from None
-    except (tarfile.TarError, EOFError, OSError, ValueError, TypeError, zlib.error) as err:
-        new.undo()
-        raise BadArchive(f"{archive_path} is damaged: {err}") from None
-    except SandboxError:
-        new.undo()
-        raise
+        except KeyError as err:
+            raise BadArchive(f"{archive_path} is damaged: its JSON lacks the field "
+                             f"{err}") from None
+        except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError, TypeError) as err:
+            # The archive itself cut short or damaged (tarfile decompresses it: EOFError,
+            # zlib.error), or JSON that is not JSON (ValueError) or not of the right shape
+            # (TypeError).  A damaged layer inside it is a CorruptLayer already.
+            raise BadArchive(f"{archive_path} is damaged: {err}") from None
     return _name_all(store, images)
 
 
@@ -216,8 +218,8 @@ def _json_member(tar, name: str, what: str):
     """A JSON document of the archive, read whole: no more than 4 MiB (a manifest's limit)."""
     data = _member(tar, name).read(MAX_MANIFEST_BYTES + 1)
     if len(data) > MAX_MANIFEST_BYTES:
-        raise BadArchive(f"{what}: {name} is larger than 4 MiB, the most a manifest, an index "
-                         "or a config may be")
+        raise BadArchive(f"{what}: {name} is larger than {MAX_MANIFEST_BYTES >> 20} MiB, the "
+                         "most a manifest, an index or a config may be")
     return data
 
 
@@ -382,10 +384,10 @@ def import_rootfs(store: Store, tarball: Path, ref: str | None, shown_as: str = 
     _check_is_tar(tarball, shown_as)
     try:
         # Stored uncompressed (its digest is its diff_id), so no bigger than max-layer-bytes:
-        # a small gzip must not fill the disk.
+        # a small gzip must not fill the disk.  A damaged one is a CorruptLayer, one sentence.
         with UncompressedStream(tarball, layer_limits(store.root).max_bytes, shown_as) as source:
             layer = store.put_blob_stream(source, MEDIA_LAYER_TAR)
-    except (OSError, EOFError, zlib.error) as err:
+    except OSError as err:  # a read or a write that failed: the disk, not the data
         raise BadArchive(f"cannot import {shown_as}: {err}") from None
     now = now_iso()
     config = {"created": now, "architecture": oci_arch(), "os": "linux", "config": {},

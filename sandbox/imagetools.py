@@ -86,10 +86,14 @@ def rmi(root: Path, store: Store, name: str, force: bool = False) -> list[str]:
     store.remove_manifest(image.manifest_digest)
     in_use = {d for c in all_containers(root) for d in c.spec.lower_dirs}
     store.collect_garbage()
+    try:  # the layers another image still lists stay
+        listed = {diff_id for other in store.images() for diff_id in other.diff_ids}
+    except BadDigest:  # a broken image in the store: keep every layer rather than guess
+        listed = set(image.diff_ids)
     for diff_id in image.diff_ids:
         # hex_part: a diff_id names a directory to delete only if it is a digest.
         unpacked = root / "layers" / hex_part(diff_id)
-        if str(unpacked) not in in_use and not _layer_used(store, diff_id):
+        if str(unpacked) not in in_use and diff_id not in listed:
             from .paths import rmtree
             rmtree(unpacked)
     report.append(f"Deleted: {image.id}")
@@ -108,13 +112,6 @@ def _untag_broken(store: Store, name: str, err: BadDigest) -> list[str]:
         store.remove_manifest(digest)
     store.collect_garbage()
     return [f"Untagged: {ref}"]
-
-
-def _layer_used(store: Store, diff_id: str) -> bool:
-    try:
-        return any(diff_id in image.diff_ids for image in store.images())
-    except BadDigest:
-        return True  # a broken image in the store: keep the layer rather than guess
 
 
 def history(image: Image) -> list[dict]:

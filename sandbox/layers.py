@@ -66,6 +66,10 @@ class DiffIdMismatch(SandboxError):
     """A layer whose uncompressed bytes do not hash to the diff_id its image's config gives it."""
 
 
+class CorruptLayer(UnsafeLayer):
+    """A layer whose compressed bytes cannot be decompressed: damaged, or cut short."""
+
+
 def clean_name(name: str) -> str:
     """Check a tar entry's name and return it relative, without ``./``.
 
@@ -81,16 +85,17 @@ def clean_name(name: str) -> str:
 
 
 def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None = None,
-           limits: LayerLimits = LayerLimits(), what: str = "") -> str:
+           limits: LayerLimits = LayerLimits(), what: str = "",
+           diff_id: str | None = None) -> str:
     """Unpack one layer blob (plain, gzip or zstd) into the directory ``dest``.
 
     Returns the layer's diff_id: the sha256 of its uncompressed bytes, hashed as
-    tarfile reads them.  ``what`` names the layer in messages (``image x: layers[2]``).
+    tarfile reads them; with ``diff_id``, a layer that hashes to anything else is
+    refused (:class:`DiffIdMismatch`).  ``what`` names the layer in messages
+    (``image x: layers[2]``).
     """
     import tarfile  # here, not at the top: `sandbox run` of an unpacked image never needs it
-    import zlib
     notices = notices if notices is not None else []
-    what = what or f"layer {archive.name}"
     dirs: list[tuple[str, int, float]] = []
     member = None
     try:
@@ -99,14 +104,21 @@ def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None 
             with tarfile.open(fileobj=stream, mode="r|") as tar:
                 for count, member in enumerate(tar, 1):  # the next header can fail too
                     if count > limits.max_entries:
-                        raise LayerTooLarge(f"{what} holds more than {limits.max_entries:,} "
-                                            "entries, the limit max-layer-entries (set it in "
+                        raise LayerTooLarge(f"{stream.what} holds more than "
+                                            f"{limits.max_entries:,} entries, the limit "
+                                            "max-layer-entries (set it in "
                                             "$SANDBOX_ROOT/daemon.json)")
                     _unpack_entry(tar, member, dest, rootless, notices, dirs)
-            diff_id = stream.finish()  # the end-of-archive padding is part of the diff_id
-    except SandboxError:  # UnsafeLayer, LayerTooLarge: already one sentence
+            actual = stream.finish()  # the end-of-archive padding is part of the diff_id
+        if diff_id is not None and actual != diff_id:
+            raise mismatch(stream.what, actual, diff_id)
+    except CorruptLayer as err:  # it names the layer; add how far the unpacking got
+        if member is None:
+            raise
+        raise CorruptLayer(f"cannot unpack entry {member.name!r}: {err}") from err
+    except SandboxError:  # UnsafeLayer, LayerTooLarge, DiffIdMismatch: already one sentence
         raise
-    except (OSError, EOFError, zlib.error, tarfile.TarError, *_zstd_errors()) as err:
+    except (OSError, tarfile.TarError) as err:  # a tar cut short, a full disk
         where = f"entry {member.name!r}" if member is not None else f"layer {archive}"
         raise UnsafeLayer(f"cannot unpack {where}: {err}") from err
     # Directory modes and times last: an entry created inside a directory
@@ -119,7 +131,7 @@ def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None 
             path = dest / relative
             os.chmod(path, mode)
             os.utime(path, (mtime, mtime), follow_symlinks=False)
-    return diff_id
+    return actual
 
 
 def _is_real_dir(root: Path, relative: str) -> bool:
@@ -138,15 +150,14 @@ def _is_real_dir(root: Path, relative: str) -> bool:
 # --- a layer's uncompressed bytes, hashed and counted ----------------------------------------
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
-
-
 XZ_MAGIC = b"\xfd7zXZ\x00"
 BZIP2_MAGIC = b"BZh"
 
 
-def _open_decompressed(raw):
+def _open_decompressed(raw, what: str) -> tuple:
     """A seekable binary file's bytes, decompressed: gzip, zstd (needs the zstandard
     package), or plain tar; and xz and bzip2, which ``docker import`` accepts too.
+    Returns the file to read and the errors its decompressor raises on damaged input.
 
     The compression is read from the first bytes, not from a file name or a
     media type: that is what the bytes say.
@@ -155,22 +166,28 @@ def _open_decompressed(raw):
     raw.seek(0)
     if magic.startswith(GZIP_MAGIC):
         import gzip
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # several members are one stream (RFC 1952)
+        import zlib
+        # Several members are one stream (RFC 1952).  A bad header is an OSError
+        # (BadGzipFile), bad data a zlib.error, a stream cut short an EOFError.
+        return gzip.GzipFile(fileobj=raw, mode="rb"), (OSError, EOFError, zlib.error)
     if magic.startswith(XZ_MAGIC):
         import lzma
-        return lzma.LZMAFile(raw, mode="rb")
+        return lzma.LZMAFile(raw, mode="rb"), (lzma.LZMAError, EOFError)
     if magic.startswith(BZIP2_MAGIC):
         import bz2
-        return bz2.BZ2File(raw, mode="rb")
+        return bz2.BZ2File(raw, mode="rb"), (OSError, EOFError)
     if not magic.startswith(ZSTD_MAGIC):
-        return raw
+        return raw, ()  # plain: what goes wrong is the tar's to say
     try:
         import zstandard
     except ImportError:
-        raise UnsafeLayer(f"layer {getattr(raw, 'name', '')} is zstd-compressed: install the "
-                          "zstandard package (pip install zstandard) to use it") from None
+        raise UnsafeLayer(f"{what} is zstd-compressed: install the zstandard package "
+                          "(pip install zstandard) to use it") from None
     # read_across_frames: a layer may be several zstd frames (zstd:chunked writes many).
-    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=False, read_across_frames=True)
+    # zstandard's own error is no OSError.
+    return (zstandard.ZstdDecompressor().stream_reader(raw, closefd=False,
+                                                       read_across_frames=True),
+            (zstandard.ZstdError,))
 
 
 class UncompressedStream:
@@ -178,25 +195,40 @@ class UncompressedStream:
 
     ``blob`` is a path or a seekable binary file (a member of an archive).
     Reading past ``max_bytes`` raises :class:`LayerTooLarge`, so a decompression
-    bomb stops at the limit instead of at a full disk.  ``finish()`` reads what
+    bomb stops at the limit instead of at a full disk; bytes the decompressor
+    cannot make sense of raise :class:`CorruptLayer`.  ``finish()`` reads what
     is left and returns the sha256 of everything: the layer's diff_id.
+    ``what`` names the layer in messages; without it, the blob's file name does.
     """
 
-    def __init__(self, blob, max_bytes: int, what: str):
+    def __init__(self, blob, max_bytes: int, what: str = ""):
         import hashlib  # OpenSSL's sha256: several times faster on large inputs, releases the GIL
+        # The one default for a layer's name in messages: a path's file name, or an open file's.
+        self.what = what or f"layer {Path(getattr(blob, 'name', '')).name}"
         self.raw = open(blob, "rb") if isinstance(blob, Path) else blob
         try:
-            self.source = _open_decompressed(self.raw)
+            self.source, self.errors = _open_decompressed(self.raw, self.what)
         except BaseException:
             self.close()
             raise
         self.hasher, self.count = hashlib.sha256(), 0
-        self.max_bytes, self.what = max_bytes, what
+        self.max_bytes = max_bytes
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` uncompressed bytes, hashed and counted; ``b""`` at the end.
+
+        Without a size, at most 1 MiB, not the rest of the layer as a file's
+        ``read()`` would give: the rest may be up to ``max-layer-bytes`` (32 GiB
+        by default), far more than memory holds.  Every caller (tarfile,
+        :meth:`Store.put_blob_stream`) reads in a loop until ``b""``.
+        """
         if size is None or size < 0:
             size = 1 << 20
-        data = self.source.read(min(size, self.max_bytes + 1 - self.count))
+        try:
+            data = self.source.read(min(size, self.max_bytes + 1 - self.count))
+        except self.errors as err:
+            raise CorruptLayer(f"{self.what} cannot be decompressed, it is damaged or cut "
+                               f"short: {str(err) or type(err).__name__}") from err
         self.count += len(data)
         if self.count > self.max_bytes:
             raise LayerTooLarge(f"{self.what} uncompresses to more than {self.max_bytes:,} "
@@ -222,37 +254,28 @@ class UncompressedStream:
         self.close()
 
 
-def _zstd_errors() -> tuple:
-    """zstandard's own error, if a zstd layer was opened (it is no OSError)."""
-    import sys
-    zstandard = sys.modules.get("zstandard")
-    return (zstandard.ZstdError,) if zstandard else ()
-
-
-def diff_id_of(blob: Path, limits: LayerLimits = LayerLimits(), what: str = "") -> str:
-    """The sha256 of a layer blob's uncompressed bytes, within the size limit."""
-    import zlib
-    what = what or f"layer {blob.name}"
-    try:
-        with UncompressedStream(blob, limits.max_bytes, what) as stream:
-            return stream.finish()
-    except (OSError, EOFError, zlib.error, *_zstd_errors()) as err:
-        raise UnsafeLayer(f"{what} cannot be decompressed: {err}") from None
-
-
 def check_diff_id(blob: Path, diff_id: str, limits: LayerLimits = LayerLimits(),
                   what: str = "", field: str = "") -> None:
-    """Refuse a layer blob that does not uncompress to ``diff_id`` (:class:`DiffIdMismatch`)."""
-    actual = diff_id_of(blob, limits, what)
+    """Refuse a layer blob that does not uncompress to ``diff_id`` (:class:`DiffIdMismatch`),
+    or uncompresses to more than ``max-layer-bytes`` (:class:`LayerTooLarge`)."""
+    with UncompressedStream(blob, limits.max_bytes, what) as stream:
+        actual = stream.finish()
     if actual != diff_id:
-        raise mismatch(what or f"layer {blob.name}", actual, diff_id, field)
+        raise mismatch(stream.what, actual, diff_id, field)
 
 
-def mismatch(what: str, actual: str, expected: str, field: str = "") -> DiffIdMismatch:
-    """The one sentence for a layer that is not what its image's config says it is."""
+def mismatch(what: str, actual: str, expected: str, field: str = "",
+             stored: bool = False) -> DiffIdMismatch:
+    """The one sentence for a layer that is not what its image's config says it is.
+
+    ``stored``: the layer is already in the store (``save`` found it so), so the
+    way out is to fetch the image again; otherwise it was just refused.
+    """
     claimed = f"the config's {field}" if field else "its diff_id"
+    ending = ("; remove the image with 'sandbox rmi' and pull or load it again" if stored
+              else ", and was not kept")
     return DiffIdMismatch(f"{what} uncompresses to {actual}, not to {expected} as {claimed} "
-                          "says: the layer is not what the image claims, and was not kept")
+                          f"says: the layer is not what the image claims{ending}")
 
 
 # --- one entry --------------------------------------------------------------------------------
@@ -432,9 +455,7 @@ def unpacked_layer(layers_dir: Path, tmp_dir: Path, diff_id: str, blob: Path,
     rmtree(scratch)
     scratch.mkdir()
     try:
-        actual = unpack(blob, scratch, rootless, notices, limits, what)
-        if actual != diff_id:
-            raise mismatch(what or f"layer {blob.name}", actual, diff_id)
+        unpack(blob, scratch, rootless, notices, limits, what, diff_id)
         os.rename(scratch, final)
     except OSError:
         if not final.exists():

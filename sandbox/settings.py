@@ -5,9 +5,14 @@ zstd can say "a terabyte of zeros" (a decompression bomb).  So every layer is
 unpacked, and every pulled or loaded layer checked, under two limits:
 
     {
-      "max-layer-bytes": 34359738368,    a layer's uncompressed size: 32 GiB
-      "max-layer-entries": 1000000       files, directories and links in one layer
+      "max-layer-bytes": 34359738368,
+      "max-layer-entries": 1000000
     }
+
+- ``max-layer-bytes``: the most one layer may uncompress to, in bytes
+  (here the default, 32 GiB);
+- ``max-layer-entries``: the most entries (files, directories and links) one
+  layer may hold (the default, one million).
 
 The defaults are far above any real image and far below what fills a disk
 or the inode table: the largest public layers (CUDA, PyTorch, images with
@@ -53,22 +58,20 @@ def daemon_json(root: Path) -> dict:
     return value
 
 
-def max_layer_bytes(root: Path) -> int:
-    """``max-layer-bytes``: the most one layer may uncompress to."""
-    return _positive(root, "max-layer-bytes", DEFAULT_MAX_LAYER_BYTES)
-
-
-def max_layer_entries(root: Path) -> int:
-    """``max-layer-entries``: the most entries (files, directories, links) one layer may hold."""
-    return _positive(root, "max-layer-entries", DEFAULT_MAX_LAYER_ENTRIES)
-
-
 def layer_limits(root: Path) -> LayerLimits:
-    return LayerLimits(max_layer_bytes(root), max_layer_entries(root))
+    """The limits ``max-layer-bytes`` and ``max-layer-entries`` in ``root/daemon.json``.
+
+    The file is read once for both.  A key that is not there keeps its default;
+    a value that is not a positive whole number is refused, naming the file and key.
+    """
+    settings = daemon_json(root)
+    return LayerLimits(
+        _positive(settings, "max-layer-bytes", DEFAULT_MAX_LAYER_BYTES, root),
+        _positive(settings, "max-layer-entries", DEFAULT_MAX_LAYER_ENTRIES, root))
 
 
-def _positive(root: Path, key: str, default: int) -> int:
-    value = daemon_json(root).get(key, default)
+def _positive(settings: dict, key: str, default: int, root: Path) -> int:
+    value = settings.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise SandboxError(f"{root / 'daemon.json'}: {key} must be a positive whole number, "
                            f"not {value!r}")

@@ -159,10 +159,12 @@ class Store:
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
 
-    def put_blob(self, data: bytes, media_type: str, expected: str | None = None) -> dict:
+    def put_blob(self, data: bytes, media_type: str, expected: str | None = None,
+                 added: list[str] | None = None) -> dict:
         """Store bytes as a blob and return its OCI descriptor.
 
         With ``expected``, the bytes must hash to that digest, or nothing is stored.
+        The digest is appended to ``added`` if the store did not have the blob before.
         """
         digest = sha256_digest(data)
         if expected and digest != expected:
@@ -171,17 +173,20 @@ class Store:
         path = self.blob_path(digest)
         if not path.exists():
             write_atomic(path, data)
+            if added is not None:
+                added.append(digest)
         return {"mediaType": media_type, "digest": digest, "size": len(data)}
 
     def put_blob_stream(self, source, media_type: str, expected: str | None = None,
-                        verify=None) -> dict:
+                        verify=None, added: list[str] | None = None) -> dict:
         """Store a blob read from a binary file object, hashing as it streams.
 
         The bytes go to a scratch file first and are renamed into ``blobs/``
         only when their digest is known (and matches ``expected``): a crash or
         a mismatch never leaves a wrong or half-written blob visible.
         ``verify(scratch_path)``, if given, checks more (a layer's diff_id)
-        before the rename, and raises to keep the blob out.
+        before the rename, and raises to keep the blob out.  The digest is
+        appended to ``added`` if the store did not have the blob before.
         """
         import hashlib  # OpenSSL's sha256: much faster on large blobs, and it releases the GIL
         hasher = hashlib.sha256()
@@ -199,25 +204,14 @@ class Store:
                                      f"got {digest}")
             if verify is not None:
                 verify(scratch)
-            os.replace(scratch, self.blob_path(digest))
+            path = self.blob_path(digest)
+            if added is not None and not path.exists():
+                added.append(digest)
+            os.replace(scratch, path)
         finally:
             if scratch.exists():
                 scratch.unlink()
         return {"mediaType": media_type, "digest": digest, "size": size}
-
-    def verify_blob(self, digest: str) -> None:
-        """Hash a (possibly large) blob on disk and compare with its name."""
-        import hashlib
-        hasher = hashlib.sha256()
-        try:
-            with open(self.blob_path(digest), "rb") as f:
-                while chunk := f.read(1 << 20):
-                    hasher.update(chunk)
-        except FileNotFoundError:
-            raise SandboxError(f"blob {digest} is missing from the store at {self.dir}") from None
-        if "sha256:" + hasher.hexdigest() != digest:
-            raise DigestMismatch(f"blob {digest} is corrupt: its content hashes to "
-                                 f"sha256:{hasher.hexdigest()}")
 
     def read_blob(self, digest: str) -> bytes:
         """Read a blob and check that it still hashes to its name."""
@@ -300,18 +294,24 @@ class Store:
         return live
 
     def collect_garbage(self, keep_diff_ids: set[str] = frozenset()) -> list[str]:
-        """Delete every blob no tagged image refers to; return their digests.
+        """Delete every blob no image in the index refers to (under the index lock, see
+        :meth:`remove_unreferenced`); return their digests."""
+        on_disk = ["sha256:" + name for name in os.listdir(self.blobs)]
+        return self.remove_unreferenced([d for d in on_disk if d not in keep_diff_ids])
 
-        Runs under the index lock, so a concurrent tag cannot lose its blobs.
+    def remove_unreferenced(self, candidates: list[str]) -> list[str]:
+        """Delete those of ``candidates`` (blob digests) that no image in the index needs;
+        return their digests.
+
+        Runs under the index lock, so a concurrent tag cannot lose its blobs.  The
+        candidates are names the store itself made (file names in ``blobs/``, digests
+        it computed), never digests read from an image, so they are joined as they are.
         """
         with self._locked():
             live = self.referenced()
-            removed = []
-            for name in os.listdir(self.blobs):
-                digest = "sha256:" + name
-                if digest not in live and digest not in keep_diff_ids:
-                    os.unlink(self.blobs / name)
-                    removed.append(digest)
+            removed = [digest for digest in candidates if digest not in live]
+            for digest in removed:
+                (self.blobs / digest.removeprefix("sha256:")).unlink(missing_ok=True)
         return removed
 
     def write_image(self, config: dict, layers: list[dict], ref: str | None) -> Image:
@@ -376,33 +376,29 @@ class Store:
 
 
 class NewBlobs:
-    """The blobs one pull or load adds, so that a failure can take them away again.
+    """The blobs one pull or load adds, taken away again if it fails.
+
+        with NewBlobs(store) as new:
+            new.put_stream(...)        every blob the store did not have is noted
+            ...                        any exception, Ctrl-C too: the noted blobs go
 
     Blobs that were in the store before stay, and so does a new blob that an
     image tagged meanwhile needs: only what this operation brought and nobody
-    uses is deleted (under the index lock, as :meth:`Store.collect_garbage`).
+    uses is deleted (:meth:`Store.remove_unreferenced`).  On success, all stay.
     """
 
     def __init__(self, store: Store):
         self.store, self.added = store, []
 
     def put_stream(self, source, media_type: str, expected: str | None, verify=None) -> dict:
-        existed = expected is not None and self.store.has_blob(expected)
-        descriptor = self.store.put_blob_stream(source, media_type, expected, verify)
-        if not existed:
-            self.added.append(descriptor["digest"])
-        return descriptor
+        return self.store.put_blob_stream(source, media_type, expected, verify, self.added)
 
     def put(self, data: bytes, media_type: str, expected: str | None = None) -> dict:
-        existed = self.store.has_blob(sha256_digest(data))
-        descriptor = self.store.put_blob(data, media_type, expected)
-        if not existed:
-            self.added.append(descriptor["digest"])
-        return descriptor
+        return self.store.put_blob(data, media_type, expected, self.added)
 
-    def undo(self) -> None:
-        with self.store._locked():
-            referenced = self.store.referenced()
-            for digest in self.added:
-                if digest not in referenced:
-                    self.store.blob_path(digest).unlink(missing_ok=True)
+    def __enter__(self) -> "NewBlobs":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:  # BaseException too: a Ctrl-C half-way leaves no stray blob
+            self.store.remove_unreferenced(self.added)

@@ -95,14 +95,9 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def store_credentials(root: StateRoot, **hosts: tuple[str, str]) -> None:
-    """auth.json as ``sandbox login`` writes it; ``docker_io=…`` stands for docker.io."""
-    auths = {host.replace("_", "."): {"auth": basic(*pair)[6:]} for host, pair in hosts.items()}
-    (root.path / "auth.json").write_text(json.dumps({"auths": auths}))
-
-
-def with_credentials(root: StateRoot, host: str, user: str, password: str) -> None:
-    """Add credentials for a host (``127.0.0.1:5000``) to the root's auth.json."""
+def store_credentials(root: StateRoot, host: str, user: str, password: str) -> None:
+    """Add credentials for a host (``docker.io``, ``127.0.0.1:5000``) to the root's
+    auth.json, as ``sandbox login`` writes them."""
     path = root.path / "auth.json"
     data = json.loads(path.read_text()) if path.exists() else {"auths": {}}
     data["auths"][host] = {"auth": basic(user, password)[6:]}
@@ -256,7 +251,7 @@ def test_a_plain_http_token_server_elsewhere_is_refused_before_any_connection(fr
                             f"add token.invalid to {INSECURE_FIX}")
     assert not (fresh_root.path / "auth.json").exists()
 
-    with_credentials(fresh_root, front.host, "learner", "s3cret")  # stored: still sent nowhere
+    store_credentials(fresh_root, front.host, "learner", "s3cret")  # stored: still sent nowhere
     r = offline(fresh_root, "pull", f"{front.host}/creds/bb:1")
     fails_with_one_sentence(r, realm, "refused")
     assert front.seen and [auth for *_, auth in front.seen] == [""] * len(front.seen)
@@ -287,14 +282,14 @@ def test_a_mirror_gets_its_own_credentials_never_docker_hubs(registry, publisher
     roots = [StateRoot(), StateRoot()]
     try:
         hub_only, both = roots
-        store_credentials(hub_only, docker_io=("hub-user", "hub-password"))
+        store_credentials(hub_only, "docker.io", "hub-user", "hub-password")
         r = offline(hub_only, "pull", "hello", env=env, check=True)
         assert f"Digest: {digest}" in r.stdout.splitlines()
         assert locked.seen and [auth for *_, auth in locked.seen] == [""] * len(locked.seen)
         assert [t["user"] for t in locked.token_requests] == [None] * len(locked.token_requests)
         assert any("/manifests/" in path for _, path, _ in spare.seen)  # the open one served
 
-        store_credentials(both, docker_io=("hub-user", "hub-password"))
+        store_credentials(both, "docker.io", "hub-user", "hub-password")
         offline(both, "login", "-u", mirror_user, "-p", mirror_password, locked.host, check=True)
         locked.seen.clear(), spare.seen.clear(), locked.token_requests.clear()
         r = offline(both, "pull", "hello", env=env, check=True)

@@ -25,21 +25,20 @@ import os
 import urllib.parse
 from pathlib import Path
 
+from ..settings import daemon_json
 from .transport import PlainHTTPRefused, RegistryError, insecure_fix, plain_http_allowed
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "https://registry-1.docker.io"
 
 
-def _settings(root: Path) -> dict:
-    try:
-        return json.loads((root / "daemon.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
 def _listed(root: Path, key: str, env: str) -> list[str]:
-    values = list(_settings(root).get(key, []))
+    """A list setting (``registry-mirrors``): daemon.json's entries, then the environment's.
+
+    Read by :func:`sandbox.settings.daemon_json`, which refuses a daemon.json that is not
+    JSON rather than pull as if it said nothing.
+    """
+    values = list(daemon_json(root).get(key, []))
     values += [v.strip() for v in os.environ.get(env, "").split(",") if v.strip()]
     return values
 

@@ -61,11 +61,11 @@ def pull(root: Path, store: Store, name: str, platform: str | None = None,
     if ref.tag == refs.DEFAULT_TAG and ":" not in name.partition("@")[0].rsplit("/", 1)[-1]:
         log(f"Using default tag: {refs.DEFAULT_TAG}")
     errors = []
-    limits = layer_limits(root)
+    limits, insecure = layer_limits(root), config.insecure_registries(root)
     for base in config.endpoints(root, ref.registry):
         transport = Transport(base, ref.repository,
                               config.credentials_for(root, ref.registry, base),  # a mirror's own
-                              insecure=config.insecure_registries(root))
+                              insecure=insecure)
         try:
             return _pull_from(transport, store, ref, platform or this_platform(), progress, log,
                               limits)
@@ -95,13 +95,9 @@ def _pull_from(transport: Transport, store: Store, ref, platform: str, progress:
     digests.check_manifest(manifest, image)
     _check_sizes(manifest, image)
     log(f"{ref.tag or ref.digest}: Pulling from {ref.repository}")
-    new = NewBlobs(store)
-    try:
+    with NewBlobs(store) as new:  # a lie, a limit, a broken line, Ctrl-C: take back what came
         return _fetch_and_tag(transport, store, new, ref, manifest, manifest_bytes, media_type,
                               top_digest, progress, log, limits)
-    except BaseException:  # a lie, a limit, a broken line, Ctrl-C: take back what came
-        new.undo()
-        raise
 
 
 def _fetch_and_tag(transport: Transport, store: Store, new: NewBlobs, ref, manifest: dict,
@@ -113,11 +109,11 @@ def _fetch_and_tag(transport: Transport, store: Store, new: NewBlobs, ref, manif
     downloaded = _fetch_blob(transport, new, manifest["config"], False, image, "config")
     image_config = _json(store.read_blob(manifest["config"]["digest"]), transport, "config")
     digests.check_config(image_config, image, len(manifest["layers"]))
-    layers = list(zip(range(len(manifest["layers"])), manifest["layers"],
-                      image_config["rootfs"]["diff_ids"]))
-    todo = [entry for entry in layers if not store.has_blob(entry[1]["digest"])]
-    _check_layers_already_here([entry for entry in layers if entry not in todo], store, image,
-                               limits, log)
+    todo, present = [], []  # (index, descriptor, diff_id) of the layers to fetch, and the rest
+    for i, (layer, diff_id) in enumerate(zip(manifest["layers"],
+                                             image_config["rootfs"]["diff_ids"])):
+        (present if store.has_blob(layer["digest"]) else todo).append((i, layer, diff_id))
+    _check_layers_already_here(present, store, image, limits, log)
     for _, layer, _ in todo:
         if layer.get("mediaType") in ZSTD_TYPES:
             _need_zstandard()
@@ -176,8 +172,9 @@ def _check_sizes(manifest: dict, image: str) -> None:
                                 f"count: {size!r}")
     if manifest["config"]["size"] > MAX_MANIFEST_BYTES:
         raise RegistryError(f"image {image}: manifest field config.size declares "
-                            f"{manifest['config']['size']:,} bytes, more than the 4 MiB a "
-                            "config may be (containerd's limit too): refused")
+                            f"{manifest['config']['size']:,} bytes, more than the "
+                            f"{MAX_MANIFEST_BYTES >> 20} MiB a config may be (containerd's "
+                            "limit too): refused")
 
 
 def _check_layers_already_here(layers: list[tuple[int, dict, str]], store: Store, image: str,
@@ -214,8 +211,9 @@ def _manifest(transport: Transport, reference: str, image: str) -> tuple[bytes, 
             data = b"" if too_large else response.read(MAX_MANIFEST_BYTES + 1)
             if too_large or len(data) > MAX_MANIFEST_BYTES:
                 raise RegistryError(f"image {image}: the manifest {reference} of "
-                                    f"{transport.what} is larger than 4 MiB, the most a manifest "
-                                    "or an index may be (containerd's limit too): refused")
+                                    f"{transport.what} is larger than "
+                                    f"{MAX_MANIFEST_BYTES >> 20} MiB, the most a manifest or "
+                                    "an index may be (containerd's limit too): refused")
             return (data, response.headers.get("Content-Type", "").split(";")[0],
                     response.headers.get("Docker-Content-Digest", ""))
     data, media_type, announced = retrying(fetch, f"fetching the manifest {reference} of "

@@ -292,7 +292,8 @@ class Transport:
         parts = urllib.parse.urlsplit(realm)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RegistryError(f"the registry at {self.base} named a token server that is not "
-                                f"an https:// URL ({realm!r}), so it cannot be used", 401)
+                                f"an http:// or https:// URL ({realm!r}), so it cannot be used",
+                                401)
         if parts.scheme == "http" and not plain_http_allowed(parts.netloc, self.insecure):
             raise PlainHTTPRefused(
                 f"the registry at {self.base} asks for a token from {realm}, plain HTTP to a "
