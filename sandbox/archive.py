@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
 import tarfile
 import zlib
@@ -182,9 +183,10 @@ def load(store: Store, archive_path: Path) -> list[str]:
         except KeyError as err:
             raise BadArchive(f"{archive_path} is damaged: its JSON lacks the field "
                              f"{err}") from None
-        except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError, TypeError) as err:
+        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError,
+                TypeError) as err:
             # The archive itself cut short or damaged (tarfile decompresses it: EOFError,
-            # zlib.error), or JSON that is not JSON (ValueError) or not of the right shape
+            # zlib.error, LZMAError for .tar.xz; bz2's are OSError), or JSON that is not JSON (ValueError) or not of the right shape
             # (TypeError).  A damaged layer inside it is a CorruptLayer already.
             raise BadArchive(f"{archive_path} is damaged: {err}") from None
     return _name_all(store, images)

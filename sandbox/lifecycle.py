@@ -18,27 +18,14 @@ from pathlib import Path
 from . import procfs, runtime
 from .records import Container, Spec, all_containers, create, remove_files
 from .errors import Conflict, ImageNotFound, SandboxError
-from .paths import ensure, is_root, prepare_root, rmtree, write_atomic
+from .paths import is_root, prepare_root, rmtree, write_atomic
 from .store import Image, Store, normalize_ref
 
 
 def store_for(root: Path) -> Store:
     """The image store under ``root``, made (private to this user) if it is not there yet."""
     prepare_root(root)  # first: a state root of another user is refused before anything is written
-    _private_lock_file(root / "oci" / "index.lock")
     return Store(root).init()
-
-
-def _private_lock_file(path: Path) -> None:
-    """Make the store's lock file 0600 before :class:`Store` does: it creates it 0644.
-
-    open(2) with O_CREAT keeps the mode of a file that already exists.  The
-    file is empty, so this is for the rule (every file under the root is 0600)
-    rather than for a secret; it can go once the store creates it 0600.
-    """
-    if not path.exists():
-        ensure(path.parent)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def get_image(root: Path, ref: str, pull_missing: bool = True, log=None,
@@ -87,15 +74,16 @@ def lower_dirs(root: Path, image: Image, rootless: bool,
     from .digests import hex_part
     store = store or store_for(root)
     name = image.ref or image.id
-    dirs = []
+    dirs, limits = [], None
     for i, (diff_id, layer) in enumerate(zip(image.diff_ids, image.layers)):
         unpacked = root / "layers" / hex_part(diff_id)
         if not unpacked.is_dir():
             from .layers import unpacked_layer  # tarfile and friends: only when unpacking
             from .settings import layer_limits
+            limits = limits or layer_limits(root)  # daemon.json: read once, and only if needed
             unpacked = unpacked_layer(root / "layers", root / "tmp", diff_id,
                                       store.blob_path(layer["digest"]), rootless, notices,
-                                      layer_limits(root), f"image {name}: layers[{i}]")
+                                      limits, f"image {name}: layers[{i}]")
         dirs.append(str(unpacked))
     return list(reversed(dirs))
 
