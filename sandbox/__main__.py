@@ -1,7 +1,5 @@
 """``python -m sandbox`` is the ``sandbox`` command."""
 
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

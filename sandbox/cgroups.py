@@ -294,8 +294,7 @@ class V1Cgroup:
         if device_rules is not None:  # no process is in the cgroup yet: none escapes them
             from . import devices  # only a root container's cgroup has rules (prepare)
 
-            for name, line, _ in devices.v1_writes(device_rules):
-                _write(os.path.join(self.dirs["devices"], name), line)
+            _write_each(self.dirs["devices"], devices.v1_writes(device_rules))
         for controller, files in v1_files(limits).items():
             directory = self.dirs.get(controller)
             if directory is None:
@@ -539,12 +538,34 @@ def _read(path: str, default: str) -> str:
 
 
 def _write(path: str, value: str) -> None:
+    """One write(2) of ``value``: a cgroup file takes one setting (one device rule) per write."""
     try:
-        with open(path, "w") as f:
-            f.write(value)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
     except OSError as err:
         raise MissingFeature(f"cannot write {value!r} to {path}: "
                              f"{os.strerror(err.errno)}") from None
+
+
+def _write_each(directory: str, writes) -> None:
+    """Write each (file, line, _) in order, opening each file once: one rule per write(2)."""
+    fds: dict[str, int] = {}
+    try:
+        for name, line, _ in writes:
+            path = os.path.join(directory, name)
+            try:
+                if name not in fds:
+                    fds[name] = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                os.write(fds[name], line.encode())
+            except OSError as err:
+                raise MissingFeature(f"cannot write {line!r} to {path}: "
+                                     f"{os.strerror(err.errno)}") from None
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 def _int(directory: str | None, name: str) -> int:
