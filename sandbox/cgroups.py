@@ -540,7 +540,7 @@ def _read(path: str, default: str) -> str:
 def _write(path: str, value: str) -> None:
     """One write(2) of ``value``: a cgroup file takes one setting (one device rule) per write."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)  # O_TRUNC: as open("w")
         try:
             os.write(fd, value.encode())
         finally:
