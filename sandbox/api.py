@@ -345,4 +345,4 @@ def push(name: str, quiet: bool = False) -> str:
 
 def prune() -> list[str]:
     """Remove every stopped container and leftovers of crashed runs."""
-    return lifecycle.prune(state_root())
+    return lifecycle.prune(state_root())[0]
