@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import SandboxError
+from ..errors import SandboxError, UsageError
 from .flags import Command, Flag, parse
 
 _CREATE_FLAGS = [
@@ -214,6 +214,22 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def exit_code(verb: str, err: SandboxError) -> int:
+    """What Docker's command line exits with when a verb fails.
+
+    125 is ``docker run``'s (and ``create``'s) code for "the container never
+    ran" and every verb's code for a bad flag; 126 and 127 are the program's
+    (cannot be invoked, not found), for ``run`` and ``exec``.  Any other
+    failure of any other verb (a container that is not running, a name in
+    use) exits 1, as the docker command does for an error from the daemon.
+    """
+    if verb in ("run", "create") or isinstance(err, UsageError) or verb in GROUPS["course"]:
+        return err.exit_code
+    if verb == "exec" and err.exit_code in (126, 127):
+        return err.exit_code
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -246,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(verbs, "cmd_" + name)(args, **values) or 0
     except SandboxError as err:
         print(f"sandbox: {err}", file=sys.stderr)
-        return err.exit_code
+        return exit_code(name, err)
     except KeyboardInterrupt:
         return 130
 
