@@ -201,13 +201,12 @@ class Container:
         return self
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the container to exit; return its exit code (None on timeout)."""
-        from . import procfs
-        state = self._record.status()
-        if state.get("Status") == "running":
-            procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout)
-            lifecycle.wait_recorded(self._record)
-        return self.exit_code
+        """Wait for the container to exit; return its exit code (None on timeout).
+
+        Works for a container removed on exit (``remove=True``) too: see lifecycle.wait."""
+        if self._record.status().get("Status") == "created":
+            return None
+        return lifecycle.wait(self._record, timeout)
 
     def stop(self, timeout: float | None = None) -> None:
         """``docker stop``: the stop signal, then SIGKILL after ``timeout`` seconds

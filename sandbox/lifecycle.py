@@ -361,21 +361,46 @@ def refuse_if_paused(container: Container) -> None:
 
 
 # --- wait, restart, rename, top ---------------------------------------------------
-def wait(container: Container) -> int:
-    """``docker wait``: block until the container stops; its exit code.
+def wait(container: Container, timeout: float | None = None) -> int | None:
+    """``docker wait``: block until the container stops; its exit code (None after ``timeout``).
 
     A container that has already exited answers at once; one that was only
     created answers 0, as Docker's "not-running" condition does.  A ``--rm``
-    container may be removed by its monitor before its exit can be read:
-    that is an error, as it is for ``docker wait`` on a container that is gone.
+    container's monitor removes it right after writing its exit down, so the
+    waiter holds a shared lock on its directory (flock(2)) that the monitor
+    must get exclusively before it removes anything: see
+    :func:`sandbox.monitor.after_waiters`.
     """
-    state = container.status()
-    if state.get("Status") == "running":
-        procfs.wait_gone(state["Pid"], state.get("PidStart"), None)
-        state = wait_recorded(container)
+    import fcntl
+    try:
+        held = os.open(container.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ContainerNotFound(f"No such container: {container.name}") from None
+    try:
+        fcntl.flock(held, fcntl.LOCK_SH)
+        state = container.status()
+        if state.get("Status") == "running":
+            if not procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout):
+                return None
+            state = _exit_written(container)
+    finally:
+        os.close(held)
     if state.get("Status") == "removed":
-        raise ContainerNotFound(f"No such container: {container.name} (removed on exit, --rm)")
+        raise ContainerNotFound(f"No such container: {container.name}")
     return state.get("ExitCode", 0)
+
+
+def _exit_written(container: Container, timeout: float = 10) -> dict:
+    """The state once the monitor has written the exit down (not waiting for the monitor
+    to end: a ``--rm`` one waits for us)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        state = container.state
+        alive = procfs.is_alive(state.get("MonitorPid"), state.get("MonitorStart"))
+        if state.get("Status") != "running" or not alive or time.monotonic() > deadline:
+            return container.status()  # records an unknown exit if the monitor had died
+        time.sleep(0.002)
 
 
 def restart(container: Container, timeout: float | None = None, sig: int | None = None) -> None:

@@ -345,7 +345,11 @@ def remove_files(root: Path, container: Container) -> bool:
         os.rename(container.dir, trash)
     except FileNotFoundError:
         return False
-    _release_name(root, container.name, container.id)
+    try:  # the name as it is now: `rename` may have changed it since ``container`` was read
+        name = json.loads((trash / "config.json").read_text())["Name"]
+    except (OSError, ValueError, KeyError):
+        name = container.name
+    _release_name(root, name, container.id)
     _remove_cgroup(cgroup)
     rmtree(trash)
     return True

@@ -71,6 +71,15 @@ def test_wait_blocks_until_each_stops_and_prints_each_exit_code(name):
         sandbox("rm", "-f", name, name + "-c")
 
 
+def test_wait_reads_the_exit_of_a_container_removed_on_exit(name, state_root):
+    for i in (1, 2):
+        sandbox("run", "-d", "--rm", "--name", f"{name}-{i}", "busybox", "sh", "-c",
+                f"sleep 0.5; exit {i}", check=True)
+    r = sandbox("wait", f"{name}-1", f"{name}-2", check=True)
+    assert r.stdout == "1\n2\n"
+    assert wait_for(lambda: not any((state_root / "names").glob(name + "-*")))  # removed after
+
+
 def test_wait_for_an_unknown_container_goes_on_with_the_others(name):
     sandbox("run", "--name", name, "busybox", "sh", "-c", "exit 4")
     try:
@@ -123,6 +132,13 @@ def test_rename_keeps_the_container_and_frees_the_old_name(sleeper, state_root):
         sandbox("rm", sleeper, check=True)
     finally:
         sandbox("rm", "-f", new)
+
+
+def test_a_renamed_rm_container_releases_its_new_name(name, state_root):
+    sandbox("run", "-d", "--rm", "--name", name, "busybox", "sleep", "0.5", check=True)
+    sandbox("rename", name, name + "-new", check=True)
+    assert sandbox("wait", name + "-new", check=True).stdout == "0\n"
+    assert wait_for(lambda: not (state_root / "names" / (name + "-new")).exists())
 
 
 def test_rename_refusals_change_nothing(sleeper, name):
