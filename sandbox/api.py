@@ -184,6 +184,7 @@ class Container:
         """Run a command inside the running container (``docker exec``)."""
         if not self._record.running:
             raise Conflict(f"container {self.name} is not running")
+        lifecycle.refuse_if_paused(self._record)
         argv = _argv(command)
         return _run_captured(lambda stdio: exec_into(self._record, argv, stdio, _env(environment),
                                                      user, workdir), input)

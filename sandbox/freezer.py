@@ -40,7 +40,7 @@ def freeze(cgroup) -> None:
     path, frozen, _ = _files(cgroup)
     _write(path, frozen)
     deadline = time.monotonic() + FREEZE_TIMEOUT
-    while not is_frozen(cgroup):
+    while not _all_frozen(cgroup):
         if time.monotonic() > deadline:
             thaw(cgroup)  # nothing half-done is left: a group stuck freezing is let go again
             raise MissingFeature(f"the kernel did not finish freezing {os.path.dirname(path)} "
@@ -54,16 +54,25 @@ def thaw(cgroup) -> None:
 
 
 def is_frozen(cgroup) -> bool:
-    """True when the kernel reports the whole group frozen (not merely freezing)."""
+    """True when the group was asked to freeze: frozen, or still freezing.
+
+    "Still freezing" counts, so that a ``pause`` interrupted half-way shows as
+    paused and ``unpause`` can undo it.
+    """
     if cgroup is None:
         return False
     if cgroup.version == 1:
         directory = cgroup.dirs.get("freezer")
-        return bool(directory) and _read(os.path.join(directory, "freezer.state")) == "FROZEN"
-    for line in _read(os.path.join(cgroup.dir, "cgroup.events")).splitlines():
-        if line.split() == ["frozen", "1"]:
-            return True
-    return False
+        state = _read(os.path.join(directory, "freezer.state")) if directory else ""
+        return state in ("FREEZING", "FROZEN")
+    return _read(os.path.join(cgroup.dir, "cgroup.freeze")) == "1"
+
+
+def _all_frozen(cgroup) -> bool:
+    """True when the kernel reports every task of the group frozen."""
+    if cgroup.version == 1:
+        return _read(os.path.join(cgroup.dirs["freezer"], "freezer.state")) == "FROZEN"
+    return "frozen 1" in _read(os.path.join(cgroup.dir, "cgroup.events")).splitlines()
 
 
 def _files(cgroup) -> tuple[str, str, str]:
