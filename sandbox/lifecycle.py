@@ -404,10 +404,16 @@ def _exit_written(container: Container, timeout: float = 10) -> dict:
 
 
 def restart(container: Container, timeout: float | None = None, sig: int | None = None) -> None:
-    """``docker restart``: stop it if it runs (as ``stop`` would), then start it in the background."""
+    """``docker restart``: stop it if it runs (as ``stop`` would), then start it in the background.
+
+    A ``--rm`` container is kept through its restart, as Docker keeps it: the
+    state says ``Restarting`` before the signal, and its monitor leaves it be.
+    """
     if container.running:
+        container.write_state(Restarting=True)  # first: read by the monitor when it ends
         stop(container, timeout, sig)
     start_detached(container)
+    container.write_state(Restarting=False)
 
 
 def rename(container: Container, new_name: str) -> None:

@@ -51,9 +51,10 @@ def watch(container: Container, init_pid: int) -> int:
             break
     code = exit_code(status)
     oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
-    container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
-                          OOMKilled=oom_killed, Cgroup=cgroup_left, CgroupEvidence=evidence)
-    if container.spec.auto_remove:
+    state = container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
+                                  OOMKilled=oom_killed, Cgroup=cgroup_left,
+                                  CgroupEvidence=evidence)
+    if container.spec.auto_remove and not state.get("Restarting"):  # `restart` keeps it
         with after_waiters(container):
             remove_files(container.root, container)
     return code

@@ -268,6 +268,15 @@ def test_restart_stops_and_starts_again(name, state_root):
         sandbox("rm", "-f", name)
 
 
+def test_restart_keeps_a_container_that_is_removed_on_exit(name):
+    sandbox("run", "-d", "--rm", "--name", name, "busybox", "sleep", "300", check=True)
+    try:
+        sandbox("restart", "-t", "0", name, check=True)
+        assert inspect(name, "{{.State.Status}} {{.State.Restarting}}") == "running false"
+    finally:
+        sandbox("rm", "-f", name)
+
+
 # --- --init -------------------------------------------------------------------------------
 def zombies(name: str) -> list[str]:
     out = sandbox("exec", name, "ps", "-o", "stat,comm", check=True).stdout

@@ -337,7 +337,7 @@ def container_json(c: Container) -> dict:
         "Args": spec.cmd[1:],
         "State": {"Status": "paused" if paused else status, "Running": status == "running",
                   "Paused": paused,
-                  "Restarting": False, "OOMKilled": state.get("OOMKilled", False),
+                  "Restarting": bool(state.get("Restarting")), "OOMKilled": state.get("OOMKilled", False),
                   "Dead": False, "Pid": state.get("Pid", 0),
                   "ExitCode": state.get("ExitCode", 0), "Error": state.get("Error", ""),
                   "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
