@@ -369,7 +369,7 @@ def wait(container: Container, timeout: float | None = None) -> int | None:
     container's monitor removes it right after writing its exit down, so the
     waiter holds a shared lock on its directory (flock(2)) that the monitor
     must get exclusively before it removes anything: see
-    :func:`sandbox.monitor.after_waiters`.
+    :class:`sandbox.monitor.RemovalLock`.
     """
     import fcntl
     try:

@@ -55,12 +55,12 @@ def watch(container: Container, init_pid: int) -> int:
                                   OOMKilled=oom_killed, Cgroup=cgroup_left,
                                   CgroupEvidence=evidence)
     if container.spec.auto_remove and not state.get("Restarting"):  # `restart` keeps it
-        with after_waiters(container):
+        with RemovalLock(container):
             remove_files(container.root, container)
     return code
 
 
-class after_waiters:
+class RemovalLock:
     """Hold an exclusive lock on the container's directory: granted once every ``wait``
     (which holds it shared, lifecycle.wait) has read the exit code.  flock(2)"""
 

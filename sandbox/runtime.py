@@ -4,6 +4,7 @@
     └── monitor                         new user namespace (rootless); unshare(CLONE_NEWPID)
         └── container init, PID 1       unshare(mnt, uts, ipc, net, cgroup); mount; pivot_root;
                                         seccomp; capabilities; execve
+            └── (--init) the command    init forks it and stays on as the reaper (sandbox.init)
 
 Why two processes under the caller:
 - unshare(CLONE_NEWPID) does not move the caller; its *next child* becomes
