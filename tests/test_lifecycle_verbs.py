@@ -451,3 +451,31 @@ def test_api_verbs(name):
         assert c.wait() == 143
     with pytest.raises(Exception, match="is not running"):
         c.pause()
+
+
+# --- pure decisions, no container ----------------------------------------------------------
+def test_top_keeps_the_containers_lines_and_their_threads():
+    from sandbox.top import parse
+    output = ("USER PID TID CMD\n"
+              "root 10 - sh -c x\n"      # ps -m: the process line, then its threads
+              "- - 10 -\n"
+              "root 11 - other process\n"
+              "- - 11 -\n")
+    titles, rows = parse(output, {10}, ["-m"])
+    assert titles == ["USER", "PID", "TID", "CMD"]
+    assert rows == [["root", "10", "-", "sh -c x"], ["-", "-", "10", "-"]]
+
+
+@pytest.mark.parametrize("text, number", [("TERM", 15), ("SIGTERM", 15), ("sigusr1", 10),
+                                          ("9", 9), ("64", 64)])
+def test_signals_are_read_as_docker_reads_them(text, number):
+    from sandbox.lifecycle import parse_signal
+    assert parse_signal(text) == number
+
+
+@pytest.mark.parametrize("text", ["NOPE", "0", "65", "SIG", "-1", "TERM ", "Signals"])
+def test_bad_signals_are_refused(text):
+    from sandbox.errors import UsageError
+    from sandbox.lifecycle import parse_signal
+    with pytest.raises(UsageError, match=f'invalid argument "{text}" for "--stop-signal"'):
+        parse_signal(text, "--stop-signal")
