@@ -19,39 +19,171 @@ Docker's spellings, as ``docker run`` reads them:
     --tmpfs /work:exec                  noexec, nosuid and nodev are the default; exec, suid,
                                         dev and ro change them
 
-Named volumes (``-v data:/var/lib/data``) are chapter 08's subject and are
-not made here yet.
+Volumes (:mod:`sandbox.volumes`) are bind mounts of directories the sandbox keeps:
+
+    -v data:/var/lib/data               the volume "data", made the first time it is used
+    -v /var/lib/data                    an anonymous volume, removed by ``rm -v`` and ``run --rm``
+    --mount type=volume,src=data,dst=/d,readonly,volume-nocopy
+    --mount type=bind,src=/host,dst=/d  --mount type=tmpfs,dst=/t,tmpfs-size=64m
+    --volumes-from other[:ro]           every volume and bind mount of the container "other"
+
+Parsing here does no I/O beyond checking that a bind mount's host path exists.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 from . import syscalls as sc
 from .errors import UsageError
 
 
+# The modes ``-v`` takes after the second colon, comma-separated (Docker's linux parser).
+# z, Z (SELinux labels) and the propagation words are accepted and have no effect here.
+VOLUME_MODES = {"ro", "rw", "nocopy", "z", "Z", "private", "rprivate"}
+
+
 def parse_volume(text: str) -> dict:
-    """``-v SOURCE:TARGET[:ro|rw]`` → a bind mount record, checked against the host."""
+    """``-v [SOURCE:]TARGET[:MODE]`` → a mount record.
+
+    SOURCE is a host path (absolute: a bind mount) or a volume's name; with no
+    SOURCE, an anonymous volume is made for the container.  As Docker reads it,
+    ``-v /data:ro`` is an anonymous volume at /data, read-only.
+    """
     parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise UsageError(f"invalid volume specification: '{text}': "
-                         "expected /host/path:/container/path[:ro]")
-    source, target = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else "rw"
-    if mode not in ("ro", "rw"):
+    if len(parts) > 3 or "" in parts:
+        raise UsageError(f"invalid volume specification: '{text}': expected "
+                         "[/host/path|volume-name:]/container/path[:ro]")
+    if len(parts) == 1 or (len(parts) == 2 and _is_mode(parts[1])):
+        source, target, mode = "", parts[0], parts[1] if len(parts) == 2 else "rw"
+    else:
+        source, target = parts[0], parts[1]
+        mode = parts[2] if len(parts) == 3 else "rw"
+    if not _is_mode(mode):
         raise UsageError(f"invalid mode '{mode}' in volume '{text}': expected ro or rw")
-    if not source.startswith("/"):
-        raise UsageError(f"named volumes are not supported yet: '{source}' in '{text}'; "
-                         "give an absolute host path to bind-mount a directory")
-    if not target.startswith("/") or target == "/":
-        raise UsageError(f"invalid volume '{text}': the container path must be absolute "
-                         "and not /")
-    if not os.path.exists(source):
-        # Docker would create a missing directory; refusing catches typos instead.
-        raise UsageError(f"invalid volume '{text}': {source} does not exist on the host")
-    return {"type": "bind", "source": os.path.realpath(source), "target": target,
-            "readonly": mode == "ro"}
+    words = set(mode.split(","))
+    _check_target(target, f"volume '{text}'")
+    if source.startswith("/"):
+        if not os.path.exists(source):
+            # Docker would create a missing directory; refusing catches typos instead.
+            raise UsageError(f"invalid volume '{text}': {source} does not exist on the host")
+        return {"type": "bind", "source": os.path.realpath(source), "target": target,
+                "readonly": "ro" in words, "mode": mode if len(parts) == 3 else ""}
+    if source:
+        from .volumes import check_name
+        check_name(source)
+    return volume_mount(source, target, "ro" in words, "nocopy" in words,
+                        mode if len(parts) == 3 or not source else "z")
+
+
+def _is_mode(text: str) -> bool:
+    words = text.split(",")
+    return all(w in VOLUME_MODES for w in words) and not {"ro", "rw"} <= set(words)
+
+
+def _check_target(target: str, what: str) -> None:
+    if not target.startswith("/") or target.rstrip("/") == "":
+        raise UsageError(f"invalid {what}: the container path must be absolute and not /")
+
+
+def volume_mount(name: str, target: str, readonly: bool = False, nocopy: bool = False,
+                 mode: str = "") -> dict:
+    """A volume mount's record; ``name`` empty: an anonymous volume, named when it is made."""
+    return {"type": "volume", "name": name, "source": "", "target": target,
+            "readonly": readonly, "nocopy": nocopy, "mode": mode}
+
+
+def parse_mount(text: str) -> dict:
+    """``--mount type=volume|bind|tmpfs,source=...,target=...[,readonly]`` → a mount record.
+
+    The fields are comma-separated values, as a CSV line (Docker's opts/mount.go);
+    the type defaults to volume.
+    """
+    import csv
+    fields = next(csv.reader([text]), [])
+    kind, source, target, readonly, nocopy = "volume", "", "", False, None
+    tmpfs = {}
+    for field in fields:
+        key, eq, value = field.partition("=")
+        if not eq:
+            if key in ("readonly", "ro"):
+                readonly = True
+            elif key == "volume-nocopy":
+                nocopy = True
+            else:
+                raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: invalid "
+                                 f"field '{field}' must be a key=value pair")
+        elif key == "type":
+            kind = value.lower()
+        elif key in ("source", "src"):
+            source = os.path.abspath(value) if value == "." or value.startswith("./") else value
+        elif key in ("target", "dst", "destination"):
+            target = value
+        elif key in ("readonly", "ro"):
+            readonly = _mount_bool(text, key, value)
+        elif key == "volume-nocopy":
+            nocopy = _mount_bool(text, key, value)
+        elif key in ("tmpfs-size", "tmpfs-mode"):
+            tmpfs[key] = _tmpfs_value(text, key, value)
+        else:
+            raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: unexpected "
+                             f"key '{key}' in '{field}'")
+    if not target:
+        raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: target is required")
+    return _mount_record(text, kind, source, target, readonly, nocopy, tmpfs)
+
+
+def _mount_record(text, kind, source, target, readonly, nocopy, tmpfs) -> dict:
+    where = f'invalid mount config for type "{kind}"'
+    if kind not in ("volume", "bind", "tmpfs"):
+        raise UsageError(f"{where}: mount type unknown (use volume, bind or tmpfs)")
+    if nocopy is not None and kind != "volume":
+        raise UsageError(f"cannot mix 'volume-*' options with mount type '{kind}'")
+    if tmpfs and kind != "tmpfs":
+        raise UsageError(f"cannot mix 'tmpfs-*' options with mount type '{kind}'")
+    _check_target(target, f"--mount '{text}'")
+    if kind == "tmpfs":
+        if source:
+            raise UsageError(f"{where}: field Source must not be specified")
+        options = ",".join(filter(None, [tmpfs.get("tmpfs-size", ""),
+                                         tmpfs.get("tmpfs-mode", "mode=1777")]))
+        return {"type": "tmpfs", "source": "tmpfs", "target": target, "readonly": readonly,
+                "options": options + (",ro" if readonly else ""), "mount": True}
+    if kind == "bind":
+        if not source:
+            raise UsageError(f"{where}: field Source must not be empty")
+        if not os.path.isabs(source):
+            raise UsageError(f"{where}: invalid mount path: '{source}' mount path must be "
+                             "absolute")
+        if not os.path.exists(source):
+            raise UsageError(f"{where}: bind source path does not exist: {source}")
+        return {"type": "bind", "source": os.path.realpath(source), "target": target,
+                "readonly": readonly, "mode": ""}
+    if source:
+        from .volumes import check_name
+        check_name(source)
+    return volume_mount(source, target, readonly, bool(nocopy))
+
+
+def _mount_bool(text: str, key: str, value: str) -> bool:
+    if value.lower() in ("1", "t", "true"):
+        return True
+    if value.lower() in ("0", "f", "false"):
+        return False
+    raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: invalid value for "
+                     f"{key}: {value}")
+
+
+def _tmpfs_value(text: str, key: str, value: str) -> str:
+    """``tmpfs-size=64m`` → ``size=64m``; ``tmpfs-mode=1770`` → ``mode=1770`` (octal)."""
+    pattern = r"[0-9]+[kKmMgG]?[bB]?" if key == "tmpfs-size" else r"[0-7]{1,4}"
+    if not re.fullmatch(pattern, value):
+        raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: invalid value for "
+                         f"{key}: {value}")
+    if key == "tmpfs-mode":
+        return f"mode={value}"
+    return "size=" + value.rstrip("bB")
 
 
 def parse_tmpfs(text: str) -> dict:
@@ -87,18 +219,78 @@ def tmpfs_flags(options: str) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def parse_all(volumes=(), tmpfs=()) -> list[dict]:
-    """Every ``-v`` and ``--tmpfs``, in the order the kernel must mount them.
+def parse_all(volumes=(), tmpfs=(), mount=()) -> list[dict]:
+    """Every ``-v``, ``--tmpfs`` and ``--mount``, in the order the kernel must mount them."""
+    mounts = ([parse_volume(v) for v in volumes] + [parse_tmpfs(t) for t in tmpfs]
+              + [parse_mount(m) for m in mount])
+    return ordered(mounts)
 
-    A parent before its children (``/data`` before ``/data/logs``), as Docker
-    sorts them: mounting the parent later would hide the child.
-    """
-    mounts = [parse_volume(v) for v in volumes] + [parse_tmpfs(t) for t in tmpfs]
-    targets = [m["target"].rstrip("/") for m in mounts]
+
+def ordered(mounts: list[dict]) -> list[dict]:
+    """The mounts, a parent before its children (``/data`` before ``/data/logs``), as Docker
+    sorts them: mounting the parent later would hide the child.  Two at one place: refused."""
+    targets = [_clean(m["target"]) for m in mounts]
     for t in targets:
         if targets.count(t) > 1:
             raise UsageError(f"duplicate mount point: {t}")
-    return sorted(mounts, key=lambda m: m["target"].rstrip("/").count("/"))
+    return sorted(mounts, key=lambda m: _clean(m["target"]).count("/"))
+
+
+def _clean(target: str) -> str:
+    return os.path.normpath("/" + target).rstrip("/") or "/"
+
+
+def merged(own: list[dict], inherited: list[dict], image_volumes: list[str]) -> list[dict]:
+    """The container's mounts: its own, then ``--volumes-from``'s, then the image's ``VOLUME``s.
+
+    Docker's precedence: a place the user mounted something at keeps the
+    user's mount; what ``--volumes-from`` brings covers the image's volumes.
+    Every image volume not covered becomes an anonymous volume.
+    """
+    taken = {_clean(m["target"]) for m in own}
+    mounts = list(own)
+    for m in inherited:
+        if _clean(m["target"]) not in taken:
+            mounts.append(m)
+            taken.add(_clean(m["target"]))
+    for target in image_volumes:
+        if _clean(target) not in taken and _clean(target) != "/":
+            mounts.append(volume_mount("", _clean(target)))
+            taken.add(_clean(target))
+    return ordered(mounts)
+
+
+def parse_volumes_from(text: str) -> tuple[str, str]:
+    """``--volumes-from CONTAINER[:ro|:rw]`` → (container, mode); mode "" keeps each mount's."""
+    ref, _, mode = text.partition(":")
+    if not ref or mode not in ("", "ro", "rw"):
+        raise UsageError(f"invalid --volumes-from '{text}': expected CONTAINER[:ro|:rw]")
+    return ref, mode
+
+
+def shared_mounts(mounts: list[dict], mode: str) -> list[dict]:
+    """What ``--volumes-from`` takes from a container: its volumes and bind mounts (its
+    tmpfs mounts are its own), read-only or read-write as ``mode`` says, else as they were."""
+    taken = []
+    for m in mounts:
+        if m["type"] in ("volume", "bind"):
+            readonly = m["readonly"] if not mode else mode == "ro"
+            taken.append(dict(m, readonly=readonly))
+    return taken
+
+
+def mount_json(m: dict) -> dict:
+    """One entry of ``docker inspect``'s ``Mounts``."""
+    rw = not m.get("readonly")
+    if m["type"] == "volume":
+        return {"Type": "volume", "Name": m["name"], "Source": m["source"],
+                "Destination": m["target"], "Driver": "local", "Mode": m.get("mode", ""),
+                "RW": rw, "Propagation": ""}
+    if m["type"] == "bind":
+        return {"Type": "bind", "Source": m["source"], "Destination": m["target"],
+                "Mode": m.get("mode", ""), "RW": rw, "Propagation": "rprivate"}
+    return {"Type": "tmpfs", "Source": "", "Destination": m["target"], "Mode": "", "RW": rw,
+            "Propagation": ""}
 
 
 def check_network(network: str | None) -> None:

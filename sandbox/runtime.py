@@ -231,10 +231,10 @@ def _bind_sources_opened(mounts: list[dict]) -> list[dict]:
     """
     opened = []
     for m in mounts:
-        if m["type"] == "bind":
+        if m["type"] == "bind" or m["type"] == "volume" and m.get("tmpfs") is None:
             tree = sc.open_tree(m["source"], sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
                                 | sc.AT_RECURSIVE)
-            if m["readonly"]:
+            if m["readonly"] and m["type"] == "bind":  # a volume: after its copy-up, in init
                 sc.mount_setattr("", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY,
                                  dfd=tree)
             fd = fcntl.fcntl(tree, fcntl.F_DUPFD_CLOEXEC, KEPT_FDS)  # above stdio's 0 to 4
