@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 
 _API = {"run": "api", "create": "api", "Container": "api", "Completed": "api",
         "containers": "api", "get": "api", "images": "api", "prune": "api",
-        "pull": "api", "push": "api",
+        "pull": "api", "push": "api", "create_volume": "api", "get_volume": "api",
+        "list_volumes": "api", "remove_volume": "api", "prune_volumes": "api",
         "doctor": "checks",
         "SandboxError": "errors", "KernelCallError": "errors", "NotFound": "errors",
         "ImageNotFound": "errors", "ContainerNotFound": "errors", "Conflict": "errors",

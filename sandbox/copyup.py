@@ -28,6 +28,7 @@ import os
 import stat
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_unmapped: tuple = ()  # the (uid, gid) that stand for "not mapped here", in a user namespace
 
 
 def open_underneath(path) -> int:
@@ -49,6 +50,8 @@ def copy_if_empty(source_fd: int, target) -> None:
     try:
         if os.listdir(target_fd):
             return  # not a new volume: its files are the user's, never overwritten
+        global _unmapped
+        _unmapped = _overflow_ids()
         linked: dict = {}
         try:
             _copy_dir(source_fd, target_fd, linked)
@@ -78,6 +81,8 @@ def _copy_dir(src: int, dst: int, linked: dict) -> None:
         elif stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
             _chown(name, st, dst)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst,
+                     follow_symlinks=False)
         elif stat.S_ISREG(st.st_mode):
             _copy_file(src, dst, name, st, linked)
         elif stat.S_ISFIFO(st.st_mode):
@@ -109,12 +114,28 @@ def _copy_file(src: int, dst: int, name: str, st: os.stat_result, linked: dict) 
         linked[(st.st_dev, st.st_ino)] = (os.dup(dst), name)  # kept open: links may come later
 
 
+def _overflow_ids() -> tuple:
+    """In a user namespace, files owned by ids it does not map show as the overflow ids
+    (65534: user_namespaces(7), "Unmapped user and group IDs").  Copied, they stay the
+    container root's: given to 65534 they would become a real, unrelated host user's."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            if f.read().split() == ["0", "0", "4294967295"]:
+                return ()  # the host's own ids: 65534 is nobody, a real owner
+        with open("/proc/sys/kernel/overflowuid") as u, \
+                open("/proc/sys/kernel/overflowgid") as g:
+            return int(u.read()), int(g.read())
+    except OSError:
+        return ()
+
+
 def _copy_attributes(st: os.stat_result, fd: int) -> None:
     """Owner first, then mode: chown(2) clears the setuid and setgid bits."""
-    try:
-        os.fchown(fd, st.st_uid, st.st_gid)
-    except OSError:
-        pass  # an owner this user namespace does not map (rootless): the container's root keeps it
+    if (st.st_uid, st.st_gid) != _unmapped:
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except OSError:
+            pass  # an owner this user namespace does not map: the container's root keeps it
     os.fchmod(fd, stat.S_IMODE(st.st_mode))
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
@@ -125,6 +146,8 @@ def _set_path_attributes(name: str, st: os.stat_result, dir_fd: int) -> None:
 
 
 def _chown(name: str, st: os.stat_result, dir_fd: int) -> None:
+    if (st.st_uid, st.st_gid) == _unmapped:
+        return
     try:
         os.chown(name, st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
     except OSError:

@@ -1,0 +1,318 @@
+"""Volumes, --mount, --volumes-from, rm -v and --env-file, with real containers (issue 12).
+
+Docker's behaviour is the reference: a named volume outlives its containers,
+an empty one is filled from the image, anonymous ones go with ``rm -v`` and
+``run --rm``, and ``volume rm`` is refused while any container uses the volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import fails_with_one_sentence, root_only, sandbox
+
+
+@pytest.fixture
+def vol(name, state_root):
+    """A volume name unique to the test; the test's volumes are removed afterwards."""
+    yield name + "-v"
+    for v in os.listdir(state_root / "volumes") if (state_root / "volumes").is_dir() else ():
+        if v.startswith(name):
+            sandbox("volume", "rm", v)
+
+
+def volume_names() -> set[str]:
+    return set(sandbox("volume", "ls", "-q", check=True).stdout.split())
+
+
+def mounts_of(ref: str) -> list[dict]:
+    return json.loads(sandbox("inspect", ref, check=True).stdout)[0]["Mounts"]
+
+
+# --- data that outlives a container ---------------------------------------------------
+def test_data_in_a_named_volume_is_seen_by_the_next_container(vol):
+    sandbox("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c",
+            "echo kept > /data/f", check=True)
+    r = sandbox("run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f", check=True)
+    assert r.stdout == "kept\n"
+    assert vol in volume_names()
+
+
+def test_volume_create_ls_inspect_rm(vol, state_root):
+    assert sandbox("volume", "create", "--label", "course=08", vol, check=True).stdout == vol + "\n"
+    assert sandbox("volume", "create", vol, check=True).stdout == vol + "\n"  # idempotent
+    lines = sandbox("volume", "ls", check=True).stdout.splitlines()
+    assert lines[0].split() == ["DRIVER", "VOLUME", "NAME"]
+    assert ["local", vol] in [line.split() for line in lines[1:]]
+    info = json.loads(sandbox("volume", "inspect", vol, check=True).stdout)[0]
+    assert set(info) == {"CreatedAt", "Driver", "Labels", "Mountpoint", "Name", "Options",
+                         "Scope"}
+    assert info["Labels"] == {"course": "08"} and info["Driver"] == "local"
+    assert info["Mountpoint"] == str(state_root / "volumes" / vol / "_data")
+    assert sandbox("volume", "inspect", "-f", "{{.Name}}", vol).stdout == vol + "\n"
+    assert sandbox("volume", "rm", vol, check=True).stdout == vol + "\n"
+    assert not (state_root / "volumes" / vol).exists()
+
+
+def test_a_volume_without_a_name_gets_64_hex_digits(vol):
+    made = sandbox("volume", "create", check=True).stdout.strip()
+    try:
+        assert len(made) == 64 and all(c in "0123456789abcdef" for c in made)
+    finally:
+        sandbox("volume", "rm", made, check=True)
+
+
+# --- copy-up --------------------------------------------------------------------------
+def test_an_empty_volume_is_filled_from_the_image_keeping_owners_modes_links(vol, state_root):
+    r = sandbox("run", "--rm", "-v", f"{vol}:/bin", "busybox", "sh", "-c",
+                "stat -c '%u:%g %a' /bin/busybox; readlink /bin/sh", check=True)
+    owner_mode, link = r.stdout.splitlines()
+    assert owner_mode == "0:0 755" and link.endswith("busybox")
+    data = state_root / "volumes" / vol / "_data"
+    assert os.path.islink(data / "sh")
+    assert os.stat(data / "busybox").st_uid == os.geteuid()  # the container's root, on the host
+    # A volume that has files is not filled again: the user's files win.
+    sandbox("run", "--rm", "-v", f"{vol}:/data", "busybox", "rm", "/data/ls", check=True)
+    r = sandbox("run", "--rm", "-v", f"{vol}:/bin", "busybox", "sh", "-c",
+                "test -e /bin/ls; echo $?", check=True)
+    assert r.stdout == "1\n"
+
+
+def test_volume_nocopy_leaves_the_volume_empty(vol):
+    r = sandbox("run", "--rm", "--mount", f"type=volume,src={vol},dst=/etc,volume-nocopy",
+                "busybox", "ls", "-A", "/etc", check=True)
+    assert r.stdout == ""
+
+
+def test_a_read_only_volume_refuses_writes_but_is_still_filled(vol):
+    r = sandbox("run", "--rm", "-v", f"{vol}:/etc:ro", "busybox", "sh", "-c",
+                "cat /etc/passwd >/dev/null && echo read; echo x > /etc/new")
+    assert r.stdout == "read\n" and "Read-only file system" in r.stderr
+    r = sandbox("run", "--rm", "-v", f"{vol}:/etc", "busybox", "ls", "/etc", check=True)
+    assert "passwd" in r.stdout and "new" not in r.stdout
+
+
+def test_a_tmpfs_volume_is_fresh_at_each_start(vol):
+    sandbox("volume", "create", "-o", "type=tmpfs", "-o", "o=size=1m", vol, check=True)
+    r = sandbox("run", "--rm", "-v", f"{vol}:/t", "busybox", "sh", "-c",
+                "echo x > /t/f; grep ' /t ' /proc/self/mountinfo", check=True)
+    assert "tmpfs" in r.stdout and "size=1024k" in r.stdout
+    r = sandbox("run", "--rm", "-v", f"{vol}:/t", "busybox", "ls", "-A", "/t", check=True)
+    assert r.stdout == ""
+
+
+# --- --mount ------------------------------------------------------------------------
+def test_mount_variants(vol, tmp_path):
+    host = tmp_path / "h"
+    host.mkdir()
+    (host / "f").write_text("host\n")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(host, 0o777)
+    r = sandbox("run", "--rm",
+                "--mount", f"type=bind,source={host},target=/b,readonly",
+                "--mount", f"src={vol},destination=/v,ro=false",
+                "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770",
+                "busybox", "sh", "-c",
+                "cat /b/f; touch /v/ok && echo v-ok; touch /b/no; "
+                "grep ' /t ' /proc/self/mountinfo")
+    assert r.stdout.startswith("host\nv-ok\n")
+    assert "Read-only file system" in r.stderr
+    assert "size=1024k" in r.stdout and "mode=1770" in r.stdout
+    assert not (host / "no").exists()
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["-v", ":/x"], "invalid volume specification: ':/x'"),
+    (["--mount", "type=nope,dst=/x"], 'invalid mount config for type "nope"'),
+    (["--mount", "type=volume,src=v1"], "target is required"),
+    (["--mount", "type=bind,src=/does/not/exist,dst=/x"], "/does/not/exist"),
+    (["--mount", "type=tmpfs,src=x,dst=/x"], "Source must not be specified"),
+    (["--mount", "type=bind,src=/tmp,dst=/x,volume-nocopy"], "cannot mix 'volume-*'"),
+    (["--mount", "type=volume,dst=/x,bogus=1"], "unexpected key 'bogus'"),
+    (["--mount", "type=volume,dst=/x,ro=maybe"], "invalid value for ro: maybe"),
+    (["-v", "a:/x"], "volume name is too short"),
+    (["-v", "b@d:/x"], "includes invalid characters"),
+    (["-v", "v1:relative"], "must be absolute"),
+    (["--volumes-from", "t-no-such-container"], "No such container: t-no-such-container"),
+    (["--env-file", "/does/not/exist"], "env file /does/not/exist"),
+])
+def test_bad_mounts_get_one_sentence_and_change_nothing(flags, needle, state_root):
+    before = volume_names()
+    fails_with_one_sentence(sandbox("run", "--rm", *flags, "busybox", "true"), needle)
+    assert volume_names() == before
+    assert not os.listdir(state_root / "tmp") if (state_root / "tmp").is_dir() else True
+
+
+def test_bad_volume_options_get_one_sentence(vol):
+    fails_with_one_sentence(sandbox("volume", "create", "-o", "type=nfs", vol), "type=nfs")
+    fails_with_one_sentence(sandbox("volume", "create", "x"), "too short")
+    assert vol not in volume_names()
+
+
+# --- --volumes-from, rm -v, --rm ---------------------------------------------------------
+def test_volumes_from_shares_volumes_and_can_make_them_read_only(name, vol):
+    sandbox("create", "--name", name, "-v", f"{vol}:/named", "-v", "/anon", "busybox",
+            "true", check=True)
+    try:
+        sandbox("run", "--rm", "--volumes-from", name, "busybox", "sh", "-c",
+                "echo 1 > /named/a; echo 2 > /anon/b", check=True)
+        r = sandbox("run", "--rm", "--volumes-from", f"{name}:ro", "busybox", "sh", "-c",
+                    "cat /named/a /anon/b; touch /anon/c")
+        assert r.stdout == "1\n2\n" and "Read-only file system" in r.stderr
+    finally:
+        sandbox("rm", "-v", name, check=True)
+
+
+def test_rm_v_removes_anonymous_volumes_and_keeps_named_ones(name, vol):
+    sandbox("create", "--name", name, "-v", f"{vol}:/named", "-v", "/anon", "busybox",
+            "true", check=True)
+    mounts = {m["Destination"]: m for m in mounts_of(name)}
+    anon = mounts["/anon"]["Name"]
+    assert len(anon) == 64 and mounts["/named"]["Name"] == vol
+    assert {"Type", "Name", "Source", "Destination", "Mode", "RW", "Propagation"} <= \
+        set(mounts["/named"])
+    assert mounts["/named"]["Type"] == "volume" and mounts["/named"]["RW"] is True
+    assert {vol, anon} <= volume_names()
+    sandbox("rm", "-v", name, check=True)
+    assert vol in volume_names() and anon not in volume_names()
+
+
+def test_rm_without_v_keeps_anonymous_volumes_for_prune(name, vol):
+    sandbox("create", "--name", name, "-v", "/anon", "busybox", "true", check=True)
+    anon = mounts_of(name)[0]["Name"]
+    sandbox("rm", name, check=True)
+    assert anon in volume_names()
+    sandbox("volume", "create", vol, check=True)
+    r = sandbox("volume", "prune", "-f", check=True)
+    assert anon in r.stdout and vol not in r.stdout
+    assert anon not in volume_names() and vol in volume_names()
+
+
+def test_run_rm_removes_anonymous_volumes():
+    before = volume_names()
+    sandbox("run", "--rm", "-v", "/anon", "--mount", "type=volume,dst=/anon2", "busybox",
+            "touch", "/anon/x", check=True)
+    assert volume_names() == before
+
+
+def test_an_image_volume_becomes_an_anonymous_volume(name):
+    """An image whose config declares VOLUME /data: each container gets its own volume."""
+    image = f"{name}-img"
+    sandbox("run", "--name", name, "busybox", "sh", "-c", "mkdir /data; echo img > /data/f",
+            check=True)
+    sandbox("commit", name, image, check=True)
+    sandbox("rm", name, check=True)
+    try:
+        _add_volume_to_image_config(image, "/data")
+        r = sandbox("run", "--rm", image, "sh", "-c", "cat /data/f; grep -c ' /data ' "
+                    "/proc/self/mountinfo", check=True)
+        assert r.stdout == "img\n1\n"  # copied up into a volume mounted at /data
+    finally:
+        sandbox("rmi", image)
+
+
+def _add_volume_to_image_config(image: str, path: str) -> None:
+    """Write the committed image again, its config with a Volumes entry (no build verb yet)."""
+    from sandbox.paths import state_root
+    from sandbox.store import Store
+    store = Store(state_root()).init()
+    found = store.get(image)
+    config = dict(found.config)
+    config["config"] = dict(config.get("config") or {}, Volumes={path: {}})
+    store.write_image(config, list(found.layers), image)
+
+
+# --- volume rm, prune -----------------------------------------------------------------
+def test_volume_rm_is_refused_while_a_stopped_container_uses_it(name, vol, state_root):
+    sandbox("create", "--name", name, "-v", f"{vol}:/data", "busybox", "true", check=True)
+    try:
+        fails_with_one_sentence(sandbox("volume", "rm", vol), f"remove {vol}", name,
+                                "volume is in use")
+        assert (state_root / "volumes" / vol / "_data").is_dir()
+        r = sandbox("volume", "prune", "-a", "-f", check=True)
+        assert vol not in r.stdout
+    finally:
+        sandbox("rm", name, check=True)
+    sandbox("volume", "rm", vol, check=True)
+
+
+def test_volume_rm_of_a_missing_volume_is_one_sentence():
+    fails_with_one_sentence(sandbox("volume", "rm", "t-never-made"),
+                            "No such volume: t-never-made")
+    fails_with_one_sentence(sandbox("volume", "inspect", "t-never-made"),
+                            "No such volume: t-never-made")
+
+
+def test_prune_all_removes_unused_named_volumes(vol):
+    sandbox("volume", "create", vol, check=True)
+    r = sandbox("volume", "prune", "-a", "-f", check=True)
+    assert vol in r.stdout and vol not in volume_names()
+
+
+# --- --env-file ------------------------------------------------------------------------
+def test_env_file_in_dockers_format(tmp_path):
+    f = tmp_path / "app.env"
+    f.write_text("\ufeff# a comment\n\nGREETING=hello world\n  INDENTED=yes\nFROM_CALLER\n"
+                 "UNSET_HERE\nEMPTY=\nOVERRIDDEN=file\n")
+    r = sandbox("run", "--rm", "--env-file", str(f), "-e", "OVERRIDDEN=flag", "busybox",
+                "env", env={"FROM_CALLER": "caller"}, check=True)
+    lines = r.stdout.splitlines()
+    for expected in ("GREETING=hello world", "INDENTED=yes", "FROM_CALLER=caller", "EMPTY=",
+                     "OVERRIDDEN=flag"):
+        assert expected in lines
+    assert not any(line.startswith(("UNSET_HERE", "OVERRIDDEN=file")) for line in lines)
+
+
+def test_env_file_errors_name_file_and_line(tmp_path):
+    f = tmp_path / "bad.env"
+    f.write_text("A=1\nBAD NAME=2\n")
+    fails_with_one_sentence(sandbox("run", "--rm", "--env-file", str(f), "busybox", "true"),
+                            str(f), "line 2", "BAD NAME")
+
+
+# --- the Python API ------------------------------------------------------------------------
+def test_the_python_api_takes_named_volumes_and_mounts(vol):
+    import sandbox as sb
+    r = sb.run("busybox", "sh -c 'echo api > /d/f'", volumes={vol: {"bind": "/d", "mode": "rw"}})
+    assert r.ok, r.stderr
+    r = sb.run("busybox", "cat /d/f", mounts=[{"Type": "volume", "Source": vol, "Target": "/d",
+                                               "ReadOnly": True}])
+    assert r.stdout == "api\n"
+    assert sb.get_volume(vol)["Name"] == vol
+    assert vol in [v["Name"] for v in sb.list_volumes()]
+    sb.remove_volume(vol)
+    assert vol not in volume_names()
+
+
+# --- remapped root ----------------------------------------------------------------------
+@root_only
+def test_a_remapped_root_owns_what_it_copies_up(vol, state_root):
+    r = sandbox("run", "--rm", "--uidmap", "0:300000:65536", "-v", f"{vol}:/etc", "busybox",
+                "sh", "-c", "stat -c %u /etc/passwd; echo x > /etc/new", check=True)
+    assert r.stdout == "0\n"
+    data = state_root / "volumes" / vol / "_data"
+    assert os.stat(data / "passwd").st_uid == 300000
+    assert os.stat(data / "new").st_uid == 300000
+
+
+# --- nothing left behind -----------------------------------------------------------------
+def test_a_hundred_runs_with_volumes_leave_nothing_behind(vol, state_root):
+    before = volume_names()
+    shorts = []
+    for i in range(100):
+        r = sandbox("run", "--rm", "-v", f"{vol}:/d", "-v", "/anon", "busybox", "sh", "-c",
+                    f"echo {i} >> /d/log; hostname", check=True)
+        shorts.append(r.stdout.strip())
+    r = sandbox("run", "--rm", "-v", f"{vol}:/d", "busybox", "wc", "-l", "/d/log", check=True)
+    assert r.stdout.split()[0] == "100"
+    assert volume_names() == before | {vol}  # the 100 anonymous volumes went with --rm
+    assert not os.listdir(state_root / "containers")
+    assert not [e for e in os.listdir(state_root / "tmp") if "volume" in e]
+    with open("/proc/self/mountinfo") as f:
+        assert str(state_root) not in f.read()
+    left = [os.path.join(d, n) for d, names, _ in os.walk("/sys/fs/cgroup")
+            for n in names if n[:12] in shorts]
+    assert not left, left
