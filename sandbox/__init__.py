@@ -13,7 +13,8 @@ The package is layered; each module imports only from the ones above it in this 
     syscalls                       ctypes wrappers: unshare, setns, mount, pivot_root, ...
     namespaces rootfs cgroups      one kernel concern each
     layers store busybox           image content: OCI layout, layer unpacking, the base image
-    records monitor runtime        container records, the waiting process, the process tree
+    records volumes monitor runtime  container records, volumes, the waiting process, the
+                                   process tree
     lifecycle                      create, start, stop, kill, rm, prune
     api cli checks terminal        the faces: Python API, command line, checks, foreground I/O
 

@@ -29,15 +29,21 @@ import stat
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _unmapped: tuple = ()  # the (uid, gid) that stand for "not mapped here", in a user namespace
+_root_dev = 0  # the image's filesystem (the overlay): what is on another one is not copied
 
 
-def open_underneath(path) -> int:
+def open_underneath(path, root_dev: int) -> int:
     """A descriptor for the image's directory at ``path``, opened before a mount covers it;
-    -1 if there is no directory there (nothing to copy)."""
+    -1 if there is no directory there, or if what is there is not the image's (another
+    filesystem, ``root_dev`` being the overlay's: /proc, /dev, a bind mount)."""
     try:
-        return os.open(path, DIR_FLAGS)
+        fd = os.open(path, DIR_FLAGS)
     except OSError:
         return -1
+    if os.fstat(fd).st_dev != root_dev:
+        os.close(fd)
+        return -1
+    return fd
 
 
 def copy_if_empty(source_fd: int, target) -> None:
@@ -50,8 +56,9 @@ def copy_if_empty(source_fd: int, target) -> None:
     try:
         if os.listdir(target_fd):
             return  # not a new volume: its files are the user's, never overwritten
-        global _unmapped
+        global _unmapped, _root_dev
         _unmapped = _overflow_ids()
+        _root_dev = os.fstat(source_fd).st_dev
         linked: dict = {}
         try:
             _copy_dir(source_fd, target_fd, linked)
@@ -68,6 +75,8 @@ def _copy_dir(src: int, dst: int, linked: dict) -> None:
     for entry in os.scandir(src):
         st = entry.stat(follow_symlinks=False)
         name = entry.name
+        if stat.S_ISDIR(st.st_mode) and st.st_dev != _root_dev:
+            continue  # a mount point inside (a -v at /data/sub): not the image's files
         if stat.S_ISDIR(st.st_mode):
             os.mkdir(name, 0o700, dir_fd=dst)
             sub_src = os.open(name, DIR_FLAGS, dir_fd=src)

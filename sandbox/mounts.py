@@ -42,6 +42,7 @@ from .errors import UsageError
 # The modes ``-v`` takes after the second colon, comma-separated (Docker's linux parser).
 # z, Z (SELinux labels) and the propagation words are accepted and have no effect here.
 VOLUME_MODES = {"ro", "rw", "nocopy", "z", "Z", "private", "rprivate"}
+VOLUME_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"  # Docker's local driver: at least two characters
 
 
 def parse_volume(text: str) -> dict:
@@ -71,10 +72,20 @@ def parse_volume(text: str) -> dict:
         return {"type": "bind", "source": os.path.realpath(source), "target": target,
                 "readonly": "ro" in words, "mode": mode if len(parts) == 3 else ""}
     if source:
-        from .volumes import check_name
         check_name(source)
     return volume_mount(source, target, "ro" in words, "nocopy" in words,
                         mode if len(parts) == 3 or not source else "z")
+
+
+def check_name(name: str) -> None:
+    """Docker's rule for a local volume's name, with Docker's two messages."""
+    if len(name) < 2 and re.fullmatch(r"[a-zA-Z0-9]?", name):
+        raise UsageError(f"create {name}: volume name is too short, names should be at least "
+                         "two alphanumeric characters")
+    if not re.fullmatch(VOLUME_NAME, name):
+        raise UsageError(f'create {name}: "{name}" includes invalid characters for a local volume '
+                         'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
+                         "pass a host directory, use absolute path")
 
 
 def _is_mode(text: str) -> bool:
@@ -161,7 +172,6 @@ def _mount_record(text, kind, source, target, readonly, nocopy, tmpfs) -> dict:
         return {"type": "bind", "source": os.path.realpath(source), "target": target,
                 "readonly": readonly, "mode": ""}
     if source:
-        from .volumes import check_name
         check_name(source)
     return volume_mount(source, target, readonly, bool(nocopy))
 
@@ -237,7 +247,7 @@ def ordered(mounts: list[dict]) -> list[dict]:
 
 
 def _clean(target: str) -> str:
-    return os.path.normpath("/" + target).rstrip("/") or "/"
+    return os.path.normpath("/" + target.lstrip("/"))
 
 
 def merged(own: list[dict], inherited: list[dict], image_volumes: list[str]) -> list[dict]:

@@ -11,7 +11,8 @@ filesystem under ``<container>/rootfs`` and then makes it ``/``:
     rootfs/dev/shm     tmpfs for POSIX shared memory
     rootfs/dev/mqueue  the IPC namespace's POSIX message queues (mq_overview(7))
     rootfs/etc/{hostname,hosts,resolv.conf}   bind-mounted from the container's directory
-    rootfs/<target>    ``-v`` bind mounts and ``--tmpfs`` mounts (see :mod:`sandbox.mounts`)
+    rootfs/<target>    ``-v``, ``--mount`` and ``--tmpfs`` mounts (see :mod:`sandbox.mounts`);
+                       a new volume is first filled from the image (:mod:`sandbox.copyup`)
     rootfs/sys/fs/cgroup, masked and read-only parts of /proc and /sys, last
                        (see :mod:`sandbox.systempaths`)
 
@@ -171,7 +172,7 @@ def _mount_one(new_root: Path, m: Mount) -> None:
     # image (say /data -> /etc) must lead inside the new root, never to the host's /etc.
     target = secure_join(new_root, m.target, follow_last=True) if m.target else new_root
     # Opened before the mount covers it: the image's files, for a volume's copy-up.
-    underneath = copyup.open_underneath(target) if m.copy_up else -1
+    underneath = copyup.open_underneath(target, os.stat(new_root).st_dev) if m.copy_up else -1
     try:
         _mount_at(target, m, underneath)
     finally:

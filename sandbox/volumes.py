@@ -36,17 +36,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import Conflict, NotFound, UsageError
+from .errors import Conflict, NotFound, UsageError, VolumeNotFound
 from .paths import SHARED_DIR, ensure, rmtree, write_atomic
 
 DRIVER = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
-NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"  # Docker's local driver: at least two characters
 OPTION_KEYS = ("type", "o", "device")  # what the local driver reads (mount(8)'s -t, -o, device)
-
-
-class VolumeNotFound(NotFound):
-    """No volume by that name."""
 
 
 def volumes_dir(root: Path) -> Path:
@@ -70,18 +65,7 @@ def locked(root: Path):
         os.close(fd)
 
 
-# --- checking what the user asked for (no I/O) ----------------------------------------
-def check_name(name: str) -> None:
-    """Docker's rule for a local volume's name, with Docker's two messages."""
-    if len(name) < 2 and re.fullmatch(r"[a-zA-Z0-9]?", name):
-        raise UsageError(f"create {name}: volume name is too short, names should be at least "
-                         "two alphanumeric characters")
-    if not re.fullmatch(NAME_PATTERN, name):
-        raise UsageError(f'create {name}: "{name}" includes invalid characters for a local volume '
-                         'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
-                         "pass a host directory, use absolute path")
-
-
+# --- checking what the user asked for (no I/O; the name: sandbox.mounts.check_name) ----
 def parse_pairs(items: list[str], flag: str) -> dict:
     """``["a=1", "b"]`` → ``{"a": "1", "b": ""}``, for ``--label`` and ``-o``."""
     pairs = {}
@@ -119,6 +103,7 @@ def create(root: Path, name: str | None = None, labels: dict | None = None,
     scratch directory and renamed into place, so that a killed ``create``
     leaves no half-made volume under ``volumes/``.
     """
+    from .mounts import check_name
     options = dict(options or {})
     check_options(options)
     if name is None:
@@ -149,7 +134,7 @@ def create(root: Path, name: str | None = None, labels: dict | None = None,
 
 def get(root: Path, name: str) -> dict:
     """A volume's record, as ``docker volume inspect`` shows it."""
-    if not re.fullmatch(NAME_PATTERN, name or ""):
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name or ""):  # mounts.VOLUME_NAME
         raise VolumeNotFound(f"No such volume: {name}")
     try:
         return json.loads((volumes_dir(root) / name / "volume.json").read_text())
