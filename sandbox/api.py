@@ -414,7 +414,8 @@ def create_volume(name: str | None = None, driver_opts: dict | None = None,
                   labels: dict | None = None) -> dict:
     """``docker volume create``: the volume's record (``Name``, ``Mountpoint``, ...)."""
     from . import volumes
-    return volumes.create(lifecycle.prepare_root(state_root()), name, labels=labels,
+    from .paths import prepare_root
+    return volumes.create(prepare_root(state_root()), name, labels=labels,
                           options=driver_opts)[0]
 
 

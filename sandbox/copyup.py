@@ -96,7 +96,13 @@ def _copy_dir(src: int, dst: int, linked: dict) -> None:
             _copy_file(src, dst, name, st, linked)
         elif stat.S_ISFIFO(st.st_mode):
             os.mkfifo(name, 0o600, dir_fd=dst)
-            _set_path_attributes(name, st, dst)
+            # Opened, not named: a name could have been swapped for a link meanwhile.
+            fifo = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           dir_fd=dst)
+            try:
+                _copy_attributes(st, fifo)
+            finally:
+                os.close(fifo)
         # sockets and device nodes: left out
 
 
@@ -147,11 +153,6 @@ def _copy_attributes(st: os.stat_result, fd: int) -> None:
             pass  # an owner this user namespace does not map: the container's root keeps it
     os.fchmod(fd, stat.S_IMODE(st.st_mode))
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
-def _set_path_attributes(name: str, st: os.stat_result, dir_fd: int) -> None:
-    _chown(name, st, dir_fd)
-    os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
 
 
 def _chown(name: str, st: os.stat_result, dir_fd: int) -> None:

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import fails_with_one_sentence, root_only, sandbox
+from conftest import IS_ROOT, fails_with_one_sentence, root_only, sandbox
 
 
 @pytest.fixture
@@ -79,6 +79,32 @@ def test_an_empty_volume_is_filled_from_the_image_keeping_owners_modes_links(vol
     r = sandbox("run", "--rm", "-v", f"{vol}:/bin", "busybox", "sh", "-c",
                 "test -e /bin/ls; echo $?", check=True)
     assert r.stdout == "1\n"
+
+
+def test_copy_up_keeps_hard_links_fifos_special_modes_and_owners(name, vol, state_root):
+    image = f"{name}-img"
+    owner = "chown 1234:5678 /data/f; " if IS_ROOT else ""  # rootless maps only root
+    sandbox("run", "--name", name, "busybox", "sh", "-c",
+            "mkdir /data && echo a > /data/f && ln /data/f /data/g && mkfifo /data/p && "
+            f"ln -s /etc/passwd /data/l && {owner}chmod 4750 /data/f && chmod 1777 /data",
+            check=True)
+    sandbox("commit", name, image, check=True)
+    sandbox("rm", name, check=True)
+    try:
+        r = sandbox("run", "--rm", "-v", f"{vol}:/data", image, "sh", "-c",
+                    "stat -c '%n %u:%g %a %h %F' /data /data/f /data/g /data/p; "
+                    "readlink /data/l", check=True)
+        lines = r.stdout.splitlines()
+        uid_gid = "1234:5678" if IS_ROOT else "0:0"
+        assert lines[0] == "/data 0:0 1777 2 directory"
+        assert lines[1] == f"/data/f {uid_gid} 4750 2 regular file"
+        assert lines[2] == f"/data/g {uid_gid} 4750 2 regular file"
+        assert lines[3].startswith("/data/p 0:0 644 1 fifo")
+        assert lines[4] == "/etc/passwd"
+        data = state_root / "volumes" / vol / "_data"
+        assert os.stat(data / "f").st_ino == os.stat(data / "g").st_ino
+    finally:
+        sandbox("rmi", image)
 
 
 def test_volume_nocopy_leaves_the_volume_empty(vol):
