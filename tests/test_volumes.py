@@ -91,15 +91,15 @@ def test_copy_up_keeps_hard_links_fifos_special_modes_and_owners(name, vol, stat
     sandbox("commit", name, image, check=True)
     sandbox("rm", name, check=True)
     try:
-        r = sandbox("run", "--rm", "-v", f"{vol}:/data", image, "sh", "-c",
-                    "stat -c '%n %u:%g %a %h %F' /data /data/f /data/g /data/p; "
-                    "readlink /data/l", check=True)
-        lines = r.stdout.splitlines()
-        uid_gid = "1234:5678" if IS_ROOT else "0:0"
-        assert lines[0] == "/data 0:0 1777 2 directory"
-        assert lines[1] == f"/data/f {uid_gid} 4750 2 regular file"
-        assert lines[2] == f"/data/g {uid_gid} 4750 2 regular file"
-        assert lines[3].startswith("/data/p 0:0 644 1 fifo")
+        show = "stat -c '%n %u:%g %a %h %F %Y' /data /data/f /data/g /data/p; readlink /data/l"
+        in_image = sandbox("run", "--rm", image, "sh", "-c", show, check=True).stdout
+        in_volume = sandbox("run", "--rm", "-v", f"{vol}:/data", image, "sh", "-c", show,
+                            check=True).stdout
+        assert in_volume == in_image
+        lines = in_volume.splitlines()
+        assert lines[0].startswith("/data 0:0 1777 2 directory")
+        assert lines[1].startswith(f"/data/f {'1234:5678' if IS_ROOT else '0:0'} ")
+        assert " 2 regular file" in lines[2] and " fifo" in lines[3]
         assert lines[4] == "/etc/passwd"
         data = state_root / "volumes" / vol / "_data"
         assert os.stat(data / "f").st_ino == os.stat(data / "g").st_ino
