@@ -109,59 +109,85 @@ def parse_mount(text: str) -> dict:
     """``--mount type=volume|bind|tmpfs,source=...,target=...[,readonly]`` → a mount record.
 
     The fields are comma-separated values, as a CSV line (Docker's opts/mount.go);
-    the type defaults to volume.
+    the type defaults to volume.  ``volume-*``, ``bind-*`` and ``tmpfs-*`` fields
+    belong to their type; ``consistency`` is accepted and, as on Linux, ignored.
     """
     import csv
     fields = next(csv.reader([text]), [])
-    kind, source, target, readonly, nocopy = "volume", "", "", False, None
-    tmpfs = {}
+    wanted = {"type": "volume", "source": "", "target": "", "readonly": False}
+    by_type: dict = {"volume": {}, "bind": {}, "tmpfs": {}}
     for field in fields:
         key, eq, value = field.partition("=")
-        if not eq:
-            if key in ("readonly", "ro"):
-                readonly = True
-            elif key == "volume-nocopy":
-                nocopy = True
-            else:
-                raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: invalid "
-                                 f"field '{field}' must be a key=value pair")
-        elif key == "type":
-            kind = value.lower()
+        if not eq and key in ("readonly", "ro", "volume-nocopy", "bind-nonrecursive"):
+            key, value = key, "true"
+        elif not eq:
+            raise _mount_error(text, f"invalid field '{field}' must be a key=value pair")
+        if key == "type":
+            wanted["type"] = value.lower()
         elif key in ("source", "src"):
-            source = os.path.abspath(value) if value == "." or value.startswith("./") else value
+            wanted["source"] = os.path.abspath(value) if value in (".", "..") or \
+                value.startswith("./") else value
         elif key in ("target", "dst", "destination"):
-            target = value
+            wanted["target"] = value
         elif key in ("readonly", "ro"):
-            readonly = _mount_bool(text, key, value)
-        elif key == "volume-nocopy":
-            nocopy = _mount_bool(text, key, value)
-        elif key in ("tmpfs-size", "tmpfs-mode"):
-            tmpfs[key] = _tmpfs_value(text, key, value)
+            wanted["readonly"] = _mount_bool(text, key, value)
+        elif key == "consistency":
+            continue
+        elif key in ("volume-label", "volume-opt"):  # each may come more than once
+            by_type["volume"].setdefault(key, []).append(value)
+        elif key in MOUNT_KEYS:
+            by_type[key.split("-")[0]][key] = _typed_value(text, key, value)
         else:
-            raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: unexpected "
-                             f"key '{key}' in '{field}'")
-    if not target:
-        raise UsageError(f"invalid argument \"{text}\" for \"--mount\" flag: target is required")
-    return _mount_record(text, kind, source, target, readonly, nocopy, tmpfs)
+            raise _mount_error(text, f"unexpected key '{key}' in '{field}'")
+    if not wanted["target"]:
+        raise _mount_error(text, "target is required")
+    for kind, given in by_type.items():
+        if given and kind != wanted["type"]:
+            raise UsageError(f"cannot mix '{kind}-*' options with mount type "
+                             f"'{wanted['type']}'")
+    return _mount_record(text, wanted, by_type.get(wanted["type"], {}))
 
 
-def _mount_record(text, kind, source, target, readonly, nocopy, tmpfs) -> dict:
+# The typed fields --mount takes (Docker's opts/mount.go), besides type, source, target, ro.
+MOUNT_KEYS = {"volume-nocopy", "volume-label", "volume-driver", "volume-opt",
+              "bind-propagation", "bind-nonrecursive", "tmpfs-size", "tmpfs-mode"}
+
+
+def _mount_error(text: str, why: str) -> UsageError:
+    return UsageError(f'invalid argument "{text}" for "--mount" flag: {why}')
+
+
+def _typed_value(text: str, key: str, value: str):
+    if key in ("volume-nocopy", "bind-nonrecursive"):
+        return _mount_bool(text, key, value)
+    if key in ("tmpfs-size", "tmpfs-mode"):
+        return _tmpfs_value(text, key, value)
+    if key == "bind-propagation" and value not in ("private", "rprivate"):
+        raise UsageError(f"bind-propagation={value} is not supported: mounts here are always "
+                         "private (rprivate)")
+    if key == "volume-driver" and value != "local":
+        raise UsageError(f'volume driver "{value}" is not supported: only "local" is')
+    return value
+
+
+def _mount_record(text: str, wanted: dict, typed: dict) -> dict:
+    kind, source, target, readonly = (wanted["type"], wanted["source"], wanted["target"],
+                                      wanted["readonly"])
     where = f'invalid mount config for type "{kind}"'
     if kind not in ("volume", "bind", "tmpfs"):
         raise UsageError(f"{where}: mount type unknown (use volume, bind or tmpfs)")
-    if nocopy is not None and kind != "volume":
-        raise UsageError(f"cannot mix 'volume-*' options with mount type '{kind}'")
-    if tmpfs and kind != "tmpfs":
-        raise UsageError(f"cannot mix 'tmpfs-*' options with mount type '{kind}'")
     _check_target(target, f"--mount '{text}'")
     if kind == "tmpfs":
         if source:
             raise UsageError(f"{where}: field Source must not be specified")
-        options = ",".join(filter(None, [tmpfs.get("tmpfs-size", ""),
-                                         tmpfs.get("tmpfs-mode", "mode=1777")]))
+        options = ",".join(filter(None, [typed.get("tmpfs-size", ""),
+                                         typed.get("tmpfs-mode", "mode=1777")]))
         return {"type": "tmpfs", "source": "tmpfs", "target": target, "readonly": readonly,
                 "options": options + (",ro" if readonly else ""), "mount": True}
     if kind == "bind":
+        if typed.get("bind-nonrecursive"):
+            raise UsageError("bind-nonrecursive is not supported: a bind mount here always "
+                             "brings the host directory's own mounts along")
         if not source:
             raise UsageError(f"{where}: field Source must not be empty")
         if not os.path.isabs(source):
@@ -173,7 +199,11 @@ def _mount_record(text, kind, source, target, readonly, nocopy, tmpfs) -> dict:
                 "readonly": readonly, "mode": ""}
     if source:
         check_name(source)
-    return volume_mount(source, target, readonly, bool(nocopy))
+    m = volume_mount(source, target, readonly, bool(typed.get("volume-nocopy")))
+    for key, field in (("volume-label", "labels"), ("volume-opt", "options")):
+        if key in typed:  # given to the volume if this mount makes it (Docker's rule too)
+            m[field] = dict(item.partition("=")[::2] for item in typed[key])
+    return m
 
 
 def _mount_bool(text: str, key: str, value: str) -> bool:

@@ -236,7 +236,8 @@ def claim(root: Path, mounts: list[dict], userns: dict | None = None) -> tuple[l
         if m["type"] != "volume":
             claimed.append(m)
             continue
-        volume, new = create(root, m["name"] or None, anonymous=not m["name"])
+        volume, new = create(root, m["name"] or None, labels=m.get("labels"),
+                             options=m.get("options"), anonymous=not m["name"])
         if new:
             made.append(volume["Name"])
         if userns:

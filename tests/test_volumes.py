@@ -159,6 +159,8 @@ def test_mount_variants(vol, tmp_path):
     (["--mount", "type=bind,src=/tmp,dst=/x,volume-nocopy"], "cannot mix 'volume-*'"),
     (["--mount", "type=volume,dst=/x,bogus=1"], "unexpected key 'bogus'"),
     (["--mount", "type=volume,dst=/x,ro=maybe"], "invalid value for ro: maybe"),
+    (["--mount", "type=bind,src=/tmp,dst=/x,bind-propagation=shared"], "bind-propagation"),
+    (["--mount", "type=volume,dst=/x,volume-opt=type=nfs"], "type=nfs"),
     (["-v", "a:/x"], "volume name is too short"),
     (["-v", "b@d:/x"], "includes invalid characters"),
     (["-v", "v1:relative"], "must be absolute"),
@@ -170,6 +172,16 @@ def test_bad_mounts_get_one_sentence_and_change_nothing(flags, needle, state_roo
     fails_with_one_sentence(sandbox("run", "--rm", *flags, "busybox", "true"), needle)
     assert volume_names() == before
     assert not os.listdir(state_root / "tmp") if (state_root / "tmp").is_dir() else True
+
+
+def test_mount_gives_a_new_volume_its_labels_and_options(vol):
+    r = sandbox("run", "--rm", "--mount", f"src={vol},dst=/x,volume-label=a=1,volume-label=b,"
+                "volume-opt=type=tmpfs,volume-opt=o=size=2m,consistency=cached", "busybox",
+                "grep", " /x ", "/proc/self/mountinfo", check=True)
+    assert "tmpfs" in r.stdout and "size=2048k" in r.stdout
+    info = json.loads(sandbox("volume", "inspect", vol, check=True).stdout)[0]
+    assert info["Labels"] == {"a": "1", "b": ""}
+    assert info["Options"] == {"type": "tmpfs", "o": "size=2m"}
 
 
 def test_bad_volume_options_get_one_sentence(vol):
