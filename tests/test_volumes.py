@@ -32,6 +32,44 @@ def mounts_of(ref: str) -> list[dict]:
     return json.loads(sandbox("inspect", ref, check=True).stdout)[0]["Mounts"]
 
 
+# --- parsing, without containers ---------------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("data:/d", {"type": "volume", "name": "data", "target": "/d", "readonly": False,
+                 "nocopy": False}),
+    ("data:/d:ro,nocopy", {"type": "volume", "name": "data", "readonly": True, "nocopy": True}),
+    ("/d", {"type": "volume", "name": "", "target": "/d", "readonly": False}),
+    ("/d:ro", {"type": "volume", "name": "", "target": "/d", "readonly": True}),
+    ("/tmp:/d:ro", {"type": "bind", "target": "/d", "readonly": True}),
+])
+def test_dash_v_as_docker_reads_it(text, expected):
+    from sandbox.mounts import parse_volume
+    m = parse_volume(text)
+    assert {k: m[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("type=volume,source=data,target=/d,readonly", {"type": "volume", "name": "data",
+                                                    "target": "/d", "readonly": True}),
+    ("src=data,dst=/d,ro=false,volume-nocopy=true", {"type": "volume", "nocopy": True,
+                                                     "readonly": False}),
+    ('"type=tmpfs","destination=/t","tmpfs-size=64m","tmpfs-mode=700"',
+     {"type": "tmpfs", "target": "/t", "options": "size=64m,mode=700"}),
+    ("type=bind,src=/tmp,dst=/d", {"type": "bind", "source": "/tmp", "readonly": False}),
+])
+def test_dash_dash_mount_as_docker_reads_it(text, expected):
+    from sandbox.mounts import parse_mount
+    m = parse_mount(text)
+    assert {k: m[k] for k in expected} == expected
+
+
+def test_own_mounts_win_over_volumes_from_which_win_over_image_volumes():
+    from sandbox.mounts import merged, volume_mount
+    own = [volume_mount("mine", "/a")]
+    inherited = [volume_mount("theirs", "/a/"), volume_mount("theirs2", "/b")]
+    result = {m["target"]: m["name"] for m in merged(own, inherited, ["/a", "/b", "/c/"])}
+    assert result == {"/a": "mine", "/b": "theirs2", "/c": ""}
+
+
 # --- data that outlives a container ---------------------------------------------------
 def test_data_in_a_named_volume_is_seen_by_the_next_container(vol):
     sandbox("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c",
