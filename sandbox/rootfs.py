@@ -213,8 +213,9 @@ def _copy_up(underneath: int, target: Path, shown: str) -> None:
     try:
         copyup.copy_if_empty(underneath, target)
     except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
         raise SandboxError(f"cannot copy the image's /{shown} into its new volume: "
-                           f"{err.strerror} ({err.filename or ''})") from None
+                           f"{err.strerror}{where}") from None
 
 
 def _link_dev(dev: Path) -> None:
