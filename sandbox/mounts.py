@@ -64,17 +64,18 @@ def parse_volume(text: str) -> dict:
     if not _is_mode(mode):
         raise UsageError(f"invalid mode '{mode}' in volume '{text}': expected ro or rw")
     words = set(mode.split(","))
+    given = mode if len(parts) == 3 or (len(parts) == 2 and not source) else ""  # inspect's Mode
     _check_target(target, f"volume '{text}'")
     if source.startswith("/"):
         if not os.path.exists(source):
             # Docker would create a missing directory; refusing catches typos instead.
             raise UsageError(f"invalid volume '{text}': {source} does not exist on the host")
         return {"type": "bind", "source": os.path.realpath(source), "target": target,
-                "readonly": "ro" in words, "mode": mode if len(parts) == 3 else ""}
+                "readonly": "ro" in words, "mode": given}
     if source:
         check_name(source)
     return volume_mount(source, target, "ro" in words, "nocopy" in words,
-                        mode if len(parts) == 3 or not source else "z")
+                        given or ("z" if source else ""))
 
 
 def check_name(name: str) -> None:
