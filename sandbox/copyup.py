@@ -73,37 +73,44 @@ def copy_if_empty(source_fd: int, target) -> None:
 def _copy_dir(src: int, dst: int, linked: dict) -> None:
     """Copy every entry of the directory ``src`` into the directory ``dst``."""
     for entry in os.scandir(src):
-        st = entry.stat(follow_symlinks=False)
-        name = entry.name
-        if stat.S_ISDIR(st.st_mode) and st.st_dev != _root_dev:
-            continue  # a mount point inside (a -v at /data/sub): not the image's files
-        if stat.S_ISDIR(st.st_mode):
-            os.mkdir(name, 0o700, dir_fd=dst)
-            sub_src = os.open(name, DIR_FLAGS, dir_fd=src)
-            sub_dst = os.open(name, DIR_FLAGS, dir_fd=dst)
-            try:
-                _copy_dir(sub_src, sub_dst, linked)
-                _copy_attributes(st, sub_dst)
-            finally:
-                os.close(sub_src)
-                os.close(sub_dst)
-        elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
-            _chown(name, st, dst)
-            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst,
-                     follow_symlinks=False)
-        elif stat.S_ISREG(st.st_mode):
-            _copy_file(src, dst, name, st, linked)
-        elif stat.S_ISFIFO(st.st_mode):
-            os.mkfifo(name, 0o600, dir_fd=dst)
-            # Opened, not named: a name could have been swapped for a link meanwhile.
-            fifo = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
-                           dir_fd=dst)
-            try:
-                _copy_attributes(st, fifo)
-            finally:
-                os.close(fifo)
-        # sockets and device nodes: left out
+        try:
+            _copy_entry(src, dst, entry, linked)
+        except FileExistsError:
+            continue  # two containers filling one new volume at once: the other made it
+
+
+def _copy_entry(src: int, dst: int, entry: os.DirEntry, linked: dict) -> None:
+    st = entry.stat(follow_symlinks=False)
+    name = entry.name
+    if stat.S_ISDIR(st.st_mode) and st.st_dev != _root_dev:
+        return  # a mount point inside (a -v at /data/sub): not the image's files
+    if stat.S_ISDIR(st.st_mode):
+        os.mkdir(name, 0o700, dir_fd=dst)
+        sub_src = os.open(name, DIR_FLAGS, dir_fd=src)
+        sub_dst = os.open(name, DIR_FLAGS, dir_fd=dst)
+        try:
+            _copy_dir(sub_src, sub_dst, linked)
+            _copy_attributes(st, sub_dst)
+        finally:
+            os.close(sub_src)
+            os.close(sub_dst)
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        _chown(name, st, dst)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst,
+                 follow_symlinks=False)
+    elif stat.S_ISREG(st.st_mode):
+        _copy_file(src, dst, name, st, linked)
+    elif stat.S_ISFIFO(st.st_mode):
+        os.mkfifo(name, 0o600, dir_fd=dst)
+        # Opened, not named: a name could have been swapped for a link meanwhile.
+        fifo = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
+                       dir_fd=dst)
+        try:
+            _copy_attributes(st, fifo)
+        finally:
+            os.close(fifo)
+    # sockets and device nodes: left out
 
 
 def _copy_file(src: int, dst: int, name: str, st: os.stat_result, linked: dict) -> None:
@@ -115,15 +122,17 @@ def _copy_file(src: int, dst: int, name: str, st: os.stat_result, linked: dict) 
             os.link(first_name, name, src_dir_fd=first_dir, dst_dir_fd=dst,
                     follow_symlinks=False)
             return
-    fd_in = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
     fd_out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=dst)
     try:
-        while os.sendfile(fd_out, fd_in, None, 1 << 20):
-            pass
+        fd_in = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+        try:
+            while os.sendfile(fd_out, fd_in, None, 1 << 20):
+                pass
+        finally:
+            os.close(fd_in)
         _copy_attributes(st, fd_out)
     finally:
-        os.close(fd_in)
         os.close(fd_out)
     if st.st_nlink > 1:
         linked[(st.st_dev, st.st_ino)] = (os.dup(dst), name)  # kept open: links may come later

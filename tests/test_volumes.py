@@ -145,6 +145,16 @@ def test_copy_up_keeps_hard_links_fifos_special_modes_and_owners(name, vol, stat
         sandbox("rmi", image)
 
 
+def test_containers_filling_one_new_volume_at_once_all_start(vol):
+    from concurrent.futures import ThreadPoolExecutor
+    expected = sandbox("run", "--rm", "busybox", "ls", "/bin", check=True).stdout
+    with ThreadPoolExecutor(6) as pool:
+        runs = list(pool.map(lambda _: sandbox("run", "--rm", "-v", f"{vol}:/bin", "busybox",
+                                               "ls", "/bin"), range(6)))
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert sandbox("run", "--rm", "-v", f"{vol}:/bin", "busybox", "ls", "/bin").stdout == expected
+
+
 def test_volume_nocopy_leaves_the_volume_empty(vol):
     r = sandbox("run", "--rm", "--mount", f"type=volume,src={vol},dst=/etc,volume-nocopy",
                 "busybox", "ls", "-A", "/etc", check=True)
