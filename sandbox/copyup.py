@@ -12,18 +12,20 @@ image's directory, mounts the volume over it, and copies through the
 descriptor, inside the container's user namespace: the copies belong to the
 container's root (and its other users), as the originals did, rootless too.
 
-Docker copies only into an *empty* volume, and not with ``volume-nocopy``.
+Docker copies only into an *empty* volume, and not with ``volume-nocopy``; two
+containers starting on one new volume take turns (flock(2) on its directory).
 Owners, modes, times, symbolic links and hard links are kept; sockets and
 device nodes are left out (a rootless user may not make device nodes).
 Nothing is followed: a symbolic link is copied as a link, and every name is
 opened relative to its parent's descriptor with O_NOFOLLOW, so neither the
 image nor a container sharing the volume can send a write outside it.
 
-Man pages: mount(2), openat(2), linkat(2), fchownat(2), utimensat(2).
+Man pages: mount(2), openat(2), linkat(2), fchownat(2), utimensat(2), flock(2).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 
@@ -54,6 +56,9 @@ def copy_if_empty(source_fd: int, target) -> None:
     """
     target_fd = os.open(target, DIR_FLAGS)
     try:
+        # Two containers starting on one new volume: the second waits, then finds it full.
+        # flock(2) on the volume's directory: every container's mount of it is one inode.
+        fcntl.flock(target_fd, fcntl.LOCK_EX)  # released when the descriptor is closed
         if os.listdir(target_fd):
             return  # not a new volume: its files are the user's, never overwritten
         global _unmapped, _root_dev
@@ -76,7 +81,7 @@ def _copy_dir(src: int, dst: int, linked: dict) -> None:
         try:
             _copy_entry(src, dst, entry, linked)
         except FileExistsError:
-            continue  # two containers filling one new volume at once: the other made it
+            continue  # written meanwhile by a container that has it mounted already: theirs
 
 
 def _copy_entry(src: int, dst: int, entry: os.DirEntry, linked: dict) -> None:
