@@ -352,6 +352,18 @@ def test_env_file_in_dockers_format(tmp_path):
     assert not any(line.startswith(("UNSET_HERE", "OVERRIDDEN=file")) for line in lines)
 
 
+def test_exec_takes_an_env_file_too(name, tmp_path):
+    f = tmp_path / "exec.env"
+    f.write_text("FROM_FILE=1\n")
+    sandbox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    try:
+        r = sandbox("exec", "--env-file", str(f), name, "sh", "-c", "echo $FROM_FILE",
+                    check=True)
+        assert r.stdout == "1\n"
+    finally:
+        sandbox("rm", "-f", name)
+
+
 def test_env_file_errors_name_file_and_line(tmp_path):
     f = tmp_path / "bad.env"
     f.write_text("A=1\nBAD NAME=2\n")

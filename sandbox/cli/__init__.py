@@ -76,6 +76,8 @@ COMMANDS = {c.name: c for c in [
             [Flag("interactive", "i", "bool", "Keep STDIN open even if not attached"),
              Flag("tty", "t", "bool", "Allocate a pseudo-TTY"),
              Flag("env", "e", "list", "Set environment variables", metavar="list"),
+             Flag("env-file", "", "list", "Read in a file of environment variables",
+                  metavar="list"),
              Flag("workdir", "w", "str", "Working directory inside the container",
                   metavar="string"),
              Flag("user", "u", "str", "Username or UID (format: <name|uid>[:<group|gid>])",

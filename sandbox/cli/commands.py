@@ -41,9 +41,7 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     check_network(network)
     mounts = parse_all(volume, tmpfs, mount)
-    if env_file:
-        from ..envfile import read as read_env_file
-        env = [e for path in env_file for e in read_env_file(path)] + list(env)
+    env = _with_env_files(env, env_file)
     image, cmd = args[0], args[1:]
     notices: list[str] = []
     container = lifecycle.create_container(
@@ -56,6 +54,14 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
     return container
+
+
+def _with_env_files(env: list[str], env_files: list[str]) -> list[str]:
+    """``--env-file``'s variables first, then ``-e``'s, which win (Docker's order)."""
+    if not env_files:
+        return list(env)
+    from ..envfile import read
+    return [e for path in env_files for e in read(path)] + list(env)
 
 
 def _comma_list(values: list[str]) -> list[str]:
@@ -176,12 +182,12 @@ def cmd_ps(args, all, quiet, no_trunc) -> int:
 
 
 # --- exec -------------------------------------------------------------------------
-def cmd_exec(args, interactive, tty, env, workdir, user) -> int:
+def cmd_exec(args, interactive, tty, env, workdir, user, env_file=()) -> int:
     container = lookup(_root(), args[0])
     if not container.running:
         raise Conflict(f"container {container.id} is not running")
     lifecycle.refuse_if_paused(container)
-    env = lifecycle.pass_through(env)
+    env = lifecycle.pass_through(_with_env_files(env, env_file))
     return _attached(lambda stdio: exec_into(container, args[1:], stdio, env, user, workdir),
                      tty, interactive)
 
