@@ -86,7 +86,7 @@ def test_the_python_api_takes_docker_py_volumes(host_dir):
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["-v", "data:/x"], "named volumes are not supported yet"),
+    (["-v", "a:/x"], "volume name is too short"),
     (["-v", "/does/not/exist:/x"], "/does/not/exist does not exist on the host"),
     (["-v", "/tmp:relative"], "must be absolute"),
     (["-v", "/tmp:/x:rx"], "invalid mode 'rx'"),

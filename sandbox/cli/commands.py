@@ -28,7 +28,7 @@ def _root():
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
             memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network,
             cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, init,
-            stop_signal, stop_timeout):
+            stop_signal, stop_timeout, mount=(), volumes_from=(), env_file=()):
     from ..cgroups import parse_limits
     from ..mounts import check_network, parse_all
     from ..security import decide
@@ -40,19 +40,28 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
                       read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     check_network(network)
-    mounts = parse_all(volume, tmpfs)
+    mounts = parse_all(volume, tmpfs, mount)
+    env = _with_env_files(env, env_file)
     image, cmd = args[0], args[1:]
     notices: list[str] = []
     container = lifecycle.create_container(
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
         tty=tty, interactive=interactive, auto_remove=rm, limits=limits, mounts=mounts,
-        security=security, userns=userns, notices=notices, init=init,
+        security=security, userns=userns, notices=notices, init=init, volumes_from=volumes_from,
         stop_signal=stop_signal, stop_timeout=stop_timeout, log=lambda line: print(line, file=sys.stderr, flush=True))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
     return container
+
+
+def _with_env_files(env: list[str], env_files: list[str]) -> list[str]:
+    """``--env-file``'s variables first, then ``-e``'s, which win (Docker's order)."""
+    if not env_files:
+        return list(env)
+    from ..envfile import read
+    return [e for path in env_files for e in read(path)] + list(env)
 
 
 def _comma_list(values: list[str]) -> list[str]:
@@ -78,8 +87,8 @@ def cmd_run(args, detach, **flags) -> int:
             return 0
         return run_attached(container, interactive=flags["interactive"])
     except SandboxError:
-        if flags["rm"] and not container.running:
-            lifecycle.remove(container, force=True)  # --rm: nothing is left, even on failure
+        if flags["rm"] and not container.running:  # --rm: nothing is left, even on failure
+            lifecycle.remove(container, force=True, volumes=True)
         raise
 
 
@@ -173,12 +182,12 @@ def cmd_ps(args, all, quiet, no_trunc) -> int:
 
 
 # --- exec -------------------------------------------------------------------------
-def cmd_exec(args, interactive, tty, env, workdir, user) -> int:
+def cmd_exec(args, interactive, tty, env, workdir, user, env_file=()) -> int:
     container = lookup(_root(), args[0])
     if not container.running:
         raise Conflict(f"container {container.id} is not running")
     lifecycle.refuse_if_paused(container)
-    env = lifecycle.pass_through(env)
+    env = lifecycle.pass_through(_with_env_files(env, env_file))
     return _attached(lambda stdio: exec_into(container, args[1:], stdio, env, user, workdir),
                      tty, interactive)
 
@@ -259,9 +268,9 @@ def cmd_kill(args, signal) -> int:
     return _each(args, lambda c: lifecycle.kill(c, sig))
 
 
-def cmd_rm(args, force) -> int:
+def cmd_rm(args, force, volumes) -> int:
     def remove(c):
-        if not lifecycle.remove(c, force):
+        if not lifecycle.remove(c, force, volumes=volumes):
             raise SandboxError(f"No such container: {c.id}")
     return _each(args, remove)
 
@@ -319,6 +328,7 @@ def _copy_new(handles) -> None:
 # --- inspect ----------------------------------------------------------------------
 def container_json(c: Container) -> dict:
     """``docker inspect``'s shape, with the fields this runtime has."""
+    from ..mounts import mount_json
     state = c.status()
     spec = c.spec
     status = state.get("Status", "unknown")
@@ -347,6 +357,8 @@ def container_json(c: Container) -> dict:
         "LogPath": str(c.dir / "stdout.log"),
         "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": "none",
                        "Init": True if spec.init else None},
+        "Mounts": [mount_json(m) for m in spec.mounts
+                   if m["type"] != "tmpfs" or m.get("mount")],  # --tmpfs: not in Docker's list
         "GraphDriver": {"Name": "overlay", "Data": {
             "LowerDir": ":".join(spec.lower_dirs), "UpperDir": str(c.dir / "upper"),
             "WorkDir": str(c.dir / "work"), "MergedDir": str(c.dir / "rootfs")}},
