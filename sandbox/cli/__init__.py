@@ -94,6 +94,13 @@ COMMANDS = {c.name: c for c in [
             "Display a live stream of container(s) resource usage statistics",
             [Flag("no-stream", "", "bool", "Disable streaming stats and only pull the first result"),
              Flag("all", "a", "bool", "Show all containers (default shows just running)")]),
+    Command("cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tsandbox cp [OPTIONS] "
+            "SRC_PATH|- CONTAINER:DEST_PATH",
+            "Copy files/folders between a container and the local filesystem",
+            [Flag("archive", "a", "bool", "Archive mode (copy all uid/gid information)"),
+             Flag("follow-link", "L", "bool", "Always follow symlinks in SRC_PATH"),
+             Flag("quiet", "q", "bool", "Suppress progress output during copy (there is none)")],
+            min_args=2, max_args=2),
     Command("images", "[OPTIONS]", "List images",
             [Flag("quiet", "q", "bool", "Only show image IDs")], max_args=0),
     Command("diff", "CONTAINER", "Inspect changes to files or directories on a container's "
@@ -163,7 +170,8 @@ COMMANDS = {c.name: c for c in [
 ]}
 GROUP_ONLY = {"prune", "release", "grade"}  # reached only through their group
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
-                                             "kill", "rm", "logs", "inspect", "exec", "stats"},
+                                             "kill", "rm", "logs", "inspect", "exec", "stats",
+                                             "cp"},
           "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
                     "push"},
           "course": {"release", "grade"}}

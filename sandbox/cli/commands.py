@@ -367,6 +367,21 @@ def cmd_stats(args, no_stream, all) -> int:
             return 0
 
 
+# --- cp ---------------------------------------------------------------------------
+def cmd_cp(args, archive, follow_link, quiet) -> int:
+    """``docker cp``: see :mod:`sandbox.copying`.  Any failure exits 1, as Docker's does."""
+    from ..copying import cp
+    try:
+        notices = cp(args[0], args[1], follow=follow_link, keep_ids=archive, root=_root())
+    except SandboxError as err:
+        err.exit_code = 1
+        raise
+    if notices:
+        print(f"sandbox: notice: {len(notices)} thing(s) could not be copied as they were, "
+              f"e.g. {notices[0]}", file=sys.stderr)
+    return 0
+
+
 # --- doctor, version --------------------------------------------------------------
 def cmd_doctor(args) -> int:
     from ..checks import doctor
