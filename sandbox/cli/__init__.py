@@ -36,6 +36,8 @@ _CREATE_FLAGS = [
     Flag("tmpfs", "", "list", "Mount a tmpfs directory (format: /path[:options])", metavar="list"),
     Flag("network", "", "str", 'Connect a container to a network (only "none": a network '
          "namespace with just lo)", metavar="network"),
+    Flag("publish", "p", "list", "Publish a container's port(s) to the host (chapter 09, "
+         "Networks, brings it)", metavar="list"),
     Flag("cap-add", "", "list", "Add Linux capabilities", metavar="list"),
     Flag("cap-drop", "", "list", "Drop Linux capabilities", metavar="list"),
     Flag("privileged", "", "bool", "Give extended privileges to this container"),
@@ -202,6 +204,15 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _later_verb(name: str, rest: list[str]) -> str:
+    """``build``, ``network``, ``compose`` (and ``image build``): verbs a later chapter
+    brings (:mod:`sandbox.chapters`), or "" for any other word."""
+    from ..chapters import VERBS  # a few lines, no imports of its own beyond errors
+    if name in VERBS:
+        return name
+    return "image build" if name == "image" and rest[:1] == ["build"] else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -216,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     if name in GROUPS and rest and rest[0] in GROUPS[name]:
         name, rest = ALIASES.get((name, rest[0]), rest[0]), rest[1:]
     command = COMMANDS.get(name)
+    later = _later_verb(name, rest)
+    if command is None and later:
+        from ..chapters import not_yet
+        print(f"sandbox: {not_yet(f'`sandbox {later}`', later.split()[-1])}", file=sys.stderr)
+        return 1
     if command is None or name in GROUP_ONLY and argv[0] not in GROUPS:
         print(f"sandbox: '{argv[0]}' is not a sandbox command.\nSee 'sandbox --help'",
               file=sys.stderr)
