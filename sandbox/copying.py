@@ -62,6 +62,7 @@ from .paths import is_root, state_root
 from .records import Container, lookup
 
 CHUNK = 1 << 20
+OVERFLOW_ID = 65534  # what an id that a user namespace does not map shows as (nobody)
 
 
 class CopyError(SandboxError):
@@ -126,27 +127,34 @@ def rebase(name: str, old: str, new: str) -> str:
 
 
 # --- a tar of a path, without the user database --------------------------------------------
-def write_tar(path: str, arcname: str, out, follow: bool = False) -> None:
+def write_tar(path: str, arcname: str, out, follow: bool = False,
+              id_base: tuple[int, int] = (0, 0)) -> None:
     """Write ``path`` (a file, or a directory and everything below it) as a tar to ``out``.
 
     The top entry is named ``arcname``; with ``follow``, a symbolic link at
     ``path`` is copied as what it points at.  Links below are copied as links.
+    ``id_base`` is subtracted from owners on disk (a stopped ``--uidmap``
+    container's files, read by host root), so that the tar says what the
+    container sees.
     """
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         todo = [(path, arcname, follow)]
         while todo:
             current, name, follow_link = todo.pop()
-            is_dir = _add_entry(tar, current, name, follow_link)
+            is_dir = _add_entry(tar, current, name, follow_link, id_base)
             if is_dir:
                 for child in sorted(os.listdir(current), reverse=True):  # popped in order
                     todo.append((f"{current}/{child}", f"{name}/{child}", False))
 
 
-def _add_entry(tar, path: str, name: str, follow: bool) -> bool:
+def _add_entry(tar, path: str, name: str, follow: bool, id_base: tuple[int, int]) -> bool:
     """One entry, from lstat(2) (stat(2) with ``follow``); True if it is a directory."""
     st = os.stat(path) if follow else os.lstat(path)
     info = tarfile.TarInfo(name)
-    info.mode, info.uid, info.gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+    info.mode = stat.S_IMODE(st.st_mode)
+    # An id below the base is not the container's: the kernel's overflow id says so too.
+    info.uid, info.gid = (i - base if i >= base else OVERFLOW_ID
+                          for i, base in zip((st.st_uid, st.st_gid), id_base))
     info.mtime = int(st.st_mtime)
     if stat.S_ISREG(st.st_mode):
         # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a fifo meanwhile is
@@ -321,7 +329,7 @@ def _send_from_container(side: _Side, path: str, follow: bool, out_fd: int) -> N
     if path.endswith("/") and _kind(path) is not True:
         raise side.not_found(path)
     with os.fdopen(out_fd, "wb") as out:
-        write_tar(path, source_name(path), out, follow)
+        write_tar(path, source_name(path), out, follow, (side.uid_base, side.gid_base))
 
 
 def _receive_in_container(side: _Side, dest: str, src: tuple[bool, str] | None,

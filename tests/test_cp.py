@@ -363,3 +363,35 @@ def test_the_host_side_unpacks_a_hostile_stream_inside_its_directory(tmp_path):
         unpack_stream(tar, tar, str(dest), "d", "d", None, True, [])
     assert os.listdir(outside) == []
     assert (dest / str(outside).lstrip("/") / "evil").read_bytes() == b"x"  # dest is its "/"
+
+
+@root_only
+@pytest.mark.parametrize("state", STATES)
+def test_a_uidmap_container_gets_its_own_root_and_shows_its_own_ids(name, cleanup, tmp_path,
+                                                                    state):
+    """--uidmap: copied-in files belong to the container's root (host uid 100000 here), and
+    -a copies out what the container sees, not the host's numbers."""
+    cleanup(name)
+    remap = ["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"]
+    script = "mkdir /d && echo hi > /d/a && chown 5:6 /d/a"
+    if state == "running":
+        sandbox("run", "-d", "--name", name, *remap, "busybox", "sh", "-c",
+                f"{script} && touch /ready; sleep 300", check=True)
+        for _ in range(200):
+            if sandbox("exec", name, "test", "-e", "/ready").returncode == 0:
+                break
+            time.sleep(0.05)
+    else:
+        sandbox("run", "--name", name, *remap, "busybox", "sh", "-c", script, check=True)
+    f = tmp_path / "f"
+    f.write_text("x\n")
+    os.chown(f, 7, 8)
+    cp(str(f), f"{name}:/d/plain", check=True)
+    cp("-a", str(f), f"{name}:/d/kept", check=True)
+    cid = sandbox("inspect", "-f", "{{.Id}}", name, check=True).stdout.strip()
+    upper = Path(os.environ["SANDBOX_ROOT"]) / "containers" / cid / "upper" / "d"
+    owners = {n: (upper / n).stat() for n in ("plain", "kept")}
+    assert (owners["plain"].st_uid, owners["plain"].st_gid) == (100000, 100000)
+    assert (owners["kept"].st_uid, owners["kept"].st_gid) == (100007, 100008)
+    cp("-a", f"{name}:/d/a", str(tmp_path / "a"), check=True)
+    assert ((tmp_path / "a").stat().st_uid, (tmp_path / "a").stat().st_gid) == (5, 6)
