@@ -58,7 +58,7 @@ from . import namespaces, rootfs
 from . import syscalls as sc
 from .errors import NotFound, SandboxError, UsageError
 from .layers import UnsafeLayer, clean_name, finish_dirs, parent_inside, write_entry
-from .paths import is_root, state_root
+from .paths import ensure, is_root, state_root
 from .records import Container, lookup
 
 CHUNK = 1 << 20
@@ -453,10 +453,11 @@ def _copy_stdin_to(container: Container, shown: str, dest: str, keep_ids: bool) 
     import sys
     import bz2, lzma, zlib  # noqa: E401,F401 - tarfile's "r|*" needs them, and the child
     #                         cannot import them once it is inside the container
-    scratch = state_root() / "tmp" / f"cp-{os.getpid()}-stdin.tar"  # prune removes leftovers
-    scratch.parent.mkdir(parents=True, exist_ok=True)
+    scratch = container.root / "tmp" / f"cp-{os.getpid()}-stdin.tar"  # prune removes leftovers
+    ensure(scratch.parent)
     try:
-        with open(scratch, "wb") as f:
+        with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                       "wb") as f:
             shutil.copyfileobj(sys.stdin.buffer, f, CHUNK)
         check_archive(scratch)
         fd = os.open(scratch, os.O_RDONLY | os.O_CLOEXEC)

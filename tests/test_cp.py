@@ -395,3 +395,18 @@ def test_a_uidmap_container_gets_its_own_root_and_shows_its_own_ids(name, cleanu
     assert (owners["kept"].st_uid, owners["kept"].st_gid) == (100007, 100008)
     cp("-a", f"{name}:/d/a", str(tmp_path / "a"), check=True)
     assert ((tmp_path / "a").stat().st_uid, (tmp_path / "a").stat().st_gid) == (5, 6)
+
+
+def test_a_stopped_containers_bind_mounts_take_the_copy(name, cleanup, tmp_path):
+    """As in the running container, a copy to a -v target lands in the host directory
+    (and a :ro one refuses it), not in the container's upper layer under it."""
+    cleanup(name)
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    sandbox("run", "--name", name, "-v", f"{volume}:/vol", "-v", f"{volume}:/ro:ro",
+            "busybox", "true", check=True)
+    (tmp_path / "f").write_text("x\n")
+    cp(str(tmp_path / "f"), f"{name}:/vol/", check=True)
+    assert (volume / "f").read_text() == "x\n"
+    fails_with_one_sentence(cp(str(tmp_path / "f"), f"{name}:/ro/g"), "Read-only file system")
+    assert not (volume / "g").exists()
