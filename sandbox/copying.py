@@ -105,8 +105,8 @@ def placement(src_is_dir: bool, src_name: str, dest: str,
     if dest_is_dir:
         return dest, "" if src_name == "." else src_name
     if dest_is_dir is False and src_is_dir:
-        raise CopyError(f"cannot copy a directory to {dest}, which is a file: cannot copy "
-                        "directory")
+        raise CopyError(f"cannot copy directory: {dest} is a file, and a directory cannot "
+                        "be copied onto a file")
     if dest_is_dir is None and not src_is_dir and dest.endswith("/"):
         raise NotFound(f"no such directory: {dest} (a destination ending in / must be an "
                        "existing directory)")
@@ -411,7 +411,7 @@ def _unpack_here(stream, dest: str, dest_is_dir: bool | None, name: str, keep_id
         members = iter(tar)
         first = next(members, None)
         if first is None:
-            raise CopyError("the container sent nothing")
+            raise EOFError("the container sent nothing")  # the child says why
         directory, new = placement(first.isdir(), name, dest, dest_is_dir)
         owner = (lambda m: (m.uid, m.gid)) if keep_ids and is_root() else None
 
@@ -477,11 +477,10 @@ def _with_child(child: tuple[int, int], stream, work):
     child at the other end; return the child's result.
 
     When either side fails, the other sees the pipe break (end-of-file, EPIPE).
-    So the first failure is the one the user is told: one of the sandbox's
-    own errors (SRC not found in the container, a rule of Docker's), not the
-    broken pipe it caused on the other side.
+    So the failure the user is told is the cause, not the broken pipe it
+    caused on the other side: see :func:`_cause`.
     """
-    host_error = None
+    host_error = child_error = None
     try:
         with stream:  # closed before the child is collected: it may be waiting on it
             work()
@@ -490,24 +489,35 @@ def _with_child(child: tuple[int, int], stream, work):
     except BaseException:  # Ctrl-C: the child got it too; collect it, then stop
         try:
             namespaces.collect(*child)
-        finally:
-            raise
+        except BaseException:  # noqa: BLE001 - its own Ctrl-C, or the pipe we closed
+            pass
+        raise
     try:
         result = namespaces.collect(*child)
-    except SandboxError as child_error:
-        if isinstance(host_error, SandboxError):
-            raise host_error from None
-        raise child_error from None
-    except (OSError, tarfile.TarError, EOFError) as child_error:
-        failure = host_error or child_error
-        if isinstance(failure, SandboxError):
-            raise failure from None
-        raise CopyError(f"the copy failed: {failure}") from None
-    if host_error is not None:
-        if isinstance(host_error, SandboxError):
-            raise host_error
-        raise CopyError(f"the copy failed: {host_error}") from None
-    return result
+    except (SandboxError, OSError, tarfile.TarError, EOFError) as err:
+        child_error = err
+    if host_error is None and child_error is None:
+        return result
+    raise _cause(host_error, child_error)
+
+
+def _cause(host_error, child_error) -> SandboxError:
+    """The error that explains a failed copy.
+
+    The child's own errors (SRC not found in the container, DEST not a
+    directory) come first: the host then only saw a tar cut short.  Then the
+    host's own (Docker's rules for DEST), which the child saw as a broken pipe.
+    Then whichever system call failed, the child's unless it was the broken pipe.
+    """
+    for err in (child_error, host_error):
+        if isinstance(err, SandboxError):
+            return err
+    err = child_error if child_error is not None and not isinstance(
+        child_error, BrokenPipeError) else host_error or child_error
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        return CopyError(f"the copy failed: {err.strerror}{where}")
+    return CopyError(f"the copy failed: {err}")
 
 
 def _local(path: str) -> str:
