@@ -14,7 +14,7 @@ The package is layered; each module imports only from the ones above it in this 
     namespaces rootfs cgroups      one kernel concern each
     layers store busybox           image content: OCI layout, layer unpacking, the base image
     records monitor runtime        container records, the waiting process, the process tree
-    lifecycle                      create, start, stop, kill, rm, prune
+    lifecycle copying              create, start, stop, kill, rm, prune; cp
     api cli checks terminal        the faces: Python API, command line, checks, foreground I/O
 
 Names are imported lazily, so ``import sandbox`` (and ``sandbox --help``) stay fast.
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 _API = {"run": "api", "create": "api", "Container": "api", "Completed": "api",
         "containers": "api", "get": "api", "images": "api", "prune": "api",
-        "pull": "api", "push": "api",
+        "pull": "api", "push": "api", "cp": "api",
         "doctor": "checks",
         "SandboxError": "errors", "KernelCallError": "errors", "NotFound": "errors",
         "ImageNotFound": "errors", "ContainerNotFound": "errors", "Conflict": "errors",

@@ -410,3 +410,13 @@ def test_a_stopped_containers_bind_mounts_take_the_copy(name, cleanup, tmp_path)
     assert (volume / "f").read_text() == "x\n"
     fails_with_one_sentence(cp(str(tmp_path / "f"), f"{name}:/ro/g"), "Read-only file system")
     assert not (volume / "g").exists()
+
+
+def test_the_python_api_copies_too(name, cleanup, tmp_path):
+    import sandbox as sb
+    cleanup(name)
+    running(name, "echo hi > /f")
+    assert sb.cp(f"{name}:/f", str(tmp_path / "f")) == []
+    assert (tmp_path / "f").read_text() == "hi\n"
+    with pytest.raises(sb.NotFound, match=f"Could not find the file /nope in container {name}"):
+        sb.cp(f"{name}:/nope", str(tmp_path / "g"))
