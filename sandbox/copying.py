@@ -58,7 +58,7 @@ from . import namespaces, rootfs
 from . import syscalls as sc
 from .errors import NotFound, SandboxError, UsageError
 from .layers import UnsafeLayer, clean_name, finish_dirs, parent_inside, write_entry
-from .paths import ensure, is_root, state_root
+from .paths import ensure, is_root, rmtree, state_root
 from .records import Container, lookup
 
 CHUNK = 1 << 20
@@ -187,8 +187,29 @@ def _add_entry(tar, path: str, name: str, follow: bool, id_base: tuple[int, int]
 def unpack_stream(tar, members, directory: str, old: str | None, new: str, owner,
                   unprivileged: bool, notices: list[str]) -> None:
     """Write ``members`` of ``tar`` below ``directory``, each renamed by :func:`rebase`
-    (``old`` None: names kept), through :func:`sandbox.layers.write_entry`."""
-    dest, dirs = Path(directory), []
+    (``old`` None: names kept), through :func:`sandbox.layers.write_entry`.
+
+    A new top entry (a new file or directory, or a file replacing a file) is
+    built aside, in a scratch directory beside it, and renamed into place
+    when whole (rename(2) is atomic): a copy that fails leaves nothing half
+    written.  Entries merged into an existing directory are written in place.
+    """
+    target = Path(directory) / new if new else None
+    if target is None or os.path.isdir(target):
+        return _unpack_into(tar, members, Path(directory), old, new, owner, unprivileged,
+                            notices)
+    scratch = Path(directory) / f".{new}.sandbox-cp-{os.getpid()}"
+    rmtree(scratch)
+    scratch.mkdir(0o700)
+    try:
+        _unpack_into(tar, members, scratch, old, new, owner, unprivileged, notices)
+        os.replace(scratch / new, target)
+    finally:
+        rmtree(scratch)
+
+
+def _unpack_into(tar, members, dest: Path, old, new, owner, unprivileged, notices) -> None:
+    dirs: list = []
     for member in members:
         name = clean_name(rebase(member.name, old, new) if old is not None else member.name)
         if not name:

@@ -146,12 +146,14 @@ def spawn(fn, close_in_child: tuple[int, ...] = ()) -> tuple[int, int]:
         except BaseException as err:  # noqa: BLE001 - carried back to the caller
             outcome = ("error", err)
         try:
-            data = pickle.dumps(outcome)
-        except Exception as err:  # noqa: BLE001 - an unpicklable result or error
-            data = pickle.dumps(("error", RuntimeError(f"the child's result cannot be "
-                                                       f"sent back: {err!r}")))
-        os.write(w, data)
-        os._exit(0)
+            try:
+                data = pickle.dumps(outcome)
+            except Exception as err:  # noqa: BLE001 - an unpicklable result or error
+                data = pickle.dumps(("error", RuntimeError(f"the child's result cannot be "
+                                                           f"sent back: {err!r}")))
+            os.write(w, data)
+        finally:
+            os._exit(0)  # even if the caller is gone (EPIPE): never return into its code
     os.close(w)
     return pid, r
 

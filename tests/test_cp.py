@@ -352,17 +352,22 @@ def test_a_read_only_container_takes_no_copy(name, cleanup, tmp_path):
 
 def test_the_host_side_unpacks_a_hostile_stream_inside_its_directory(tmp_path):
     """What comes back from a container is unpacked as hostile too: a link to / and an
-    entry through it stay below the destination."""
+    entry through it stay below the destination, merged into it or built aside."""
     from sandbox.copying import unpack_stream
     outside = tmp_path / "outside"
     outside.mkdir()
     dest = tmp_path / "dest"
     dest.mkdir()
     data = tar_of({f"d/up{outside}/evil": b"x"}, links={"d/up": "/"})
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        unpack_stream(tar, tar, str(dest), "d", "d", None, True, [])
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:   # d/* merged into dest
+        unpack_stream(tar, tar, str(dest), "d", "", None, True, [])
     assert os.listdir(outside) == []
     assert (dest / str(outside).lstrip("/") / "evil").read_bytes() == b"x"  # dest is its "/"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:   # d made as dest/new
+        unpack_stream(tar, tar, str(dest), "d", "new", None, True, [])
+    assert os.listdir(outside) == []
+    assert os.readlink(dest / "new" / "up") == "/"
+    assert not [n for n in os.listdir(dest) if "sandbox-cp" in n]  # its scratch is gone
 
 
 @root_only
@@ -420,3 +425,29 @@ def test_the_python_api_copies_too(name, cleanup, tmp_path):
     assert (tmp_path / "f").read_text() == "hi\n"
     with pytest.raises(sb.NotFound, match=f"Could not find the file /nope in container {name}"):
         sb.cp(f"{name}:/nope", str(tmp_path / "g"))
+
+
+@pytest.mark.parametrize("signal_name", ["INT", "TERM"])
+def test_a_copy_stopped_half_way_leaves_nothing_behind(name, cleanup, tmp_path, signal_name):
+    """Ctrl-C or `kill` in the middle of a copy: no half-written file, no scratch, no child."""
+    cleanup(name)
+    sandbox("run", "--name", name, "busybox", "truncate", "-s", "8G", "/big", check=True)
+    started = subprocess.Popen([sys.executable, "-m", "sandbox", "cp", f"{name}:/big",
+                                str(tmp_path / "big")], stderr=subprocess.PIPE)
+    for _ in range(200):  # until the copy is under way: its scratch file is there
+        if [n for n in os.listdir(tmp_path) if "sandbox-cp" in n]:
+            break
+        time.sleep(0.02)
+    started.send_signal(getattr(__import__("signal"), "SIG" + signal_name))
+    started.wait(timeout=30)
+    assert started.returncode != 0
+    assert "Traceback" not in started.stderr.read().decode()
+    assert os.listdir(tmp_path) == []
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_cp_of(p, name)]
+
+
+def _is_cp_of(pid: str, name: str) -> bool:
+    try:
+        return f"{name}:/big".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

@@ -395,6 +395,10 @@ def cmd_stats(args, no_stream, all) -> int:
 def cmd_cp(args, archive, follow_link, quiet) -> int:
     """``docker cp``: see :mod:`sandbox.copying`.  Any failure exits 1, as Docker's does."""
     from ..copying import cp
+
+    def stop(signum, _frame):  # `kill` or `timeout`: unwind, so that no half copy stays
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
     try:
         notices = cp(args[0], args[1], follow=follow_link, keep_ids=archive, root=_root())
     except SandboxError as err:
