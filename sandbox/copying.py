@@ -27,7 +27,13 @@ directory, never writes through a symbolic link, and lets hard links point
 only inside it.  A tar from stdin is read whole and checked before anything is
 written.  The container side never calls into the C library's user database:
 glibc would load the container's own NSS modules into the copying process
-(Docker's CVE-2019-14271), so tar entries carry numbers, never user names.
+(Docker's CVE-2019-14271), so tar entries carry numbers, never user names;
+and everything it runs is imported before it enters, since this package's
+files are out of its sight once it is in the container.
+
+A new file or directory is built beside its place and renamed into it when
+whole, so a copy that fails or is interrupted (Ctrl-C, ``kill``) leaves no
+half-written file; only SIGKILL can leave its ``.NAME.sandbox-cp-PID`` scratch.
 
 Docker's path rules (docker/cli ``cli/command/container/cp.go``, moby
 ``archive/copy.go``):
@@ -397,8 +403,8 @@ def copy_from(container: Container, shown: str, src: str, dest: str, follow: boo
               keep_ids: bool = False) -> list[str]:
     """``docker cp CONTAINER:SRC DEST``; DEST ``-`` writes the tar to stdout.  Returns notices."""
     src = _absolute(src)
-    side = _Side(container, shown, writable=False)
     if dest == "-":
+        side = _Side(container, shown, writable=False)
         try:
             namespaces.collect(*namespaces.spawn(
                 lambda: _send_from_container(side, src, follow, os.dup(1))))
@@ -410,6 +416,7 @@ def copy_from(container: Container, shown: str, src: str, dest: str, follow: boo
     if dest_is_dir is None and _kind(os.path.dirname(os.path.normpath(dest))) is not True:
         raise NotFound(f"stat {os.path.dirname(os.path.normpath(dest))}: no such file or "
                        "directory")
+    side = _Side(container, shown, writable=False)  # opens the namespaces: after the checks
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         child = namespaces.spawn(lambda: _send_from_container(side, src, follow, w),
