@@ -451,3 +451,17 @@ def _is_cp_of(pid: str, name: str) -> bool:
         return f"{name}:/big".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_follow_link_in_the_container_copies_its_target_under_the_links_name(name, cleanup,
+                                                                            tmp_path, state):
+    cleanup(name)
+    made(name, "mkdir /t && echo T > /t/file && ln -s /t/file /link && ln -s t /dirlink", state)
+    cp(f"{name}:/link", str(tmp_path / "as-link"), check=True)
+    assert os.readlink(tmp_path / "as-link") == "/t/file"
+    cp("-L", f"{name}:/link", str(tmp_path / "as-file"), check=True)
+    assert (tmp_path / "as-file").read_text() == "T\n"
+    (tmp_path / "into").mkdir()
+    cp("-L", f"{name}:/dirlink", str(tmp_path / "into"), check=True)  # named as the link
+    assert (tmp_path / "into" / "dirlink" / "file").read_text() == "T\n"
