@@ -15,7 +15,7 @@ The package is layered; each module imports only from the ones above it in this 
     layers store busybox           image content: OCI layout, layer unpacking, the base image
     records volumes monitor runtime  container records, volumes, the waiting process, the
                                    process tree
-    lifecycle                      create, start, stop, kill, rm, prune
+    lifecycle copying              create, start, stop, kill, rm, prune; cp
     api cli checks terminal        the faces: Python API, command line, checks, foreground I/O
 
 Names are imported lazily, so ``import sandbox`` (and ``sandbox --help``) stay fast.
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 _API = {"run": "api", "create": "api", "Container": "api", "Completed": "api",
         "containers": "api", "get": "api", "images": "api", "prune": "api",
-        "pull": "api", "push": "api", "create_volume": "api", "get_volume": "api",
+        "pull": "api", "push": "api", "cp": "api", "create_volume": "api", "get_volume": "api",
         "list_volumes": "api", "remove_volume": "api", "prune_volumes": "api",
         "doctor": "checks",
         "SandboxError": "errors", "KernelCallError": "errors", "NotFound": "errors",

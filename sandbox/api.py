@@ -404,6 +404,17 @@ def push(name: str, quiet: bool = False) -> str:
                  log=(lambda *_: None) if quiet else print)
 
 
+def cp(source: str, destination: str, archive: bool = False,
+       follow_link: bool = False) -> list[str]:
+    """Copy into or out of a container (``docker cp``): one side is ``"NAME:/path"``.
+
+    ``cp("web:/etc/hosts", "hosts")``, ``cp("conf/.", "web:/etc/app")``; returns
+    what could not be copied as it was (owners a rootless container cannot keep).
+    """
+    from .copying import cp as _cp
+    return _cp(source, destination, follow=follow_link, keep_ids=archive, root=state_root())
+
+
 def prune() -> list[str]:
     """Remove every stopped container and leftovers of crashed runs."""
     return lifecycle.prune(state_root())[0]

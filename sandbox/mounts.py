@@ -336,7 +336,8 @@ def mount_json(m: dict) -> dict:
 
 def check_network(network: str | None) -> None:
     """``--network``: every container here gets its own network namespace with only ``lo``,
-    which is Docker's ``--network none``; bridges and published ports are chapter 08's."""
+    which is Docker's ``--network none``; bridges and published ports are chapter 09's."""
     if network not in (None, "none"):
-        raise UsageError(f'network "{network}" is not supported yet: containers here have '
-                         'only a loopback interface (--network none)')
+        from .chapters import not_yet
+        raise not_yet(f"--network {network}", "network",
+                      "until then a container has only a loopback interface (--network none)")

@@ -69,13 +69,23 @@ def _comma_list(values: list[str]) -> list[str]:
     return [v for value in values for v in value.split(",") if v]
 
 
-def cmd_create(args, **flags) -> int:
+def _no_ports_yet(publish: list[str]) -> None:
+    """``-p``/``--publish`` needs a network with a bridge: chapter 09's."""
+    if publish:
+        from ..chapters import not_yet
+        raise not_yet(f"-p {publish[0]}", "network", "until then a container is reached "
+                      "only from inside it (sandbox exec)")
+
+
+def cmd_create(args, publish, **flags) -> int:
+    _no_ports_yet(publish)
     container = _create(args, **flags)
     print(container.id)
     return 0
 
 
-def cmd_run(args, detach, **flags) -> int:
+def cmd_run(args, detach, publish, **flags) -> int:
+    _no_ports_yet(publish)
     if detach and flags["tty"]:
         raise UsageError("-t with -d is not supported: there is no 'attach' to come back to; "
                          "use 'sandbox exec -it' to get a terminal in a detached container")
@@ -413,23 +423,53 @@ def cmd_inspect(args, format) -> int:
 
 # --- stats ------------------------------------------------------------------------
 def cmd_stats(args, no_stream, all) -> int:
-    """Docker's ``stats`` columns; without --no-stream, refreshed until Ctrl-C."""
+    """Docker's ``stats`` columns; without --no-stream, refreshed until Ctrl-C.
+
+    A container without a cgroup (rootless, where this user may not make one)
+    gets Docker's "--" for numbers it cannot read, and one line says why.
+    """
     if args:
         containers = [lookup(_root(), ref) for ref in args]
     else:
         containers = [c for c in all_containers(_root()) if all or c.running]
     header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
     while True:
-        rows = [[r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
-                 f"{size(r['memory'], binary=True)} / {size(r['memory_limit'], binary=True)}",
-                 f"{r['memory_percent']:.2f}%", str(r["pids"])]
-                for r in lifecycle.stats([c for c in containers if c.running],
-                                         interval=0 if no_stream else 1.0)]
+        running = [c for c in containers if c.running]
+        measured = {r["id"]: [r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
+                              f"{size(r['memory'], binary=True)} / "
+                              f"{size(r['memory_limit'], binary=True)}",
+                              f"{r['memory_percent']:.2f}%", str(r["pids"])]
+                    for r in lifecycle.stats(running, interval=0 if no_stream else 1.0)}
+        unmeasured = [c for c in running if c.id not in measured]
+        rows = [measured.get(c.id) or [c.short_id, c.name, "--", "-- / --", "--", "--"]
+                for c in running]
         if not no_stream:
             print("\033[2J\033[H", end="")  # clear the screen, as docker stats does
         print(table(rows, header), flush=True)
+        if unmeasured:
+            from ..cgroups import why_none
+            names = ", ".join(c.name for c in unmeasured)
+            print(f"sandbox: no numbers for {names}: the kernel counts CPU, memory and "
+                  f"processes per cgroup, and {'it has' if len(unmeasured) == 1 else 'they have'}"
+                  f" none; {why_none()}", file=sys.stderr, flush=True)
         if no_stream or not any(c.running for c in containers):
             return 0
+
+
+# --- cp ---------------------------------------------------------------------------
+def cmd_cp(args, archive, follow_link, quiet) -> int:
+    """``docker cp``: see :mod:`sandbox.copying`.  Any failure exits 1, as Docker's does
+    (:func:`sandbox.cli.exit_code`)."""
+    from ..copying import cp
+
+    def stop(signum, _frame):  # `kill` or `timeout`: unwind, so that no half copy stays
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    notices = cp(args[0], args[1], follow=follow_link, keep_ids=archive, root=_root())
+    if notices:
+        print(f"sandbox: notice: {len(notices)} thing(s) could not be copied as they were, "
+              f"e.g. {notices[0]}", file=sys.stderr)
+    return 0
 
 
 # --- doctor, version --------------------------------------------------------------
