@@ -50,6 +50,7 @@ def watch(container: Container, init_pid: int) -> int:
             status = 255 << 8
             break
     code = exit_code(status)
+    end_network_helper(container)
     oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
     state = container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
                                   OOMKilled=oom_killed, Cgroup=cgroup_left,
@@ -60,6 +61,14 @@ def watch(container: Container, init_pid: int) -> int:
         from .volumes import remove_anonymous
         remove_anonymous(container.root, container.spec.mounts)  # as Docker's --rm does
     return code
+
+
+def end_network_helper(container: Container) -> None:
+    """A rootless container's network helper (pasta) ends with it: sandbox.rootless_net."""
+    state = container.state
+    if state.get("RootlessNetwork"):
+        from .rootless_net import detach
+        detach(container, state)
 
 
 class RemovalLock:
