@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -81,6 +80,14 @@ UNPRIVILEGED_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 
 class RootlessNetError(SandboxError):
     """The rootless network helper could not give the container its network."""
+
+
+def wanted(spec) -> bool:
+    """Whether a container gets pasta: rootless, with a network other than none, host or
+    container:NAME (``Spec.network``, which ``--network`` sets: sandbox.networks)."""
+    network = getattr(spec, "network", None) or "none"
+    return bool(spec.rootless) and network not in ("none", "host") \
+        and not network.startswith("container:")
 
 
 # --- the contract: attach after the namespace exists, detach when the container ends ----
@@ -123,6 +130,49 @@ def detach(container, state: dict) -> None:
             return
         if procfs.wait_gone(pid, started, wait):
             return
+
+
+def prepare(container, ports: list[dict]) -> tuple[int, dict]:
+    """For the rootless monitor, already in the container's user namespace: a new network
+    namespace with ``lo`` up and pasta attached, before the container's init exists.
+
+    Returns a descriptor of the namespace (the monitor forks init into it with setns(2))
+    and the state's entries from :func:`attach`.  The namespace is made by a short-lived
+    child, because the monitor itself must stay in the host's namespace while pasta
+    starts (pasta binds the published ports in the namespace of whoever starts it), and
+    an ordinary user, once out, may not setns(2) back into the host's namespace.
+    """
+    from . import namespaces
+    from . import syscalls as sc
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
+    holder = os.fork()
+    if holder == 0:
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            sc.unshare(sc.CLONE_NEWNET)  # owned by the container's user namespace
+            namespaces.loopback_up()
+            os.write(ready_w, b"1")
+            os.read(done_r, 1)  # kept alive (a pid for attach) until the monitor is done
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise RootlessNetError("cannot give the container a network: making its network "
+                                   "namespace (unshare CLONE_NEWNET) failed")
+        netns = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return netns, attach(container, holder, ports)
+        except BaseException:
+            os.close(netns)
+            raise
+    finally:
+        os.close(done_w)
+        os.close(ready_r)
+        os.waitpid(holder, 0)
 
 
 # --- checks (pure, or reading /proc and /dev only) ------------------------------------------
@@ -207,6 +257,7 @@ def _docker_ports(decided: list[dict]) -> dict:
 
 def _host_port(entry: dict) -> int:
     """The host port: as given, or the first free one of a range, or any free one."""
+    import socket
     text = str(entry.get("HostPort") or "")
     if text and "-" not in text:
         return int(text)
@@ -332,6 +383,7 @@ def _point_resolv_conf(path: Path) -> None:
 
 def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 5) -> bool:
     """True once something accepts connections on host:port (tests and the notebook use it)."""
+    import socket
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -106,9 +106,18 @@ def start_httpd(name, page="hello from the container"):
 
 
 def fetch(url, timeout=5) -> str:
+    """The page at ``url``, retried for a few seconds: pasta accepts on the host's port at
+    once, and closes the connection while nothing listens inside yet."""
     import urllib.request
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def helper_of(c) -> dict:
@@ -282,3 +291,41 @@ def test_a_stale_record_signals_nothing():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+@rootless_only
+def test_prepare_gives_the_monitor_a_namespace_with_pasta_before_init_exists(name, state_root,
+                                                                             tmp_path):
+    """What the rootless monitor does (sandbox.runtime): in the container's user namespace,
+    prepare() makes the network namespace and starts pasta; init is forked inside it."""
+    tun_usable()
+    sandbox("create", "--name", name, "busybox", "true", check=True)
+    c = container(state_root, name)
+    (tmp_path / "index.html").write_text("served from the prepared namespace\n")
+    port = free_port()
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child == 0:  # the monitor's part
+        try:
+            from sandbox import namespaces, syscalls as sc
+            namespaces.enter_user_namespace()
+            netns, _ = rootless_net.prepare(c, [entry(port)])
+            sc.setns(netns, sc.CLONE_NEWNET)
+            os.write(ready_w, b"1")
+            from sandbox.busybox import find_busybox
+            os.execv(find_busybox(), ["busybox", "httpd", "-f", "-p", "80", "-h", str(tmp_path)])
+        finally:
+            os._exit(1)
+    os.close(ready_w)
+    try:
+        assert os.read(ready_r, 1) == b"1"
+        assert rootless_net.wait_listening(port)
+        assert fetch(f"http://127.0.0.1:{port}/") == "served from the prepared namespace\n"
+    finally:
+        os.close(ready_r)
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        helper = helper_of(c)
+        rootless_net.detach(c, c.state)
+        assert helper and procfs.wait_gone(helper["Pid"], helper["PidStart"], 5)
+        sandbox("rm", name, check=True)
