@@ -93,6 +93,16 @@ class RootlessNetError(SandboxError):
     """The rootless network helper could not give the container its network."""
 
 
+def problem() -> str:
+    """Why this user's containers cannot have a network here ("" if they can): for choosing
+    a rootless container's default network (none when this says why) and for ``doctor``."""
+    import shutil
+    if shutil.which(TOOL) is None:
+        return ("rootless containers reach the network through pasta, which is not "
+                "installed: sudo apt-get install passt")
+    return tun_problem()
+
+
 def wanted(spec) -> bool:
     """Whether a container gets pasta: rootless, with a network other than none, host or
     container:NAME (``Spec.network``, which ``--network`` sets: sandbox.networks)."""
@@ -111,10 +121,12 @@ def attach(container, pid: int, ports: list[dict]) -> dict:
     written to the container's state at once, so that a crash after this call still
     leaves something :func:`detach` can find.
     """
-    check_tun()
+    why = problem()  # pasta missing, or /dev/net/tun closed to this user
+    if why:
+        raise MissingFeature(why)
+    for p in ports:
+        check_port(p)  # first: nothing is started for a -p that cannot be
     decided = [dict(p, HostPort=str(_host_port(p))) for p in ports]
-    for p in decided:
-        check_port(p)
     helper = _start(container, pid, decided)
     container.write_state(RootlessNetwork=helper)
     _point_resolv_conf(container.dir / "resolv.conf")
@@ -217,10 +229,14 @@ def tun_problem() -> str:
 
 
 def check_port(entry: dict) -> None:
-    """``-p`` below ip_unprivileged_port_start is refused, as rootless podman does."""
-    port, lowest = int(entry["HostPort"]), unprivileged_port_start()
+    """``-p`` below ip_unprivileged_port_start is refused, as rootless podman does.
+    (An empty HostPort, any free port, is always above it.)"""
+    given = str(entry.get("HostPort") or "")
+    if not given:
+        return
+    port, lowest = int(given.partition("-")[0]), unprivileged_port_start()
     if port < lowest:
-        raise UsageError(f"-p {port}:{entry['ContainerPort']}: a rootless container cannot "
+        raise UsageError(f"-p {given}:{entry['ContainerPort']}: a rootless container cannot "
                          f"publish host port {port} below net.ipv4.ip_unprivileged_port_start "
                          f"({lowest}): choose a port >= {lowest}, or as root run sudo sysctl "
                          f"-w net.ipv4.ip_unprivileged_port_start={port}")
@@ -296,10 +312,6 @@ def _start(container, pid: int, ports: list[dict]) -> dict:
     inside the container's user namespace (the monitor) may not open another
     process's /proc/PID/ns files, and a pid could be reused.
     """
-    import shutil
-    if shutil.which(TOOL) is None:
-        raise MissingFeature("rootless containers reach the network through pasta, which is "
-                             "not installed: sudo apt-get install passt")
     log, pid_file = container.dir / LOG, container.dir / "rootless-net.pid"
     netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     userns = None if _same_user_namespace(pid) else \

@@ -60,6 +60,9 @@ def test_a_privileged_host_port_is_refused_naming_the_sysctl():
     assert "net.ipv4.ip_unprivileged_port_start" in str(err.value)
     assert "\n" not in str(err.value)
     rootless_net.check_port(entry(lowest))
+    with pytest.raises(UsageError):
+        rootless_net.check_port(entry(f"{lowest - 1}-{lowest + 5}"))
+    rootless_net.check_port(entry(""))
 
 
 def test_an_empty_host_port_takes_a_free_one():
