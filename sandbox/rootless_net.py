@@ -286,9 +286,19 @@ def _host_port(entry: dict) -> int:
     """The host port: as given, or the first free one of a range, or any free one."""
     import socket
     text = str(entry.get("HostPort") or "")
-    if text and "-" not in text:
-        return int(text)
     kind = socket.SOCK_STREAM if entry["Proto"] == "tcp" else socket.SOCK_DGRAM
+    if text and "-" not in text:
+        with socket.socket(socket.AF_INET, kind) as s:
+            if kind == socket.SOCK_STREAM:  # as pasta does: a closed connection's
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+            try:  # tried now for Docker's sentence; pasta binds it a moment later
+                s.bind((entry.get("HostIp") or "", int(text)))
+            except OSError:
+                shown = entry.get("HostIp") or "0.0.0.0"
+                raise RootlessNetError(f"-p {text}:{entry['ContainerPort']}: Bind for "
+                                       f"{shown}:{text} failed: port is already allocated") \
+                    from None
+        return int(text)
     low, _, high = text.partition("-")
     candidates = range(int(low), int(high) + 1) if text else [0]
     for port in candidates:
