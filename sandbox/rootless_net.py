@@ -111,6 +111,18 @@ def wanted(spec) -> bool:
         and not network.startswith("container:")
 
 
+def check_network(mode: str | None) -> None:
+    """Refuse, in one sentence, what rootless containers cannot do yet: a user-defined
+    network (its names need the bridge in a namespace of the user's; see above)."""
+    if mode in (None, "", "default", "bridge", "none", "host", NETWORK) \
+            or mode.startswith("container:"):
+        return
+    raise UsageError(f"--network {mode}: rootless containers cannot join a user-defined "
+                     "network yet (its names need a bridge in a network namespace of your "
+                     "own, which sandbox does not make yet): run as root, or use the default "
+                     "network (pasta) with -p")
+
+
 # --- the contract: attach after the namespace exists, detach when the container ends ----
 def attach(container, pid: int, ports: list[dict]) -> dict:
     """Give the network namespace of ``pid`` (a process of ``container``) an interface to

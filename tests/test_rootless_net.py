@@ -46,6 +46,15 @@ def test_no_ports_means_none_not_pastas_auto():
     assert argv[argv.index("--userns") + 1] == "/proc/self/fd/8"
 
 
+def test_rootless_user_networks_are_refused_in_one_sentence():
+    for mode in (None, "bridge", "none", "host", "container:web", "pasta"):
+        rootless_net.check_network(mode)
+    with pytest.raises(UsageError) as err:
+        rootless_net.check_network("mynet")
+    assert str(err.value).startswith("--network mynet: rootless containers cannot join")
+    assert "\n" not in str(err.value)
+
+
 def test_ports_as_docker_shows_them():
     shown = rootless_net._docker_ports([entry(8080), entry(8081, 80, host_ip="127.0.0.1")])
     assert shown == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
