@@ -141,7 +141,8 @@ def attach(container, pid: int, ports: list[dict]) -> dict:
     decided = [dict(p, HostPort=str(_host_port(p))) for p in ports]
     helper = _start(container, pid, decided)
     container.write_state(RootlessNetwork=helper)
-    _point_resolv_conf(container.dir / "resolv.conf")
+    if not getattr(container.spec, "dns", None):  # --dns servers are reached through pasta too
+        _point_resolv_conf(container.dir / "resolv.conf")
     return {"Networks": {NETWORK: {"IPAddress": ADDRESS, "Gateway": GATEWAY, "MacAddress": MAC,
                                    "IPPrefixLen": PREFIX, "Aliases": []}},
             "Ports": _docker_ports(decided),
@@ -411,7 +412,8 @@ def _is_helper(pid: int) -> bool:
 
 
 def _point_resolv_conf(path: Path) -> None:
-    """The container asks pasta's forwarder (10.0.2.3), which asks the host's resolvers.
+    """The container asks pasta's forwarder (10.0.2.3), which asks the host's resolvers,
+    loopback ones too (systemd-resolved's 127.0.0.53): pasta asks from the host's side.
 
     Rewritten in place, not replaced: the file may already be bind-mounted into the
     container, and a mount follows the inode, not the name.
