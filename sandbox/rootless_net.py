@@ -274,9 +274,11 @@ def pasta_argv(ports: list[dict], netns_fd: int, userns_fd: int | None, log: Pat
             "--ns-mac-addr", MAC, "--no-map-gw", "--dns-forward", DNS, "--ipv4-only",
             "--ns-ifname", "eth0"]
     for proto, flag in (("tcp", "-t"), ("udp", "-u")):
-        # "none" for no ports: pasta's default, "auto", would publish whatever listens
+        # One option per port (pasta maps host:container per option, not per list item);
+        # "none" for no ports: pasta's default, "auto", would publish whatever listens.
         specs = [_pasta_spec(p) for p in ports if p["Proto"] == proto] or ["none"]
-        argv += [flag, ",".join(specs)]
+        for spec in specs:
+            argv += [flag, spec]
     argv += ["-T", "none", "-U", "none"]  # nothing of the host's loopback seen inside
     if userns_fd is not None:
         argv += ["--userns", f"/proc/self/fd/{userns_fd}"]
