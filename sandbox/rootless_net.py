@@ -371,8 +371,14 @@ def _run(argv: list[str], keep: list[int]) -> int:
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            for fd in keep:
+            # Nothing else of the caller's: pasta outlives it, and a pipe it held would
+            # keep the caller (a notebook reading a container's output) from end-of-file.
+            low = 3
+            for fd in sorted(keep):
+                os.closerange(low, fd)
                 os.set_inheritable(fd, True)
+                low = fd + 1
+            os.closerange(low, os.sysconf("SC_OPEN_MAX"))
             os.setsid()  # not in the caller's session: a terminal's ^C is not for pasta
             os.execvp(argv[0], argv)
         finally:

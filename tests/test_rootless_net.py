@@ -400,3 +400,21 @@ def test_dash_p_ranges_and_an_address_with_any_port(name):
             assert fetch(f"http://{url}/index.html") == "page\n", url
     finally:
         sandbox("rm", "-f", name)
+
+
+@rootless_only
+def test_pasta_holds_none_of_the_callers_descriptors(name, state_root):
+    """A notebook's pipe, inheritable, must not stay open in pasta (which outlives the call)."""
+    import select
+    tun_usable()
+    sandbox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    c = container(state_root, name)
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    try:
+        rootless_net.attach(c, c.pid, [])
+        os.close(w)
+        assert select.select([r], [], [], 5)[0] and os.read(r, 1) == b""  # end-of-file
+    finally:
+        os.close(r)
+        sandbox("rm", "-f", name)
