@@ -7,14 +7,14 @@ Here, as with aardvark-dns, one small process per network listens on port 53
 of the gateway address, and each container's resolv.conf says
 ``nameserver <gateway>``::
 
-      container "app"                      host
-     ┌──────────────────┐   UDP :53   ┌──────────────────────────────────┐
-     │ ping web         │────────────▶│ python -m sandbox.dns  (10.89.0.1)│
-     │ resolv.conf:     │             │  reads ROOT/networks/NAME/        │
-     │  nameserver      │◀────────────│        endpoints/*.json           │
-     │   10.89.0.1      │ web=10.89.0.2│  anything else ──▶ the host's    │
-     └──────────────────┘             │        resolvers (resolv.conf)   │
-                                      └──────────────────────────────────┘
+      container "app"                        host
+     ┌──────────────────┐   "web?"      ┌─────────────────────────────────────┐
+     │ ping web         │──────────────▶│ sandbox.dns on 10.89.0.1 port 53    │
+     │ resolv.conf:     │  UDP/TCP :53  │  names: ROOT/networks/NAME/         │
+     │  nameserver      │◀──────────────│         endpoints/*.json            │
+     │   10.89.0.1      │ "10.89.0.2"   │  other names ──▶ the host's         │
+     └──────────────────┘               │         resolvers (resolv.conf)     │
+                                        └─────────────────────────────────────┘
 
 The message format (RFC 1035 section 4.1).  A query for ``web``, type A::
 
@@ -244,8 +244,13 @@ class Table:
         self.seen: int | None = None
         self.names: dict[str, str] = {}
         self.reverse: dict[str, str] = {}
+        self.lock = threading.Lock()  # the main loop and TCP threads both ask
 
     def refresh(self) -> None:
+        with self.lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         try:
             mtime = os.stat(self.directory).st_mtime_ns
         except OSError:
@@ -267,14 +272,15 @@ class Table:
         if qclass != CLASS_IN:
             return None
         self.refresh()
-        if name in self.names:
+        names, reverse = self.names, self.reverse
+        if name in names:
             if qtype == TYPE_A:
                 return make_answer(ident, flags, question, NOERROR,
-                                   [(TYPE_A, socket.inet_aton(self.names[name]))])
+                                   [(TYPE_A, socket.inet_aton(names[name]))])
             return make_answer(ident, flags, question, NOERROR)  # the name is ours, no such type
-        if name in self.reverse and qtype == TYPE_PTR:
+        if name in reverse and qtype == TYPE_PTR:
             return make_answer(ident, flags, question, NOERROR,
-                               [(TYPE_PTR, encode_name(self.reverse[name]))])
+                               [(TYPE_PTR, encode_name(reverse[name]))])
         return None
 
 
