@@ -275,13 +275,19 @@ class Bench:
             bridge.missing = publish.missing = f"server container failed: {msg[:120]}"
             return [bridge, publish]
         address = container_address(self.root, name)
-        wait_listening("127.0.0.1", port)
+        self.notes.append(f"MTU of the default bridge sandbox0: {device_mtu('sandbox0')} "
+                          f"(from the host's route), loopback's: {device_mtu('lo')}")
+        try:
+            wait_listening("127.0.0.1", port)
+        except RuntimeError as e:
+            publish.missing = f"failed: {e}"
         client = self.root.sandbox("run", "--rm", *iperf_mounts(), "busybox", *iperf_in_container())
         if address:
             bridge.measure = iperf_client(client, address, IPERF_PORT, self.seconds)
         else:
             bridge.missing = "no IPAddress in `sandbox inspect` of the server"
-        publish.measure = iperf_client(["iperf3"], "127.0.0.1", port, self.seconds)
+        if not publish.missing:
+            publish.measure = iperf_client(["iperf3"], "127.0.0.1", port, self.seconds)
         return [bridge, publish]
 
     def rootless_publish(self, works: bool) -> tuple[Row, str | None]:
@@ -299,7 +305,11 @@ class Bench:
         if not ok:
             row.missing = f"server container failed: {msg[:120]}"
             return row, None
-        wait_listening("127.0.0.1", port)
+        try:
+            wait_listening("127.0.0.1", port)
+        except RuntimeError:
+            row.missing = f"{NEEDS['rootless']} (`-p` was accepted, but nothing answers on the port)"
+            return row, None
         row.measure = iperf_client(["iperf3"], "127.0.0.1", port, self.seconds)
         return row, forwarder_of(self.rootless)
 
@@ -377,7 +387,12 @@ class Bench:
                 row.missing = f"docker run failed: {msg[:100]}"
             return rows
         ok, address = probe(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name])
-        wait_listening("127.0.0.1", port)
+        try:
+            wait_listening("127.0.0.1", port)
+        except RuntimeError as e:
+            for row in rows:
+                row.missing = f"failed: {e}"
+            return rows
         rows[0].measure = iperf_client(["docker", "run", "--rm", *iperf_mounts(), image,
                                         *iperf_in_container()], address.strip(), IPERF_PORT,
                                        self.seconds)
@@ -408,6 +423,13 @@ def container_address(who: As, name: str) -> str | None:
         if network.get("IPAddress"):
             return network["IPAddress"]
     return settings.get("IPAddress") or None
+
+
+def device_mtu(device: str) -> str:
+    try:
+        return Path(f"/sys/class/net/{device}/mtu").read_text().strip()
+    except OSError:
+        return "?"
 
 
 def busybox_rootfs(who: As) -> Path:
