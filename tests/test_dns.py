@@ -340,18 +340,8 @@ def test_one_responder_per_network_even_when_asked_at_once(net):
 
 
 def responders_of(root: Path) -> list[int]:
-    """The processes whose command line names this state root's network: the responders."""
-    found = []
-    needle = str(root / "networks" / NETWORK).encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if needle in cmdline and any(b"from sandbox.dns import main" in part for part in cmdline):
-                found.append(int(entry))
-    return found
+    """The processes whose command line names this state root's test network: the responders."""
+    return responders_of_network(root, NETWORK)
 
 
 def test_it_is_detached_and_lean(net):
@@ -452,3 +442,55 @@ def test_busybox_nslookup_in_a_container_asks_a_responder_on_its_port_53(tmp_pat
         dns.stop(root, NETWORK)
         sandbox("rm", "-f", name)
     assert responders_of(root) == []
+
+
+# --- with the network part: names on a user network ----------------------------------
+def has_user_networks() -> bool:
+    r = sandbox("network", "ls")
+    return r.returncode == 0
+
+
+@root_only
+def test_containers_on_a_user_network_resolve_each_other_by_name(name, state_root):
+    """The acceptance test of the contract: net-core calls ensure(); names come from endpoints."""
+    if not has_user_networks():
+        pytest.skip("`sandbox network` arrives with the netcore branch")
+    network = f"{name[:20]}-net"
+    sandbox("network", "create", network, check=True)
+    try:
+        sandbox("run", "-d", "--name", f"{name}-web", "--network", network, "--network-alias", "www",
+                "busybox", "sleep", "60", check=True)
+        pid = responder_pid(state_root, network)
+        r = sandbox("run", "--rm", "--network", network, "busybox", "sh", "-c",
+                    f"nslookup {name}-web && nslookup WWW && ping -c1 -W2 www", check=True)
+        assert r.stdout.count("Name:") == 2 and "1 packets received" in r.stdout, r.stdout
+        # A container started later resolves; the responder is still the same one.
+        sandbox("run", "-d", "--name", f"{name}-late", "--network", network, "busybox", "sleep", "60",
+                check=True)
+        r = sandbox("exec", f"{name}-web", "nslookup", f"{name}-late", check=True)
+        assert "Address: " in r.stdout.split("Name:")[-1], r.stdout
+        assert responder_pid(state_root, network) == pid and responders_of_network(state_root, network) == [pid]
+        # On the default bridge, names do not resolve (Docker's behaviour).
+        r = sandbox("run", "--rm", "busybox", "nslookup", f"{name}-web")
+        assert r.returncode != 0
+    finally:
+        sandbox("rm", "-f", f"{name}-web", f"{name}-late")
+        sandbox("network", "rm", network)
+    deadline = time.monotonic() + 5
+    while responders_of_network(state_root, network) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert responders_of_network(state_root, network) == []
+
+
+def responders_of_network(root: Path, network: str) -> list[int]:
+    needle = str(Path(root) / "networks" / network).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if needle in cmdline and any(b"from sandbox.dns import main" in part for part in cmdline):
+                found.append(int(entry))
+    return found
