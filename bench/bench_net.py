@@ -261,6 +261,19 @@ class Bench:
         return Row("loopback", "host loopback: `iperf3 -c 127.0.0.1` → `iperf3 -s` on the host",
                    measure=iperf_client(["iperf3"], "127.0.0.1", port, self.seconds))
 
+    def loopback_at_mtu(self, device: str = "sandbox0") -> Row | None:
+        """Loopback in a namespace of its own whose lo has the bridge's MTU: what the MTU alone costs."""
+        mtu = device_mtu(device)
+        if mtu in ("?", device_mtu("lo")):
+            return None
+        script = (f"ip link set lo mtu {mtu} up && {{ iperf3 -s -1 -p {IPERF_PORT} >/dev/null & }} "
+                  f"&& sleep 0.3 && exec iperf3 \"$@\"")
+        userns = [] if os.geteuid() == 0 else ["-r"]
+        return Row("loopback_mtu", f"loopback at the bridge's MTU ({mtu}), in a network namespace "
+                                   f"of its own: the MTU's share of the bridge's figure",
+                   measure=iperf_client(["unshare", *userns, "-n", "sh", "-c", script, "sh"],
+                                        "127.0.0.1", IPERF_PORT, self.seconds))
+
     def bridge_and_publish(self, core: bool) -> list[Row]:
         bridge = Row("bridge", "sandbox, container → container on the default bridge")
         publish = Row("publish", "sandbox as root, host → container through `-p 127.0.0.1:P:5201`")
@@ -594,9 +607,11 @@ def main() -> int:
             bench.notes.append("not root: the root rows were skipped")
 
         rows = [bench.loopback()]
-        rows += bench.bridge_and_publish(core) if is_root else [
+        bridge_rows = bench.bridge_and_publish(core) if is_root else [
             Row("bridge", "sandbox, container → container on the default bridge", missing="skipped: needs root"),
             Row("publish", "sandbox as root, host → container through `-p`", missing="skipped: needs root")]
+        at_mtu = bench.loopback_at_mtu() if core else None  # after the bridge exists
+        rows += [r for r in [at_mtu] if r] + bridge_rows
         rootless_row, forwarder = bench.rootless_publish(rootless_ok)
         rows += [rootless_row, bench.bare_slirp4netns(), bench.bare_pasta()]
         rows += bench.docker_rows()
@@ -645,6 +660,10 @@ def main() -> int:
     print()
     print("**Notes**")
     print()
+    if "bridge" in med and "loopback_mtu" in med:
+        print(f"- container → container ÷ loopback at the bridge's MTU: "
+              f"{med['bridge'] / med['loopback_mtu']:.2f}× (what is left of the gap once the MTU "
+              f"is accounted for)")
     print("- iperf3 in containers: the host's /usr/bin/iperf3 and each library `ldd` lists, "
           "bind-mounted read-only into /opt/iperf and started through the loader mounted beside "
           "them, so every row runs the same binary")
