@@ -53,7 +53,9 @@ What it answers:
 - PTR for their addresses (``2.0.89.10.in-addr.arpa``);
 - everything else is forwarded unchanged to the host's resolvers, the
   ``nameserver`` lines of /etc/resolv.conf (loopback ones too: this process
-  runs on the host), and their answer relayed; SERVFAIL if none answers in time.
+  runs on the host), and the first good answer relayed (SERVFAIL or REFUSED
+  from one sends the query to the next); SERVFAIL if none answers in time.
+  An ``--internal`` network forwards nothing: its containers have no way out.
 
 The endpoint files are read again when their directory changes (its mtime),
 so a container started later resolves.  The process leaves by itself when the
@@ -91,7 +93,7 @@ IP_FREEBIND = 15            # <linux/in.h>: bind to an address not (yet) on an i
 
 # Header flags (RFC 1035 4.1.1) and the codes used here.
 QR, AA, TC, RD, RA = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP = 0, 1, 2, 3, 4
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
 TYPE_A, TYPE_PTR, TYPE_AAAA, CLASS_IN = 1, 12, 28, 1
 
 HEADER = struct.Struct("!HHHHHH")  # id, flags, qdcount, ancount, nscount, arcount
@@ -306,8 +308,14 @@ def split_upstream(server: str) -> tuple[int, tuple[str, int]]:
     return family, (host, int(port) if port else DEFAULT_PORT)
 
 
+def usable(reply: bytes, msg: bytes) -> bool:
+    """An answer to this query (its ID) that is not SERVFAIL or REFUSED: those send us to the
+    next upstream, as Docker's resolver does (moby libnetwork/resolver.go, forwardExtDNS)."""
+    return len(reply) >= HEADER.size and reply[:2] == msg[:2] and reply[3] & 0xF not in (SERVFAIL, REFUSED)
+
+
 def forward_udp(msg: bytes, upstreams: list[str]) -> bytes | None:
-    """Ask each upstream in turn; the first answer with the query's ID, or None."""
+    """Ask each upstream in turn; the first usable answer, or None."""
     deadline = time.monotonic() + UPSTREAM_TIMEOUT
     for server in upstreams:
         left = deadline - time.monotonic()
@@ -322,7 +330,9 @@ def forward_udp(msg: bytes, upstreams: list[str]) -> bytes | None:
                 while True:
                     reply = s.recv(65535)
                     if len(reply) >= 2 and reply[:2] == msg[:2]:
-                        return reply
+                        break
+                if usable(reply, msg):
+                    return reply
         except (OSError, ValueError):
             continue
     return None
@@ -340,7 +350,7 @@ def forward_tcp(msg: bytes, upstreams: list[str]) -> bytes | None:
             with socket.create_connection(address, timeout=left) as s:
                 s.sendall(struct.pack("!H", len(msg)) + msg)
                 reply = read_tcp_message(s)
-                if reply and reply[:2] == msg[:2]:
+                if reply and usable(reply, msg):
                     return reply
         except (OSError, ValueError):
             continue
@@ -369,8 +379,10 @@ class Responder:
     def __init__(self, network_dir: Path, listen_ip: str, port: int, upstreams: list[str]):
         self.network_dir = network_dir
         self.table = Table(network_dir / "endpoints")
-        # Never forward to ourselves: a resolv.conf naming this address would loop.
-        self.upstreams = [u for u in upstreams if split_upstream(u)[1] != (listen_ip, port)]
+        # Never forward to ourselves: a resolv.conf naming this address would loop.  Nor
+        # from an --internal network, which has no way out (Docker's resolver does the same).
+        self.upstreams = [] if is_internal(network_dir) else [
+            u for u in upstreams if split_upstream(u)[1] != (listen_ip, port)]
         self.slots = threading.BoundedSemaphore(MAX_FORWARDS)
         self.udp = bound_socket(socket.SOCK_DGRAM, listen_ip, port)
         self.tcp = bound_socket(socket.SOCK_STREAM, listen_ip, port)
@@ -453,6 +465,15 @@ class Responder:
                 self.slots.release()
         threading.Thread(target=run, daemon=True).start()
         return True
+
+
+def is_internal(network_dir: Path) -> bool:
+    """``Internal`` of the network's record (``network create --internal``)."""
+    try:
+        with open(network_dir / "network.json", "rb") as f:
+            return json.loads(f.read(1 << 20)).get("Internal") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def has_edns(msg: bytes) -> bool:

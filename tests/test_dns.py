@@ -109,7 +109,7 @@ def alive(pid: int) -> bool:
 
 # --- a fake upstream resolver: far.example is 192.0.2.77, everything else NXDOMAIN ----
 class FakeUpstream:
-    def __init__(self, silent: bool = False):
+    def __init__(self, silent: bool = False, failing: bool = False):
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.port = self.udp.getsockname()[1]
@@ -117,7 +117,7 @@ class FakeUpstream:
         self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.tcp.bind(("127.0.0.1", self.port))
         self.tcp.listen(4)
-        self.silent, self.asked = silent, []
+        self.silent, self.failing, self.asked = silent, failing, []
         self.closing = False
         for target in (self.serve_udp, self.serve_tcp):
             threading.Thread(target=target, daemon=True).start()
@@ -125,6 +125,8 @@ class FakeUpstream:
     def reply(self, msg: bytes) -> bytes:
         ident, flags, name, qtype, _, question = dns.parse_query(msg)
         self.asked.append(name)
+        if self.failing:
+            return dns.make_answer(ident, flags, question, dns.SERVFAIL, authoritative=False)
         if name == "far.example" and qtype == 1:
             return dns.make_answer(ident, flags, question, 0, [(1, socket.inet_aton("192.0.2.77"))], False)
         return dns.make_answer(ident, flags, question, dns.NXDOMAIN, authoritative=False)
@@ -295,6 +297,36 @@ def test_servfail_soon_when_no_upstream_answers(tmp_path):
     finally:
         dns.stop(root, NETWORK)
         silent.close()
+
+
+def test_an_upstream_that_fails_sends_the_query_to_the_next(tmp_path, upstream):
+    failing = FakeUpstream(failing=True)
+    root = tmp_path / "root"
+    write_endpoint(root, "a1b2c3d4e5f6a7b8c9d0", "web", "10.89.0.2")
+    port = free_port()
+    try:
+        dns.ensure(root, NETWORK, "127.0.0.1", port=port,
+                   upstreams=[f"127.0.0.1#{failing.port}", f"127.0.0.1#{upstream.port}"])
+        assert addresses(ask("far.example", port)[1]) == ["192.0.2.77"]
+        assert addresses(ask("far.example", port, tcp=True)[1]) == ["192.0.2.77"]
+        assert failing.asked == ["far.example"] * 2 and upstream.asked == ["far.example"] * 2
+    finally:
+        dns.stop(root, NETWORK)
+        failing.close()
+
+
+def test_an_internal_network_forwards_nothing(tmp_path, upstream):
+    root = tmp_path / "root"
+    write_endpoint(root, "a1b2c3d4e5f6a7b8c9d0", "web", "10.89.0.2")
+    (root / "networks" / NETWORK / "network.json").write_text(json.dumps({"Name": NETWORK, "Internal": True}))
+    port = free_port()
+    try:
+        dns.ensure(root, NETWORK, "127.0.0.1", port=port, upstreams=[f"127.0.0.1#{upstream.port}"])
+        assert ask("far.example", port) == (dns.SERVFAIL, [])
+        assert addresses(ask("web", port)[1]) == ["10.89.0.2"]
+        assert upstream.asked == []
+    finally:
+        dns.stop(root, NETWORK)
 
 
 def test_malformed_and_huge_packets_are_dropped_and_it_keeps_answering(net):
