@@ -532,7 +532,9 @@ def ensure(root: Path, network_name: str, listen_ip: str, *, port: int = DEFAULT
     :class:`sandbox.errors.SandboxError` naming the network if it cannot.
     """
     directory = network_dir(root, network_name)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not directory.is_dir():
+        from .errors import NotFound
+        raise NotFound(f"network {network_name} not found (no {directory})")
     servers = read_resolv_conf(resolv_conf) if upstreams is None else list(upstreams)
     # Several `run`s may join the network at once: one of them starts the responder.
     with open(directory / LOCK_FILE, "a") as lock:
@@ -615,9 +617,8 @@ def main(argv: list[str]) -> None:
 
 def write_pid_file(path: Path) -> None:
     """``PID STARTTIME``, so that a reused pid is never mistaken for the responder."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{os.getpid()} {process_start(os.getpid())}\n")
-    os.replace(tmp, path)
+    from .paths import write_atomic
+    write_atomic(path, f"{os.getpid()} {process_start(os.getpid())}\n")
 
 
 def remove_own_pid_file(path: Path) -> None:

@@ -410,8 +410,15 @@ def test_it_leaves_by_itself_when_the_network_is_removed(net):
     assert not alive(pid)
 
 
+def test_a_network_that_is_not_there_is_one_sentence(tmp_path):
+    with pytest.raises(SandboxError, match=f"network {NETWORK} not found"):
+        dns.ensure(tmp_path, NETWORK, "127.0.0.1", port=free_port(), upstreams=[])
+    assert not (tmp_path / "networks").exists()
+
+
 def test_a_port_in_use_is_one_sentence(tmp_path):
     root = tmp_path / "root"
+    (root / "networks" / NETWORK).mkdir(parents=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
