@@ -175,12 +175,23 @@ def net(tmp_path, upstream):
     root = tmp_path / "root"
     write_endpoint(root, "a1b2c3d4e5f6a7b8c9d0", "web", "10.89.0.2", aliases=["WWW", "front"])
     write_endpoint(root, "0123456789abcdef0123", "db", "10.89.0.3")
-    port = free_port()
-    dns.ensure(root, NETWORK, "127.0.0.1", port=port, upstreams=[f"127.0.0.1#{upstream.port}"])
+    port = start_on_a_free_port(root, [f"127.0.0.1#{upstream.port}"])
     pid = responder_pid(root)
     yield root, port
     dns.stop(root, NETWORK)
     assert not alive(pid)
+
+
+def start_on_a_free_port(root: Path, upstreams: list[str]) -> int:
+    """ensure() on a free port; again on another if someone else took it in between."""
+    for attempt in range(5):
+        port = free_port()
+        try:
+            dns.ensure(root, NETWORK, "127.0.0.1", port=port, upstreams=upstreams)
+            return port
+        except SandboxError as e:
+            if "Address already in use" not in str(e) or attempt == 4:
+                raise
 
 
 # --- the message format, without a network ---------------------------------------------
