@@ -82,12 +82,17 @@ def addresses(records) -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t.bind(("127.0.0.1", port))  # free for TCP too
-        return port
+    """A port of 127.0.0.1 free for UDP and for TCP alike."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken for TCP: draw another
+            return port
 
 
 def write_endpoint(root: Path, cid: str, name: str, address: str, aliases=(), network=NETWORK):
