@@ -61,10 +61,15 @@ The endpoint files are read again when their directory changes (its mtime),
 so a container started later resolves.  The process leaves by itself when the
 network's directory disappears; :func:`stop` ends it sooner.  :func:`ensure`
 starts it (at most one per network: a lock and a pid file) as a detached,
-lean ``python -I -S`` that imports only this module, like the monitor
-(sandbox/monitor.py).  Rootless, the same code runs inside the user's own
-network namespace, where binding port 53 is allowed (the namespace belongs to
-the user's user namespace).
+lean ``python -I -S`` that imports only this module and sandbox.paths, like
+the monitor (sandbox/monitor.py): about 10 MiB, whatever the number of
+containers.  Rootless, the same code runs inside the user's own network
+namespace, where binding port 53 is allowed (the namespace belongs to the
+user's user namespace); ``ensure`` takes the port and the upstreams as
+parameters for that.
+
+See RFC 1035 (the format; 4.2 for UDP and TCP), resolv.conf(5), ip(7) for
+IP_FREEBIND, and podman's aardvark-dns, which this imitates.
 """
 
 from __future__ import annotations
