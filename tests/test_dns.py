@@ -142,7 +142,11 @@ class FakeUpstream:
                 msg, client = self.udp.recvfrom(4096)
             except OSError:
                 return
-            if msg and not self.silent:
+            if not msg:
+                continue
+            if self.silent:  # hears, never answers
+                self.asked.append(dns.parse_query(msg)[2])
+            else:
                 self.udp.sendto(self.reply(msg), client)
 
     def serve_tcp(self):
@@ -309,7 +313,26 @@ def test_servfail_soon_when_no_upstream_answers(tmp_path):
         started = time.monotonic()
         assert ask("far.example", port) == (dns.SERVFAIL, [])
         assert time.monotonic() - started < dns.UPSTREAM_TIMEOUT + 1
-        assert silent.asked == [] and addresses(ask("web", port)[1]) == ["10.89.0.2"]
+        assert silent.asked == ["far.example"] and addresses(ask("web", port)[1]) == ["10.89.0.2"]
+    finally:
+        dns.stop(root, NETWORK)
+        silent.close()
+
+
+def test_a_flood_of_forwarded_queries_never_delays_the_networks_own_names(tmp_path):
+    silent = FakeUpstream(silent=True)
+    root = tmp_path / "root"
+    write_endpoint(root, "a1b2c3d4e5f6a7b8c9d0", "web", "10.89.0.2")
+    try:
+        port = start_on_a_free_port(root, [f"127.0.0.1#{silent.port}"])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(dns.MAX_FORWARDS * 3):  # more than may wait at once: the rest are dropped
+                s.sendto(query_bytes(f"n{i}.far.example", 1), ("127.0.0.1", port))
+        started = time.monotonic()
+        assert addresses(ask("web", port)[1]) == ["10.89.0.2"]
+        assert time.monotonic() - started < 0.5
+        time.sleep(0.2)
+        assert 0 < len(silent.asked) <= dns.MAX_FORWARDS
     finally:
         dns.stop(root, NETWORK)
         silent.close()
