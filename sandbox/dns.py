@@ -577,24 +577,58 @@ def spawn(directory: Path, listen_ip: str, port: int, upstreams: list[str]) -> N
 
 
 def stop(root: Path, network_name: str, timeout: float = 5.0) -> None:
-    """Stop the network's responder, if one runs, and wait until it has gone."""
+    """Stop the network's responder, if one runs, and wait until it has gone.
+
+    Under the same lock as :func:`ensure`, so that a ``run`` joining the network
+    at that moment starts a new responder after this one has gone, not before.
+    """
     directory = network_dir(root, network_name)
-    pid = running_pid(root, network_name)
-    if pid is not None:
-        started = process_start(pid)
+    if not directory.is_dir():  # removed first: no pid file to read, so look for it
+        for pid in responders_serving(directory):
+            end_process(pid, timeout)
+        return
+    with open(directory / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pid = running_pid(root, network_name)
+        if pid is not None:
+            end_process(pid, timeout)
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            (directory / PID_FILE).unlink()
+        except FileNotFoundError:
             pass
-        deadline = time.monotonic() + timeout
-        while process_start(pid) == started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if process_start(pid) == started:
-            os.kill(pid, signal.SIGKILL)
+
+
+def responders_serving(directory: Path) -> list[int]:
+    """Responders (of this user) whose command line names ``directory``, found in /proc."""
+    found = []
+    wanted = str(directory).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != os.getuid():
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 6 and b"from sandbox.dns import main" in argv[4] and argv[6] == wanted:
+            found.append(int(entry))
+    return found
+
+
+def end_process(pid: int, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds."""
+    started = process_start(pid)
     try:
-        (directory / PID_FILE).unlink()
-    except FileNotFoundError:
-        pass
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while process_start(pid) == started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if process_start(pid) == started:
+        os.kill(pid, signal.SIGKILL)
 
 
 def main(argv: list[str]) -> None:

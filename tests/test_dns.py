@@ -449,6 +449,14 @@ def test_it_leaves_by_itself_when_the_network_is_removed(net):
     assert not alive(pid)
 
 
+def test_stop_after_the_directory_was_removed_still_ends_it_at_once(net):
+    root, _ = net
+    pid = responder_pid(root)
+    shutil.rmtree(root / "networks" / NETWORK)
+    dns.stop(root, NETWORK)
+    assert not alive(pid)
+
+
 def test_a_network_that_is_not_there_is_one_sentence(tmp_path):
     with pytest.raises(SandboxError, match=f"network {NETWORK} not found"):
         dns.ensure(tmp_path, NETWORK, "127.0.0.1", port=free_port(), upstreams=[])
