@@ -235,12 +235,19 @@ def read_endpoints(directory: Path) -> tuple[dict[str, str], dict[str, str]]:
         except (OSError, ValueError, AttributeError):
             continue
         wanted = [endpoint.get("Name"), *(endpoint.get("Aliases") or []), entry[:-5][:12]]
-        wanted = [n.strip(".").lower() for n in wanted if isinstance(n, str) and 0 < len(n) < 254]
+        wanted = [n.strip(".").lower() for n in wanted if is_dns_name(n)]
         for name in wanted:
             names.setdefault(name, address)
         if wanted:
             reverse.setdefault(reverse_name(address), wanted[0])
     return names, reverse
+
+
+def is_dns_name(name) -> bool:
+    """A name :func:`encode_name` can write: ASCII labels of 1 to 63 bytes, 253 in all."""
+    if not isinstance(name, str) or not name.isascii() or not 0 < len(name.strip(".")) < 254:
+        return False
+    return all(0 < len(label) < 64 for label in name.strip(".").split("."))
 
 
 class Table:
@@ -396,10 +403,13 @@ class Responder:
     def serve_forever(self) -> None:
         while self.network_dir.is_dir():
             readable, _, _ = select.select([self.udp, self.tcp], [], [], CHECK_EVERY)
-            if self.udp in readable:
-                self.on_datagram()
-            if self.tcp in readable:
-                self.on_connection()
+            try:
+                if self.udp in readable:
+                    self.on_datagram()
+                if self.tcp in readable:
+                    self.on_connection()
+            except Exception:  # noqa: BLE001 - whatever one packet does, the next is served
+                pass
 
     def respond(self, msg: bytes, forward) -> bytes | None:
         """Our answer, else the upstreams', else SERVFAIL; None for a packet that is dropped."""

@@ -252,7 +252,8 @@ def test_endpoint_files_that_do_not_parse_are_skipped(tmp_path):
     (directory / "bad.json").write_text("{not json")
     (directory / "list.json").write_text("[1, 2]")
     (directory / "noaddr.json").write_text('{"Name": "x", "IPv4Address": "nonsense"}')
-    (directory / "ok.json").write_text('{"Name": "Ok", "Aliases": [3, "al"], "IPv4Address": "10.0.0.9/8"}')
+    (directory / "ok.json").write_text('{"Name": "Ok", "Aliases": [3, "al", "a..b", "%s", "caf\\u00e9"], '
+                                       '"IPv4Address": "10.0.0.9/8"}' % ("x" * 64))
     assert dns.read_endpoints(directory) == ({"ok": "10.0.0.9", "al": "10.0.0.9"},
                                              {"9.0.0.10.in-addr.arpa": "ok"})
 
