@@ -37,7 +37,8 @@ class Spec:
                  tty: bool = False, interactive: bool = False, auto_remove: bool = False,
                  rootless: bool = False, limits: dict | None = None,
                  mounts: list[dict] = (), security: dict | None = None,
-                 userns: dict | None = None):
+                 userns: dict | None = None, log_opts: dict | None = None,
+                 restart: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -53,6 +54,8 @@ class Spec:
         self.mounts = list(mounts)            # -v and --tmpfs: see sandbox.mounts
         self.security = security              # capabilities, seccomp, ...: see sandbox.security
         self.userns = userns                  # --uidmap: {"uid", "gid", "size"}; see sandbox.userns
+        self.log_opts = log_opts              # --log-opt max-size, max-file: see sandbox.jsonlog
+        self.restart = restart                # --restart: {"Name", "MaximumRetryCount"}; sandbox.restart
 
     @property
     def in_user_namespace(self) -> bool:
@@ -111,6 +114,11 @@ class Container:
         if state.get("Status") == "running" and not procfs.is_alive(state.get("Pid"),
                                                                   state.get("PidStart")):
             state = self._reread_or_mark_dead()
+        elif state.get("Status") == "restarting" and not procfs.is_alive(
+                state.get("MonitorPid"), state.get("MonitorStart")):
+            state = self.state  # its monitor died waiting to restart it (or just restarted it)
+            if state.get("Status") == "restarting":
+                state = self.write_state(Status="exited", Error="the monitor process died")
         return state
 
     def _reread_or_mark_dead(self) -> dict:
