@@ -196,7 +196,9 @@ class Relay:
 
     # --- attach clients -------------------------------------------------------------
     def _listen(self, cdir: Path):
-        import socket
+        # The C module, not `socket`: the Python wrapper imports selectors and builds
+        # enums, half a megabyte more in a process that stays as long as the container.
+        import _socket as socket
         dir_fd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             address = socket_address(dir_fd)
@@ -218,14 +220,14 @@ class Relay:
 
     def _accept(self) -> None:
         try:
-            sock, _ = self.listener.accept()
+            fd, _ = self.listener._accept()  # accept(2): what socket.socket.accept() calls
         except OSError:
             return
-        self._add_client(sock.detach())
+        self._add_client(fd)
 
     def _add_client(self, fd: int) -> None:
-        import socket
-        sock = socket.socket(fileno=fd)
+        import _socket
+        sock = _socket.socket(fileno=fd)
         sock.settimeout(CLIENT_TIMEOUT)
         self.clients[fd] = [sock, b""]
         self.poller.register(fd, select.POLLIN)
