@@ -109,16 +109,24 @@ class Held:
 def watch(container: Container, init_pid: int, held: Held | None = None,
           serve: bool = False) -> int:
     """Relay and log the container's streams until its process 1 exits; record the exit;
-    remove it if ``--rm``.  Returns $?.  ``serve``: accept ``attach`` clients."""
-    relay = Relay(container, held or Held(), serve)
+    remove it if ``--rm``.  Returns $?.  ``serve``: accept ``attach`` clients.
+
+    With a restart policy the exit is recorded as "restarting" (and the delay
+    before the next start), in one write: ``stop`` never sees it "exited" in between.
+    """
+    held = held or Held()
+    relay = Relay(container, held, serve)
     try:
         status = relay.run(init_pid)
     finally:
         relay.close_streams()
     code = exit_code(status)
     oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
-    container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
-                          OOMKilled=oom_killed, Cgroup=cgroup_left, CgroupEvidence=evidence)
+    delay = restart_delay(container, code) if held.restarter >= 0 else None
+    container.write_state(Status="exited" if delay is None else "restarting", ExitCode=code,
+                          Pid=0, FinishedAt=now_iso(), OOMKilled=oom_killed,
+                          Cgroup=cgroup_left, CgroupEvidence=evidence,
+                          **({} if delay is None else {"RestartDelay": delay}))
     relay.say_goodbye(code)  # after the state is written: a client reads it next
     if container.spec.auto_remove:
         remove_files(container.root, container)
@@ -348,7 +356,7 @@ def main(argv: list[str]) -> None:
     container = Container(root, cid)
     code = watch(container, init_pid, held, serve=True)
     if held.restarter >= 0:
-        if restart_if_due(container, code):
+        if container.state.get("Status") == "restarting" and waited_out_backoff(container):
             os.write(held.restarter, b"go\n")
         os.close(held.restarter)  # without "go" its read fails, and it ends
         try:
@@ -389,26 +397,30 @@ def fork_restarter(container: Container) -> tuple[int, int]:
     return write, pid
 
 
-def restart_if_due(container: Container, code: int) -> bool:
-    """Decide (:mod:`sandbox.restart`) and wait the back-off; True: start it again now.
-
-    ``stop`` (or ``rm -f``) during the back-off sets ``StoppedByUser``, which is
-    checked every 50 ms.
-    """
+def restart_delay(container: Container, code: int) -> float | None:
+    """Seconds to wait before starting it again (:mod:`sandbox.restart`); None: never."""
     import time
     from .humanize import parse_iso
     from .restart import next_delay, should_restart
     state = container.state
     if not should_restart(container.spec.restart, code, state.get("RestartCount", 0),
                           state.get("StoppedByUser", False)):
-        return False
+        return None
     ran_for = time.time() - parse_iso(state.get("StartedAt") or now_iso())
-    delay = next_delay(state.get("RestartDelay", 0.0), ran_for)
-    container.write_state(Status="restarting", RestartDelay=delay)
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline:
-        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    return next_delay(state.get("RestartDelay", 0.0), ran_for)
+
+
+def waited_out_backoff(container: Container) -> bool:
+    """Sleep the recorded delay; False if ``stop`` (or ``rm -f``) came meanwhile.
+
+    They set ``StoppedByUser``, which is checked every 50 ms.
+    """
+    import time
+    deadline = time.monotonic() + container.state.get("RestartDelay", 0.0)
+    while True:
         if container.state.get("StoppedByUser"):
             container.write_state(Status="exited")
             return False
-    return True
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
