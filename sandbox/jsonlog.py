@@ -78,13 +78,13 @@ class JsonLog:
         self.max_size = to_bytes(opts["max-size"])
         self.max_file = int(opts["max-file"])
         self.partial = {"stdout": b"", "stderr": b""}
-        self.fd = self._open()
-        self.size = os.fstat(self.fd).st_size
+        self.fd = -1  # opened at the first line: a container that prints nothing costs nothing
+        self.size = 0
 
-    def _open(self) -> int:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        os.fchmod(fd, 0o600)
-        return fd
+    def _open(self) -> None:
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        os.fchmod(self.fd, 0o600)
+        self.size = os.fstat(self.fd).st_size  # a restarted container appends
 
     def write(self, stream: str, data: bytes) -> None:
         """Log whole lines now; keep an unfinished one until its newline (or 16 KiB) comes."""
@@ -103,13 +103,17 @@ class JsonLog:
         for stream, rest in self.partial.items():
             if rest:
                 self._entry(stream, rest)
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def _entry(self, stream: str, line: bytes) -> None:
         record = json.dumps({"log": line.decode(errors="replace"), "stream": stream,
                              "time": timestamp()}, ensure_ascii=False,
                             separators=(",", ":")) + "\n"
         encoded = record.encode()
+        if self.fd < 0:
+            self._open()
         if self.size and self.size + len(encoded) > self.max_size:
             self._rotate()
         os.write(self.fd, encoded)
@@ -119,8 +123,7 @@ class JsonLog:
         """ID-json.log → .1 → .2 …; the file past max-file is dropped."""
         os.close(self.fd)
         rotate_files(self.path, self.max_file)
-        self.fd = self._open()
-        self.size = 0
+        self._open()
 
 
 def rotate_files(path: Path, max_file: int) -> None:

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .records import Container, remove_files
 from .humanize import now_iso
+from .jsonlog import JsonLog, log_path
 
 # Why ignore them: in the foreground the monitor shares the terminal's process
 # group with the `sandbox` command, so Ctrl-C reaches it too.  It must outlive
@@ -137,7 +138,6 @@ class Relay:
     """One poll(2) loop over the container's output, its input, the clients and its exit."""
 
     def __init__(self, container: Container, held: Held, serve: bool):
-        from .jsonlog import JsonLog, log_path
         self.held = held
         self.spec = container.spec
         self.log = JsonLog(log_path(container.dir), getattr(self.spec, "log_opts", None))

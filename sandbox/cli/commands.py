@@ -31,12 +31,15 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
             cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, log_opt,
             restart):
     from ..cgroups import parse_limits
-    from ..jsonlog import parse_opts
     from ..mounts import check_network, parse_all
-    from ..restart import parse as parse_restart
     from ..security import decide
-    restart_policy = parse_restart(restart, auto_remove=rm)
-    log_opts = parse_opts(log_opt)
+    restart_policy = log_opts = None  # None: the defaults (no restart; 10m x 3), no import
+    if restart != "no":
+        from ..restart import parse as parse_restart
+        restart_policy = parse_restart(restart, auto_remove=rm)
+    if log_opt:
+        from ..jsonlog import parse_opts
+        log_opts = parse_opts(log_opt)
     userns = None
     if uidmap or gidmap:
         from ..userns import parse as parse_userns
