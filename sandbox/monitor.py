@@ -207,13 +207,14 @@ class Relay:
         # The C module, not `socket`: the Python wrapper imports selectors and builds
         # enums, half a megabyte more in a process that stays as long as the container.
         import _socket as socket
+        self.socket_path = cdir / SOCKET
+        try:
+            os.unlink(self.socket_path)  # left by a monitor that was killed
+        except FileNotFoundError:
+            pass
         dir_fd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             address = socket_address(dir_fd)
-            try:
-                os.unlink(address)  # left by a monitor that was killed
-            except FileNotFoundError:
-                pass
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             old = os.umask(0o177)  # 0600: the owner's only, as the rest of the directory
             try:
@@ -302,8 +303,8 @@ class Relay:
                     pass
         if self.listener is not None:
             try:
-                os.unlink(self.listener.getsockname())
-            except (OSError, TypeError):
+                os.unlink(self.socket_path)  # by its path: the /proc/self/fd name is gone
+            except OSError:
                 pass
             self.listener.close()
 

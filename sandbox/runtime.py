@@ -2,6 +2,7 @@
 
     sandbox run (the caller)            the command line, or a notebook's kernel
     └── monitor                         new user namespace (rootless); unshare(CLONE_NEWPID)
+        ├── (restarter)                 --restart only: /bin/sh waiting on a pipe, on the host
         └── container init, PID 1       unshare(mnt, uts, ipc, net, cgroup); mount; pivot_root;
                                         seccomp; capabilities; execve
 
@@ -17,6 +18,12 @@ Why two processes under the caller:
 ``sandbox exec`` has the same shape: a child joins the container's
 namespaces with setns(2), then forks, because joining a PID namespace, like
 creating one, takes effect only for children.
+
+The monitor also holds the container's streams, logs them and serves
+``attach`` (see :mod:`sandbox.monitor`).  With ``--restart``, before it makes
+any namespace it forks a small ``/bin/sh`` that waits on a pipe and, when
+told, starts the container again: the monitor itself cannot fork once the
+container's PID namespace has died with its process 1.
 
 Two pipes carry news back to the caller: the monitor sends the host pid of
 PID 1; PID 1 sends nothing if execve(2) succeeds (the pipe is close-on-exec,
