@@ -55,6 +55,7 @@ IGNORED = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.
 SOCKET = "attach.sock"
 FRAME = struct.Struct(">cI")  # tag, length
 CLIENT_TIMEOUT = 10  # seconds a client may stall our writes before it is let go
+MAX_TYPED = 1 << 20  # bytes of input kept for a container that does not read them yet
 
 
 def ignore_signals() -> None:
@@ -145,6 +146,10 @@ class Relay:
             fd: name for fd, name in ((held.out, "stdout"), (held.err, "stderr")) if fd >= 0}
         self.sinks = {name: fd for name, fd in zip(("stdout", "stderr"), held.sinks) if fd >= 0}
         self.input = held.master if held.master >= 0 else held.stdin
+        self.typed = b""          # input for the container that did not fit yet
+        self.end_of_input = False  # close it once `typed` is written (`e` from the client)
+        if self.input >= 0:
+            os.set_blocking(self.input, False)  # a container that reads nothing must not stop us
         self.clients: dict = {}  # socket fd -> [socket, bytes received but not yet used]
         self.poller = select.poll()
         self.listener = None
@@ -170,13 +175,17 @@ class Relay:
             events = self.poller.poll(None if status is None else 1000)
             if not events and status is not None:
                 break
-            for fd, _ in events:
+            for fd, mask in events:
+                if fd == self.input and mask & select.POLLOUT:
+                    self._flush_input()
                 if fd == pidfd:
                     self.poller.unregister(pidfd)
                     os.close(pidfd)
                     status = _reap(init_pid)
-                elif fd in self.sources:
+                elif fd in self.sources and mask & ~select.POLLOUT:
                     self._read_output(fd)
+                elif fd == self.input and mask & (select.POLLERR | select.POLLHUP):
+                    self._close_input()  # the container closed its end of stdin
                 elif self.listener is not None and fd == self.listener.fileno():
                     self._accept()
                 elif fd in self.clients:
@@ -186,11 +195,16 @@ class Relay:
     def _read_output(self, fd: int) -> None:
         try:
             data = os.read(fd, 65536)
+        except BlockingIOError:  # the terminal's master is non-blocking, for our writes to it
+            return
         except OSError:  # EIO: the terminal's last slave side closed
             data = b""
         if not data:
             self.poller.unregister(fd)
             del self.sources[fd]
+            if fd == self.input:  # the terminal is gone: nothing can be typed into it
+                self.input = -1
+                self.typed = b""
             return
         stream = self.sources[fd]
         self.log.write(stream, data)
@@ -279,13 +293,57 @@ class Relay:
             rows, cols = struct.unpack(">HH", body)
             fcntl.ioctl(self.held.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         elif tag == b"i" and self.input >= 0:
-            try:
-                _write_all(self.input, body)
-            except OSError:  # the container closed its input
-                pass
+            self.typed += body[:MAX_TYPED - len(self.typed)]  # more waiting than that: dropped
+            self._flush_input()
         elif tag == b"e" and self.input >= 0 and self.held.master < 0:
-            os.close(self.input)  # end of input (`run -i` whose stdin ended): EOF inside
-            self.input = self.held.stdin = -1
+            self.end_of_input = True  # `run -i` whose stdin ended: EOF inside, once written
+            self._flush_input()
+
+    # --- the container's input: written as it makes room (POLLOUT) --------------------------
+    def _flush_input(self) -> None:
+        try:
+            while self.typed:
+                self.typed = self.typed[os.write(self.input, self.typed):]
+        except BlockingIOError:
+            pass
+        except OSError:  # EPIPE, EIO: the container closed its input; what was typed is lost
+            self._close_input()
+            return
+        if not self.typed and self.end_of_input:
+            self._close_input()
+            return
+        self._poll_input()
+
+    def _poll_input(self) -> None:
+        """Watch the input for room only while typed bytes wait (the master: for output too)."""
+        mask = select.POLLOUT if self.typed else 0
+        if self.input in self.sources:
+            mask |= select.POLLIN
+        if mask:
+            self.poller.register(self.input, mask)  # registering again changes the mask
+        elif self.input != self.held.master:
+            try:
+                self.poller.unregister(self.input)
+            except KeyError:
+                pass
+
+    def _close_input(self) -> None:
+        """No more input: the stdin pipe is closed (EOF inside); the terminal only stops
+        being watched for room (it stays the container's output)."""
+        self.typed = b""
+        if self.input < 0:
+            return
+        if self.input in self.sources:
+            self.poller.register(self.input, select.POLLIN)
+        else:
+            try:
+                self.poller.unregister(self.input)
+            except KeyError:
+                pass
+        if self.input != self.held.master:
+            os.close(self.input)
+            self.held.stdin = -1
+        self.input = -1
 
     def say_goodbye(self, code: int) -> None:
         """Tell every client the exit code, then let them go."""

@@ -52,7 +52,8 @@ class SignalForwarder:
     runs.
     """
 
-    def __init__(self):
+    def __init__(self, signals=FORWARDED):
+        self.signals = signals  # () for a terminal: Ctrl-C is a byte then, as Docker's sig-proxy
         self.pid = 0
         self.pending: list[int] = []
         self.old: dict = {}
@@ -61,7 +62,7 @@ class SignalForwarder:
         self._old_wakeup = -1
 
     def __enter__(self) -> "SignalForwarder":
-        self.old = {sig: signal.signal(sig, self._forward) for sig in FORWARDED}
+        self.old = {sig: signal.signal(sig, self._forward) for sig in self.signals}
         self.wakeup_fd, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
         return self
@@ -180,7 +181,10 @@ def relay(master: int, started: Started, interactive: bool,
                 else:
                     _write_all(1, data)
             if 0 in ready:
-                data = os.read(0, 65536)
+                try:
+                    data = os.read(0, 65536)
+                except OSError:  # EIO: our terminal hung up
+                    data = b""
                 if data:
                     _write_all(master, data)
                 else:
@@ -276,8 +280,11 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
     saved = raw_mode(0) if tty and stdin else None
     escape = EscapeProxy(detach_keys if tty and stdin else b"")
     resized = [True]
-    old_winch = signal.signal(signal.SIGWINCH, lambda *_: resized.__setitem__(0, True)) \
-        if tty else None
+    old_handlers = {}
+    if tty:  # a hang-up or `kill` ends us, not the container, and gives the terminal back
+        old_handlers = {sig: signal.signal(sig, _leave) for sig in (signal.SIGHUP, signal.SIGTERM)}
+        old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH,
+                                                      lambda *_: resized.__setitem__(0, True))
     wake = [forwarder.wakeup_fd] if forwarder else []
     watch = [sock.fileno()] + ([0] if stdin else [])
     buffered, code = b"", None
@@ -294,7 +301,10 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
             if forwarder and forwarder.wakeup_fd in ready:
                 forwarder.drain()
             if 0 in ready:
-                data = os.read(0, 65536)
+                try:
+                    data = os.read(0, 65536)
+                except OSError:  # EIO: our terminal hung up
+                    data = b""
                 if not data:
                     watch.remove(0)
                     if stdin_once:
@@ -326,13 +336,17 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
         return code
     finally:
         restore_mode(0, saved)
-        if old_winch is not None:
-            signal.signal(signal.SIGWINCH, old_winch)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
         try:
             sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
         sock.close()
+
+
+def _leave(signum, _frame) -> None:
+    raise SystemExit(128 + signum)  # through the `finally`s: the terminal is restored
 
 
 def _window_size(fd: int) -> tuple[int, int]:

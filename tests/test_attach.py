@@ -6,6 +6,7 @@ Driven through real pseudo-terminals (pexpect forks with pty.fork), as a person 
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -196,3 +197,30 @@ def test_a_killed_monitor_is_cleaned_up_by_rm_and_prune(name):
     r = sandbox("system", "prune", "-f")
     assert second in r.stdout
     assert _leftovers(second) == []
+
+
+def test_input_the_container_does_not_read_yet_waits_in_the_monitor():
+    """200 kB typed while the program sleeps: the monitor keeps it (the terminal holds 4 kB)
+    and writes it as the program reads; nothing is lost, nobody blocks."""
+    child = pexpect.spawn(sys.executable, ["-m", "sandbox", "run", "-it", "--rm", "busybox", "sh",
+                                           "-c", "stty -echo; sleep 1; head -c 200000 | wc -c"],
+                          timeout=20)
+    child.delaybeforesend = None
+    time.sleep(0.5)
+    for _ in range(2000):
+        child.send(b"x" * 99 + b"\n")
+        try:
+            child.read_nonblocking(65536, timeout=0)  # what the terminal echoed before -echo
+        except pexpect.TIMEOUT:
+            pass
+    child.expect(rb"200000")
+    child.expect(pexpect.EOF)
+
+
+def test_a_hung_up_client_leaves_and_the_container_stays(name):
+    child = spawn("run", "-it", "--name", name, "busybox", "sh")
+    child.expect("# ")
+    child.close(force=False)  # the terminal hangs up: SIGHUP, as when a window is closed
+    time.sleep(0.5)
+    assert _status(name) == "running"  # as with Docker, whose client dies of the SIGHUP
+    sandbox("rm", "-f", name, check=True)

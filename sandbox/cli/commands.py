@@ -17,7 +17,7 @@ from ..errors import Conflict, NotATerminal, SandboxError, UsageError
 from ..humanize import ago, duration, parse_iso, size, table
 from ..paths import state_root
 from ..runtime import Stdio, exec_into, start
-from ..terminal import (DEFAULT_DETACH_KEYS, Console, SignalForwarder, attach,
+from ..terminal import (DEFAULT_DETACH_KEYS, FORWARDED, Console, SignalForwarder, attach,
                         parse_detach_keys, relay)
 
 
@@ -116,7 +116,7 @@ def start_and_attach(container: Container, interactive: bool, keys: bytes) -> in
     """
     import socket
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    with SignalForwarder() as forwarder:
+    with SignalForwarder(() if container.spec.tty else FORWARDED) as forwarder:
         try:
             lifecycle.start_detached(container, client=theirs.fileno())
         finally:
@@ -196,12 +196,11 @@ def cmd_attach(args, detach_keys, no_stdin, sig_proxy) -> int:
     if stdin and container.spec.tty:
         check_terminal()
     sock = lifecycle.connect(container)
-    if sig_proxy:
-        with SignalForwarder() as forwarder:
-            forwarder.aim(container.pid)
-            code = attach_stream(sock, container, stdin, False, keys, forwarder)
-    else:
-        code = attach_stream(sock, container, stdin, False, keys, None)
+    # Docker proxies signals only without a terminal; with one, Ctrl-C is a byte.
+    proxied = FORWARDED if sig_proxy and not container.spec.tty else ()
+    with SignalForwarder(proxied) as forwarder:
+        forwarder.aim(container.pid)
+        code = attach_stream(sock, container, stdin, False, keys, forwarder)
     if code is None:
         print("read escape sequence", file=sys.stderr)
         return 0
