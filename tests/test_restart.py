@@ -95,3 +95,14 @@ def test_restart_with_rm_and_a_bad_policy_are_one_sentence():
                             "--restart and --rm")
     fails_with_one_sentence(sandbox("run", "--restart", "sometimes", "busybox", "true"),
                             "sometimes")
+
+
+def test_a_foreground_run_returns_at_the_first_exit_and_the_monitor_goes_on(name):
+    r = sandbox("run", "--name", name, "--restart", "on-failure:1", "busybox", "sh", "-c",
+                "echo hi; exit 3")
+    assert (r.returncode, r.stdout) == (3, "hi\n")
+    time.sleep(0.3)
+    _wait_for(name, "exited")
+    assert _inspect(name, "{{.RestartCount}}") == "1"
+    assert sandbox("logs", name).stdout == "hi\nhi\n"
+    sandbox("rm", name, check=True)

@@ -85,7 +85,7 @@ def cmd_run(args, detach, detach_keys, **flags) -> int:
             lifecycle.start_detached(container)
             print(container.id)
             return 0
-        if container.spec.tty:
+        if container.spec.tty or container.spec.restart:  # the monitor must outlive us
             return start_and_attach(container, flags["interactive"], keys)
         return run_attached(container, interactive=flags["interactive"])
     except SandboxError:
@@ -107,7 +107,8 @@ def run_attached(container: Container, interactive: bool) -> int:
 
 
 def start_and_attach(container: Container, interactive: bool, keys: bytes) -> int:
-    """``run -it``, ``start -ai``: start it detached, with us as its first attached client.
+    """``run -it``, ``start -ai`` (and any ``--restart`` one in the foreground): start it
+    detached, with us as its first attached client.
 
     The monitor, not this command, holds the container's terminal, so that
     detaching (Ctrl-P Ctrl-Q) leaves it running; we are connected before it
@@ -175,7 +176,7 @@ def cmd_start(args, attach, interactive, detach_keys) -> int:
             print(ref)
             continue
         container.write_state(RestartCount=0, StoppedByUser=False)  # a start by hand: afresh
-        if attach and container.spec.tty:
+        if attach and (container.spec.tty or container.spec.restart):
             if interactive:
                 check_terminal()
             return start_and_attach(container, interactive, keys)
