@@ -106,14 +106,6 @@ def problem() -> str:
     return tun_problem()
 
 
-def wanted(spec) -> bool:
-    """Whether a container gets pasta: rootless, with a network other than none, host or
-    container:NAME (``Spec.network``, which ``--network`` sets: sandbox.networks)."""
-    network = getattr(spec, "network", None) or "none"
-    return bool(spec.rootless) and network not in ("none", "host") \
-        and not network.startswith("container:")
-
-
 def check_network(mode: str | None) -> None:
     """Refuse, in one sentence, what rootless containers cannot do yet: a user-defined
     network (its names need the bridge in a namespace of the user's; see above)."""
@@ -169,49 +161,6 @@ def detach(container, state: dict) -> None:
             return
         if procfs.wait_gone(pid, started, wait):
             return
-
-
-def prepare(container, ports: list[dict]) -> tuple[int, dict]:
-    """For the rootless monitor, already in the container's user namespace: a new network
-    namespace with ``lo`` up and pasta attached, before the container's init exists.
-
-    Returns a descriptor of the namespace (the monitor forks init into it with setns(2))
-    and the state's entries from :func:`attach`.  The namespace is made by a short-lived
-    child, because the monitor itself must stay in the host's namespace while pasta
-    starts (pasta binds the published ports in the namespace of whoever starts it), and
-    an ordinary user, once out, may not setns(2) back into the host's namespace.
-    """
-    from . import namespaces
-    from . import syscalls as sc
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    done_r, done_w = os.pipe2(os.O_CLOEXEC)
-    holder = os.fork()
-    if holder == 0:
-        try:
-            os.close(ready_r)
-            os.close(done_w)
-            sc.unshare(sc.CLONE_NEWNET)  # owned by the container's user namespace
-            namespaces.loopback_up()
-            os.write(ready_w, b"1")
-            os.read(done_r, 1)  # kept alive (a pid for attach) until the monitor is done
-        finally:
-            os._exit(0)
-    os.close(ready_w)
-    os.close(done_r)
-    try:
-        if os.read(ready_r, 1) != b"1":
-            raise RootlessNetError("cannot give the container a network: making its network "
-                                   "namespace (unshare CLONE_NEWNET) failed")
-        netns = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            return netns, attach(container, holder, ports)
-        except BaseException:
-            os.close(netns)
-            raise
-    finally:
-        os.close(done_w)
-        os.close(ready_r)
-        os.waitpid(holder, 0)
 
 
 # --- checks (pure, or reading /proc and /dev only) ------------------------------------------

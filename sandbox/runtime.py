@@ -162,13 +162,11 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     streams = _HeldStreams(spec, stdio, detach)
     streams.held.restarter, streams.held.restarter_pid = restarter
     stdio = streams.container_side
-    networked = {}
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
         if spec.rootless:
             namespaces.enter_user_namespace()
-            networked = _rootless_network(container)  # ready before init exists
         sc.unshare(sc.CLONE_NEWPID)  # for the next child only
         init_pid = waited = os.fork()
         if init_pid == 0:
@@ -181,7 +179,7 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
                           StartedAt=now_iso(), ExitCode=0, Error="", OOMKilled=False,
-                          Cgroup=cgroup.paths() if cgroup else None, **networked)
+                          Cgroup=cgroup.paths() if cgroup else None)
     os.write(info_w, json.dumps({"pid": init_pid}).encode())
     os.close(info_w)
     if detach:
@@ -250,23 +248,6 @@ class _HeldStreams:
             self.console.close()
             self.held.master = fds[0] if fds else -1  # none: init failed, and says why
         return self.held
-
-
-def _rootless_network(container: Container) -> dict:
-    """A rootless container's network (pasta, sandbox.rootless_net); the state's entries.
-
-    The monitor then enters the new network namespace for good, so that init is
-    forked inside it: an ordinary user may never setns(2) back into the host's
-    namespace, and the monitor needs nothing there any more (pasta, started
-    already, holds the host's side: the published ports).
-    """
-    from . import rootless_net
-    if not rootless_net.wanted(container.spec):
-        return {}
-    netns, networked = rootless_net.prepare(container, getattr(container.spec, "ports", []))
-    sc.setns(netns, sc.CLONE_NEWNET)
-    os.close(netns)
-    return networked
 
 
 # --- a root container in a user namespace of its own (--uidmap) ----------------------
@@ -391,9 +372,7 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     # namespace that shares the old root, and the monitor must keep the host's files.
     # The cgroup namespace comes after joining the cgroup: its root is the cgroup the
     # process is in at unshare(2), so the container sees its own cgroup as "/".
-    # Not the network namespace when the monitor made it already (rootless with a network).
-    sc.unshare(namespaces.CONTAINER_FLAGS & ~sc.CLONE_NEWNET if _netns_given(spec)
-               else namespaces.CONTAINER_FLAGS)
+    sc.unshare(namespaces.CONTAINER_FLAGS)
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
     rootfs.build(container.dir, container.lower_dirs, spec.in_user_namespace,
@@ -412,11 +391,6 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     if spec.init:  # --init: stay on as the reaper, the command becomes PID 2
         reaper.run(command, spec.tty, lambda: _confine_reaper(confined.seccomp_filter))
     command()
-
-
-def _netns_given(spec) -> bool:
-    from .rootless_net import wanted
-    return wanted(spec)
 
 
 def _confine_reaper(seccomp_filter: bytes | None) -> None:

@@ -318,33 +318,43 @@ def test_a_stale_record_signals_nothing():
 
 
 @rootless_only
-def test_prepare_gives_the_monitor_a_namespace_with_pasta_before_init_exists(name, state_root,
-                                                                             tmp_path):
-    """What the rootless monitor does (sandbox.runtime): in the container's user namespace,
-    prepare() makes the network namespace and starts pasta; init is forked inside it."""
+def test_attach_from_inside_the_containers_user_namespace(name, state_root, tmp_path):
+    """What the rootless monitor does (sandbox.runtime): in the container's user namespace, a
+    short-lived holder makes the network namespace, attach() starts pasta on it from there,
+    and the program is forked inside it."""
     tun_usable()
     sandbox("create", "--name", name, "busybox", "true", check=True)
     c = container(state_root, name)
-    (tmp_path / "index.html").write_text("served from the prepared namespace\n")
+    (tmp_path / "index.html").write_text("served from inside\n")
     port = free_port()
     ready_r, ready_w = os.pipe()
     child = os.fork()
     if child == 0:  # the monitor's part
         try:
             from sandbox import namespaces, syscalls as sc
+            from sandbox.busybox import find_busybox
             namespaces.enter_user_namespace()
-            netns, _ = rootless_net.prepare(c, [entry(port)])
+            made_r, made_w = os.pipe()
+            holder = os.fork()
+            if holder == 0:
+                sc.unshare(sc.CLONE_NEWNET)
+                os.write(made_w, b"1")
+                time.sleep(30)  # killed below, once attach has started pasta
+                os._exit(0)
+            assert os.read(made_r, 1) == b"1"
+            netns = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY)
+            rootless_net.attach(c, holder, [entry(port)])
+            os.kill(holder, signal.SIGKILL)
+            os.waitpid(holder, 0)
             sc.setns(netns, sc.CLONE_NEWNET)
             os.write(ready_w, b"1")
-            from sandbox.busybox import find_busybox
             os.execv(find_busybox(), ["busybox", "httpd", "-f", "-p", "80", "-h", str(tmp_path)])
         finally:
             os._exit(1)
     os.close(ready_w)
     try:
         assert os.read(ready_r, 1) == b"1"
-        assert rootless_net.wait_listening(port)
-        assert fetch(f"http://127.0.0.1:{port}/") == "served from the prepared namespace\n"
+        assert fetch(f"http://127.0.0.1:{port}/") == "served from inside\n"
     finally:
         os.close(ready_r)
         os.kill(child, signal.SIGKILL)
