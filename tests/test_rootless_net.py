@@ -123,8 +123,13 @@ def container(state_root, name):
     return lookup(state_root, name)
 
 
+# The containers these tests attach pasta to by hand start with only lo, as the run path
+# would make them before it calls attach (without it, a rootless run may have pasta already).
+LO_ONLY = ("--network", "none")
+
+
 def start_httpd(name, page="hello from the container"):
-    sandbox("run", "-d", "--name", name, "busybox", "sh", "-c",
+    sandbox("run", "-d", "--name", name, *LO_ONLY, "busybox", "sh", "-c",
             f"mkdir /www && echo '{page}' > /www/index.html && exec httpd -f -p 80 -h /www",
             check=True)
 
@@ -206,7 +211,7 @@ def test_outbound_reaches_the_host_address_but_not_its_loopback(name, state_root
     if address is None:
         pytest.skip("this host has no non-loopback IPv4 address to be reached at")
     outside, private = Server(address, "outside world\n"), Server("127.0.0.1", "private\n")
-    sandbox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    sandbox("run", "-d", "--name", name, *LO_ONLY, "busybox", "sleep", "60", check=True)
     c = container(state_root, name)
     try:
         rootless_net.attach(c, c.pid, [])
@@ -227,7 +232,7 @@ def test_outbound_reaches_the_host_address_but_not_its_loopback(name, state_root
 @rootless_only
 def test_a_taken_host_port_fails_in_one_sentence_and_leaves_no_helper(name, state_root):
     tun_usable()
-    sandbox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    sandbox("run", "-d", "--name", name, *LO_ONLY, "busybox", "sleep", "60", check=True)
     c = container(state_root, name)
     with socket.socket() as s:
         s.bind(("", 0))
@@ -246,7 +251,7 @@ def test_a_taken_host_port_fails_in_one_sentence_and_leaves_no_helper(name, stat
 @rootless_only
 def test_the_helper_ends_when_the_container_exits(name, state_root):
     tun_usable()
-    sandbox("run", "-d", "--name", name, "busybox", "sleep", "2", check=True)
+    sandbox("run", "-d", "--name", name, *LO_ONLY, "busybox", "sleep", "2", check=True)
     c = container(state_root, name)
     rootless_net.attach(c, c.pid, [entry(free_port())])
     helper = helper_of(c)
@@ -262,7 +267,7 @@ def test_after_kill_9_of_the_monitor_rm_f_and_prune_end_the_helper(name, state_r
     helpers = []
     for verb in ("rm", "prune"):
         cname = f"{name}-{verb}"
-        sandbox("run", "-d", "--name", cname, "busybox", "sleep", "60", check=True)
+        sandbox("run", "-d", "--name", cname, *LO_ONLY, "busybox", "sleep", "60", check=True)
         c = container(state_root, cname)
         rootless_net.attach(c, c.pid, [entry(free_port())])
         helper = helper_of(c)
@@ -323,7 +328,7 @@ def test_attach_from_inside_the_containers_user_namespace(name, state_root, tmp_
     short-lived holder makes the network namespace, attach() starts pasta on it from there,
     and the program is forked inside it."""
     tun_usable()
-    sandbox("create", "--name", name, "busybox", "true", check=True)
+    sandbox("create", "--name", name, *LO_ONLY, "busybox", "true", check=True)
     c = container(state_root, name)
     (tmp_path / "index.html").write_text("served from inside\n")
     port = free_port()
@@ -417,7 +422,7 @@ def test_pasta_holds_none_of_the_callers_descriptors(name, state_root):
     """A notebook's pipe, inheritable, must not stay open in pasta (which outlives the call)."""
     import select
     tun_usable()
-    sandbox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    sandbox("run", "-d", "--name", name, *LO_ONLY, "busybox", "sleep", "60", check=True)
     c = container(state_root, name)
     r, w = os.pipe()
     os.set_inheritable(w, True)
