@@ -50,16 +50,35 @@ def watch(container: Container, init_pid: int) -> int:
             status = 255 << 8
             break
     code = exit_code(status)
+    unplugged = _unplug(container)
     oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
     state = container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
                                   OOMKilled=oom_killed, Cgroup=cgroup_left,
-                                  CgroupEvidence=evidence)
+                                  CgroupEvidence=evidence, **unplugged)
     if container.spec.auto_remove and not state.get("Restarting"):  # `restart` keeps it
         with RemovalLock(container):
             remove_files(container.root, container)
         from .volumes import remove_anonymous
         remove_anonymous(container.root, container.spec.mounts)  # as Docker's --rm does
     return code
+
+
+def _unplug(container: Container) -> dict:
+    """Give back what the container's networks held: veths, addresses, published ports
+    (sandbox.wiring); the state's Networks and Ports as Docker shows a stopped container's.
+    On failure ``rm`` and ``system prune`` try again."""
+    spec = container.spec
+    plugged = container.state.get("Networks")
+    if not (spec.networks or spec.ports or plugged):
+        return {}
+    try:
+        from .wiring import cleanup
+        cleanup(container.root, container)
+    except Exception:  # noqa: BLE001 - the exit must be recorded whatever happens here
+        pass
+    return {"Ports": {}, "Networks": {name: dict(entry, IPAddress="", IPPrefixLen=0,
+                                                 Gateway="", MacAddress="")
+                                      for name, entry in (plugged or {}).items()}}
 
 
 class RemovalLock:

@@ -148,6 +148,10 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     ignore_signals()
     # Read on the host, as the monitor: a remapped init could not read the container's files.
     confined = confinement(container)._replace(cgroup_mounts=cgroup_mounts)
+    # The network first (sandbox.wiring): a namespace with eth0 addressed and routed, and
+    # the published ports' rules, all ready before the container's first process exists.
+    netns, networked = _network(container)
+    host_netns = _enter_netns(netns)  # the processes forked next are born inside it
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
@@ -159,17 +163,49 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
             os.close(info_w)
             _child_guard(lambda: _container_init(container, stdio, cgroup, err_w, confined),
                          err_w)
+    _leave_netns(netns, host_netns)  # the namespace lives on with its processes only
     os.close(err_w)
     _close_stdio(keep=info_w)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
                           StartedAt=now_iso(), ExitCode=0, Error="", OOMKilled=False,
-                          Cgroup=cgroup.paths() if cgroup else None)
+                          Cgroup=cgroup.paths() if cgroup else None, **networked)
     os.write(info_w, json.dumps({"pid": init_pid}).encode())
     os.close(info_w)
     if detach:
         exec_lean(container.root, container.id, waited)
     os._exit(watch(container, waited))
+
+
+def _network(container: Container) -> tuple[int | None, dict]:
+    """The network namespace to fork the container into (None: init makes its own, or
+    ``--network host``), plugged into its networks; the state's Networks and Ports."""
+    spec = container.spec
+    if spec.own_netns or spec.network == "host":
+        return None, {}
+    from . import wiring
+    netns = wiring.netns_for(container)
+    try:
+        return netns, wiring.attach(container, netns) if spec.networks else {}
+    except BaseException:
+        os.close(netns)
+        raise
+
+
+def _enter_netns(netns: int | None) -> int | None:
+    if netns is None:
+        return None
+    host = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    sc.setns(netns, sc.CLONE_NEWNET)
+    return host
+
+
+def _leave_netns(netns: int | None, host: int | None) -> None:
+    if netns is None:
+        return
+    sc.setns(host, sc.CLONE_NEWNET)
+    os.close(host)
+    os.close(netns)
 
 
 # --- a root container in a user namespace of its own (--uidmap) ----------------------
@@ -294,7 +330,10 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     # namespace that shares the old root, and the monitor must keep the host's files.
     # The cgroup namespace comes after joining the cgroup: its root is the cgroup the
     # process is in at unshare(2), so the container sees its own cgroup as "/".
-    sc.unshare(namespaces.CONTAINER_FLAGS)
+    # The network namespace too, for --network none; any other mode has one already (the
+    # monitor forked us into it: sandbox.wiring) or keeps the host's (--network host).
+    sc.unshare(namespaces.CONTAINER_FLAGS if spec.own_netns
+               else namespaces.CONTAINER_FLAGS & ~sc.CLONE_NEWNET)
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
     rootfs.build(container.dir, container.lower_dirs, spec.in_user_namespace,
@@ -304,7 +343,8 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     if stdio.tty:
         _open_terminal()  # after pivot_root: the terminal must come from the container's devpts
     sc.sethostname(container.config["Hostname"])
-    namespaces.loopback_up()
+    if spec.own_netns:
+        namespaces.loopback_up()  # otherwise the monitor did (ip link set lo up)
 
     def command():
         exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
