@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 
 from . import syscalls as sc
 from .errors import SandboxError
@@ -110,8 +111,13 @@ def delete(device: str) -> None:
         try:
             ip(["link", "del", device])
         except LinkError:
-            if exists(device):
-                raise
+            # The kernel may be removing it already: a container's veth goes with its
+            # network namespace, once the last process in it has exited.
+            for _ in range(20):
+                if not exists(device):
+                    return
+                time.sleep(0.01)
+            raise
 
 
 def veths_on(bridge: str) -> list[str]:

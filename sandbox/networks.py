@@ -5,7 +5,7 @@
     ROOT/networks/NAME/leases/<address>        the addresses handed out (sandbox.ipam)
 
 A network is a bridge device on the host (``sandbox0`` for the default
-``bridge``, ``sbx-<12 hex of its id>`` for the others), a subnet whose first
+``bridge``, ``sbx-<11 hex of its id>`` for the others), a subnet whose first
 address the bridge holds (the gateway), and its rules in the course's nft
 table (sandbox.nat).  The whole network is described by its one file, so
 that set-up and tear-down are a pair: ``rm`` and ``prune`` undo from the file
@@ -45,7 +45,9 @@ def networks_dir(root: Path) -> Path:
 
 
 def device(record: dict) -> str:
-    return DEFAULT_DEVICE if record["Name"] == DEFAULT else "sbx-" + record["Id"][:12]
+    """The bridge's name: ``sbx-`` and 11 hex digits of the id, as a device name has at most
+    15 characters (IFNAMSIZ, 16 with its NUL; Docker's are ``br-`` and 12)."""
+    return DEFAULT_DEVICE if record["Name"] == DEFAULT else "sbx-" + record["Id"][:11]
 
 
 def subnet_of(record: dict) -> tuple[str, str]:
@@ -54,8 +56,8 @@ def subnet_of(record: dict) -> tuple[str, str]:
 
 
 def tag(record: dict) -> str:
-    """The comment on the network's nft rules: its id, host-wide unique as its device is."""
-    return "net:" + (DEFAULT if record["Name"] == DEFAULT else record["Id"][:12])
+    """The comment on the network's nft rules: its device, host-wide unique."""
+    return "net:" + device(record)
 
 
 # --- finding ------------------------------------------------------------------------------

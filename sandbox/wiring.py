@@ -111,8 +111,10 @@ def unplug(root: Path, cid: str, name: str) -> None:
         record = networks.lookup(root, name)
     except networks.NetworkNotFound:
         return
-    links.delete(links.host_veth_name(cid, record["Id"]))
-    networks.leases(root, record).give_back(cid)
+    try:
+        links.delete(links.host_veth_name(cid, record["Id"]))
+    finally:  # the address is given back even if the veth would not go (prune tries again)
+        networks.leases(root, record).give_back(cid)
     if networks.remove_endpoint(root, name, cid):
         networks.stop_dns(root, name)
 
@@ -157,19 +159,51 @@ def prune(root: Path) -> None:
             networks.stop_dns(root, name)
     if os.geteuid() != 0:
         return
+    for record in networks.all_networks(root):
+        _prune_veths(root, record)
     ports.release("", stale_too=True)
     live = {h["id"] for h in _claim_holders()}
 
     def keep(owner: str) -> bool:
-        if owner.startswith("net:"):
-            dev = networks.DEFAULT_DEVICE if owner == "net:bridge" else "sbx-" + owner[4:]
-            return links.exists(dev)
+        if owner.startswith(("net:sandbox0", "net:sbx-")):
+            return links.exists(owner[4:])  # a network's rules stay while its bridge does
+        if len(owner) != 64 or owner.strip("0123456789abcdef"):
+            return True  # not a rule of ours
         return owner in live or (containers_dir(root) / owner).is_dir() and \
             _running(root, owner)
     nat.delete_owned(keep=keep)
     leases = ipam.Leases(ipam.HOST_WIDE / networks.DEFAULT_DEVICE / "leases", "0.0.0.0/0",
                          "0.0.0.0")
     leases.reclaim()
+
+
+def _prune_veths(root: Path, record: dict) -> None:
+    """Remove the veths on a network's bridge that no lease accounts for.
+
+    A veth is made after its address is leased and deleted before the lease is
+    given back, so one without a lease belongs to no container.  The default
+    bridge is shared by every state root: its leases name their root, whose
+    ``bridge`` record has the id the veth's name was made from.
+    """
+    import json
+    leases = networks.leases(root, record)
+    veths = links.veths_on(networks.device(record))  # first: a veth seen here has its lease
+    expected = set()
+    for _, holder in leases.holders():
+        network_id = record["Id"]
+        if record["Name"] == networks.DEFAULT:
+            try:
+                path = Path(holder["root"]) / "networks" / networks.DEFAULT / "network.json"
+                network_id = json.loads(path.read_text())["Id"]
+            except (OSError, ValueError, KeyError):
+                continue
+        expected.add(links.host_veth_name(holder.get("id", ""), network_id))
+    for veth in veths:
+        if veth.startswith("veth") and veth not in expected:
+            try:
+                links.delete(veth)
+            except links.LinkError:
+                pass
 
 
 def _claim_holders() -> list[dict]:

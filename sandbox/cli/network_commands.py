@@ -25,7 +25,8 @@ def cmd_network_create(args, driver, subnet, gateway, internal, label) -> int:
     for item in label:
         key, _, value = item.partition("=")
         labels[key] = value
-    record = networks.create(prepare_root(_root()), args[0], subnet, gateway, internal, labels)
+    record = networks.create(prepare_root(_root()), args[0], subnet, gateway, bool(internal),
+                             labels)
     print(record["Id"])
     return 0
 
