@@ -292,3 +292,15 @@ def test_rootless_networking_says_it_is_not_here_yet():
     r = sandbox("run", "--rm", "--network", "bridge", "busybox", "ls", "/sys/class/net")
     assert r.returncode == 0 and r.stdout.split() == ["lo"]
     assert r.stderr.count("\n") == 1 and "rootless networking is not here yet" in r.stderr
+
+
+@root_only
+def test_the_python_api_publishes_ports_as_docker_py_does(name):
+    from sandbox import api
+    port = free_port()
+    with api.run("busybox", ["sh", "-c", "mkdir /www && echo api > /www/index.html && "
+                             "exec httpd -f -p 80 -h /www"], name=name, detach=True,
+                 ports={"80/tcp": ("127.0.0.1", port)}) as c:
+        assert c.ports == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+        assert c.ip_address
+        assert fetch(f"http://127.0.0.1:{port}/") == "api\n"
