@@ -400,7 +400,8 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
     # Read now, on the host: once the helper has joined the container's mount
     # namespace, neither the container's directory nor this package's files are there.
     security, seccomp_filter, _ = confinement(container)
-    nsfds = namespaces.open_namespaces(container.pid, spec.in_user_namespace)
+    nsfds = namespaces.open_namespaces(container.pid, spec.in_user_namespace,
+                                       host_owned_net=not spec.own_netns and not spec.rootless)
     cgroup = cgroups.from_paths(container.state.get("Cgroup"))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
