@@ -142,8 +142,15 @@ def plug(netns_fd: int, host_end: str, bridge: str, inner: str, address: str, pr
              f"link set {inner} up\n")
     if gateway:
         batch += f"route add default via {gateway} dev {inner}\n"
+    def inside():
+        # IPv4 only: without IPv6 the link comes up without address autoconfiguration
+        # and duplicate address detection (ip-sysctl: disable_ipv6), as on Docker's
+        # networks without --ipv6.
+        for scope in ("all", "default", inner):
+            _sysctl(f"net/ipv6/conf/{scope}/disable_ipv6", "1")
+        ip(["-batch", "-"], stdin=batch)
     try:
-        in_namespace(netns_fd, lambda: ip(["-batch", "-"], stdin=batch))
+        in_namespace(netns_fd, inside)
     except BaseException:
         delete(host_end)
         raise

@@ -73,7 +73,7 @@ def _unplug(container: Container) -> dict:
         return {}
     try:
         from .wiring import cleanup
-        cleanup(container.root, container)
+        cleanup(container.root, container, exited=True)
     except Exception:  # noqa: BLE001 - the exit must be recorded whatever happens here
         pass
     return {"Ports": {}, "Networks": {name: dict(entry, IPAddress="", IPPrefixLen=0,

@@ -47,8 +47,11 @@ _moved_report_fd = 0  # set in a child once its error pipe has moved to ERR_FD
 
 # What the container's last steps need, read on the host: its security record, its
 # compiled seccomp filter (None: unconfined), and the cgroup hierarchies it is shown.
-Confinement = namedtuple("Confinement", "security seccomp_filter cgroup_mounts",
-                         defaults=(None,))
+# ``network_go``: with a network to plug in, the pipe on which the monitor says "ready"
+# (sandbox.wiring); init reads it just before the command, -1 without.
+Confinement = namedtuple("Confinement", "security seccomp_filter cgroup_mounts network_go",
+                         defaults=(None, -1))
+NETWORK_GO_FD = 90  # where init keeps that pipe, clear of stdio's 0 to 4 and the -v sources
 
 
 class Stdio:
@@ -148,10 +151,13 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     ignore_signals()
     # Read on the host, as the monitor: a remapped init could not read the container's files.
     confined = confinement(container)._replace(cgroup_mounts=cgroup_mounts)
-    # The network first (sandbox.wiring): a namespace with eth0 addressed and routed, and
-    # the published ports' rules, all ready before the container's first process exists.
-    netns, networked = _network(container)
-    host_netns = _enter_netns(netns)  # the processes forked next are born inside it
+    # The network namespace first, so that the container's processes are forked into it.
+    # It is plugged in (sandbox.wiring: veth, address, route, published ports) while init
+    # builds the root filesystem: init waits for "go" only just before the command.
+    netns, go = _network_namespace(container)
+    if go is not None:
+        confined = confined._replace(network_go=go[0])
+    host_netns = _enter_netns(netns)
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
@@ -163,7 +169,10 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
             os.close(info_w)
             _child_guard(lambda: _container_init(container, stdio, cgroup, err_w, confined),
                          err_w)
-    _leave_netns(netns, host_netns)  # the namespace lives on with its processes only
+        if not spec.rootless:
+            _own_pid_namespace_for_children()
+    _leave_netns(host_netns)
+    networked = _plug_in(container, netns, go, waited)
     os.close(err_w)
     _close_stdio(keep=info_w)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
@@ -177,22 +186,43 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     os._exit(watch(container, waited))
 
 
-def _network(container: Container) -> tuple[int | None, dict]:
-    """The network namespace to fork the container into (None: init makes its own, or
-    ``--network host``), plugged into its networks; the state's Networks and Ports."""
+def _network_namespace(container: Container) -> tuple[int | None, tuple[int, int] | None]:
+    """The network namespace to fork the container into (None: init makes its own, for
+    ``--network none``, or stays in the host's, ``--network host``), and, when it has
+    networks to be plugged into, the "go" pipe (init's end moved to NETWORK_GO_FD)."""
     spec = container.spec
     if spec.own_netns or spec.network == "host":
-        return None, {}
+        return None, None
     from . import wiring
     netns = wiring.netns_for(container)
+    if not spec.networks:
+        return netns, None
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    moved = fcntl.fcntl(go_r, fcntl.F_DUPFD_CLOEXEC, NETWORK_GO_FD)
+    os.close(go_r)
+    return netns, (moved, go_w)
+
+
+def _own_pid_namespace_for_children() -> None:
+    """Fork the monitor's later children (``ip``, ``nft``) in its own PID namespace again.
+
+    After unshare(CLONE_NEWPID) every child of the monitor is born in the
+    container's PID namespace: an ``ip`` would show up in the container's
+    ``ps``, and once the container's PID 1 has exited, fork(2) fails there
+    with ENOMEM (pid_namespaces(7)).  setns(2) to the namespace the monitor
+    itself is in puts that right (root only: rootless, the host's PID
+    namespace belongs to a user namespace we are not in).
+    """
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return netns, wiring.attach(container, netns) if spec.networks else {}
-    except BaseException:
-        os.close(netns)
-        raise
+        sc.setns(own, sc.CLONE_NEWPID)
+    finally:
+        os.close(own)
 
 
 def _enter_netns(netns: int | None) -> int | None:
+    """setns(2) into ``netns``: the processes forked next are born inside it.  Returns
+    the host's namespace, to come back to."""
     if netns is None:
         return None
     host = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -200,12 +230,34 @@ def _enter_netns(netns: int | None) -> int | None:
     return host
 
 
-def _leave_netns(netns: int | None, host: int | None) -> None:
+def _leave_netns(host: int | None) -> None:
+    if host is not None:
+        sc.setns(host, sc.CLONE_NEWNET)
+        os.close(host)
+
+
+def _plug_in(container: Container, netns: int | None, go, waited: int) -> dict:
+    """Plug the namespace into the container's networks, then tell init to go on; the
+    state's Networks and Ports.  On failure init reads end-of-file instead, and ends."""
     if netns is None:
-        return
-    sc.setns(host, sc.CLONE_NEWNET)
-    os.close(host)
-    os.close(netns)
+        return {}
+    if go is None:
+        os.close(netns)  # container:NAME: the namespace lives on with its processes
+        return {}
+    init_end, go_w = go
+    os.close(init_end)
+    from . import wiring
+    try:
+        networked = wiring.attach(container, netns)
+    except BaseException:
+        os.close(go_w)
+        os.waitpid(waited, 0)
+        raise
+    finally:
+        os.close(netns)  # from now on the namespace lives exactly as long as its processes
+    os.write(go_w, b"1")
+    os.close(go_w)
+    return networked
 
 
 # --- a root container in a user namespace of its own (--uidmap) ----------------------
@@ -324,7 +376,8 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
             os._exit(125)  # the monitor could not, and says why
         os.close(placed)
     source_fds = [m["fd"] for m in mounts or () if "fd" in m]
-    _set_stdio(stdio, err_w, keep=source_fds)
+    network_go = [confined.network_go] if confined.network_go >= 0 else []
+    _set_stdio(stdio, err_w, keep=source_fds + network_go)
     # New namespaces for everything but the user and PID ones, which the monitor made.
     # Why here and not in the monitor: pivot_root moves every process of the mount
     # namespace that shares the old root, and the monitor must keep the host's files.
@@ -345,6 +398,10 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     sc.sethostname(container.config["Hostname"])
     if spec.own_netns:
         namespaces.loopback_up()  # otherwise the monitor did (ip link set lo up)
+    if network_go:  # last: the command must find its network ready
+        if os.read(confined.network_go, 1) != b"1":
+            os._exit(125)  # the monitor could not plug it in, and says why
+        os.close(confined.network_go)
 
     def command():
         exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
@@ -399,7 +456,8 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
     spec = container.spec
     # Read now, on the host: once the helper has joined the container's mount
     # namespace, neither the container's directory nor this package's files are there.
-    security, seccomp_filter, _ = confinement(container)
+    confined = confinement(container)
+    security, seccomp_filter = confined.security, confined.seccomp_filter
     nsfds = namespaces.open_namespaces(container.pid, spec.in_user_namespace,
                                        host_owned_net=not spec.own_netns and not spec.rootless)
     cgroup = cgroups.from_paths(container.state.get("Cgroup"))

@@ -89,30 +89,38 @@ def publish(root: Path, cid: str, address: str, wanted: list[dict]) -> list[dict
 def _write_hosts(container, address: str | None) -> None:
     """/etc/hosts with the container's own address (written before its init mounts it)."""
     from .netconfig import hosts
-    from .paths import SHARED_FILE, write_atomic
-    write_atomic(container.dir / "hosts",
-                 hosts(container.config["Hostname"], address, container.spec.extra_hosts),
-                 SHARED_FILE)
+    text = hosts(container.config["Hostname"], address, container.spec.extra_hosts)
+    # In place, not by rename: init may have bind-mounted the file already (it builds the
+    # root filesystem meanwhile), and a mount keeps the inode it was given.  Nothing in
+    # the container reads it before the monitor says "go".
+    with open(container.dir / "hosts", "r+") as f:
+        f.truncate(0)
+        f.write(text)
 
 
-def detach(root: Path, cid: str, names: list[str], had_ports: bool = True) -> None:
+def detach(root: Path, cid: str, names: list[str], had_ports: bool = True,
+           exited: bool = False) -> None:
     """Unplug container ``cid`` from ``names``: its rules, veths, leases, endpoints; each
-    step only if its part is still there."""
+    step only if its part is still there.  ``exited``: its processes are all gone."""
     if had_ports:
         from . import nat, ports
         nat.delete_owned([cid])
         ports.release(cid)
     for name in names:
-        unplug(root, cid, name)
+        unplug(root, cid, name, exited)
 
 
-def unplug(root: Path, cid: str, name: str) -> None:
+def unplug(root: Path, cid: str, name: str, exited: bool = False) -> None:
+    """One network's part.  When the container's processes are all gone (``exited``), its
+    network namespace goes, and the kernel deletes the veth pair with it: deleting it
+    here too would only wait (``ip link del`` of a veth takes 10 to 40 ms)."""
     try:
         record = networks.lookup(root, name)
     except networks.NetworkNotFound:
         return
     try:
-        links.delete(links.host_veth_name(cid, record["Id"]))
+        if not exited:
+            links.delete(links.host_veth_name(cid, record["Id"]))
     finally:  # the address is given back even if the veth would not go (prune tries again)
         networks.leases(root, record).give_back(cid)
     if networks.remove_endpoint(root, name, cid):
@@ -137,12 +145,13 @@ def netns_for(container) -> int | None:
     return None
 
 
-def cleanup(root: Path, container) -> None:
-    """What a container whose monitor died may have left: for ``rm``."""
+def cleanup(root: Path, container, exited: bool = False) -> None:
+    """What the container held: for the monitor when it exits (``exited``), and for ``rm``
+    (after a monitor that died)."""
     spec = container.spec
     names = set(spec.networks) | set(container.state.get("Networks") or {})
     if names or spec.ports:
-        detach(root, container.id, sorted(names), bool(spec.ports))
+        detach(root, container.id, sorted(names), bool(spec.ports), exited)
 
 
 def prune(root: Path) -> None:

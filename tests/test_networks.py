@@ -173,10 +173,9 @@ def test_an_empty_host_port_gets_one_from_the_ephemeral_range(name):
 
 @root_only
 def test_network_modes_host_none_and_another_containers(name):
-    host_devices = set(os.listdir("/sys/class/net"))
-    inside = sandbox("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net",
-                     check=True).stdout.split()
-    assert set(inside) == host_devices
+    inside = sandbox("run", "--rm", "--network", "host", "busybox", "readlink",
+                     "/proc/self/ns/net", check=True).stdout.strip()
+    assert inside == os.readlink("/proc/self/ns/net")
     sandbox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
     try:
         mine = os.readlink(f"/proc/{inspect(name)['State']['Pid']}/ns/net")
