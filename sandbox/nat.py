@@ -41,7 +41,6 @@ deleted by that name alone.
 from __future__ import annotations
 
 import json
-import subprocess
 
 from .errors import SandboxError
 
@@ -71,6 +70,7 @@ def nft(script: str) -> None:
 
 
 def _run(args: list[str], script: str | None = None) -> str:
+    import subprocess
     try:
         done = subprocess.run([NFT, *args], input=script, capture_output=True, text=True)
     except FileNotFoundError:

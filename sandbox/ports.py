@@ -21,11 +21,8 @@ Docker's port allocator does.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import random
-import socket
 
 from .errors import SandboxError, UsageError
 from . import procfs
@@ -65,6 +62,7 @@ def _parse_one(spec: str) -> list[dict]:
     else:
         container = parts[0]
     if host_ip:
+        import ipaddress
         try:
             ipaddress.IPv4Address(host_ip)
         except ValueError:
@@ -143,7 +141,7 @@ def _claim(entry: dict, root, cid: str) -> int:
     else:
         low, high = _ephemeral_range()
     candidates = list(range(low, high + 1))
-    start = random.randrange(len(candidates))
+    start = int.from_bytes(os.urandom(4), "little") % len(candidates)  # `random` imports slowly
     for port in candidates[start:] + candidates[:start]:
         if _try_claim(entry, port, root, cid):
             return port
@@ -183,6 +181,7 @@ def _stale(path: str) -> bool:
 
 def _host_holds(entry: dict, port: int) -> bool:
     """Whether a host process listens on (or holds) the port: DNAT would shadow it."""
+    import socket
     kind = socket.SOCK_STREAM if entry["Proto"] == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

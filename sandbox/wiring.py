@@ -19,7 +19,6 @@ call it again for a container whose monitor was killed.  Every step of
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -62,7 +61,7 @@ def plug(root: Path, cid: str, cname: str, netns_fd: int, name: str, aliases: li
     except BaseException:
         networks.leases(root, record).give_back(cid)
         raise
-    endpoint_id = hashlib.sha256(f"{cid}:{record['Id']}".encode()).hexdigest()
+    endpoint_id = os.urandom(32).hex()
     networks.write_endpoint(root, name, cid, {
         "Name": cname, "Aliases": aliases, "IPv4Address": f"{address}/{prefixlen}",
         "MacAddress": mac, "EndpointID": endpoint_id, "HostVeth": veth, "Device": inner})
