@@ -94,6 +94,13 @@ def test_publish_is_read_as_docker_reads_it(spec, expected):
     assert got == expected
 
 
+def test_publish_all_takes_the_images_exposed_ports_and_p_wins():
+    config = {"ExposedPorts": {"80/tcp": {}, "53/udp": {}}}
+    entries = ports.merged(ports.parse(["8080:80"]), ports.exposed(config))
+    assert [(p["HostPort"], p["ContainerPort"], p["Proto"]) for p in entries] == [
+        ("8080", 80, "tcp"), ("", 53, "udp")]
+
+
 def test_resolv_conf_drops_loopback_resolvers_as_docker_does():
     host = "nameserver 127.0.0.53\noptions edns0\nsearch example.org\n"
     assert netconfig.resolv_conf(host, "bridge").startswith("nameserver 8.8.8.8\n")
@@ -187,6 +194,15 @@ def test_network_modes_host_none_and_another_containers(name):
 
 
 @root_only
+def test_the_hostname_resolves_to_the_containers_address():
+    r = sandbox("run", "--rm", "--hostname", "box", "busybox", "sh", "-c",
+                "hostname; ip -4 -o addr show eth0; grep box /etc/hosts", check=True)
+    name, addr_line, hosts_line = r.stdout.splitlines()
+    assert name == "box"
+    assert hosts_line == addr_line.split()[3].split("/")[0] + "\tbox"
+
+
+@root_only
 def test_add_host_and_dns_are_written_as_docker_writes_them():
     r = sandbox("run", "--rm", "--add-host", "db:10.1.2.3", "--dns", "9.9.9.9", "busybox",
                 "sh", "-c", "cat /etc/hosts /etc/resolv.conf", check=True)
@@ -237,6 +253,10 @@ def test_network_create_refuses_a_taken_subnet_or_name_and_makes_nothing(name, n
                             f"network with name {network} already exists")
     fails_with_one_sentence(sandbox("network", "create", "--subnet", "10.0.0.0/33", other),
                             "invalid --subnet 10.0.0.0/33")
+    assert other not in sandbox("network", "ls", check=True).stdout
+    sandbox("network", "create", other, check=True)
+    r = sandbox("network", "prune", "-f", check=True)
+    assert other in r.stdout.split() and network in r.stdout.split()
     assert other not in sandbox("network", "ls", check=True).stdout
 
 
