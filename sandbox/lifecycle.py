@@ -165,8 +165,6 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
     check_dns(list(dns))
     for entry in add_hosts:
         parse_add_host(entry)
-    if network in (None, "", "default") and rootless and not (publish or publish_all):
-        return "none", {}, []  # rootless without networking asked for: quietly lo only
     ports = []
     if publish or publish_all:
         from . import ports as portmod

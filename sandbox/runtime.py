@@ -155,6 +155,7 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     # It is plugged in (sandbox.wiring: veth, address, route, published ports) while init
     # builds the root filesystem: init waits for "go" only just before the command.
     netns, go = _network_namespace(container)
+    rootless_networked: dict = {}
     if go is not None:
         confined = confined._replace(network_go=go[0])
     host_netns = _enter_netns(netns)
@@ -163,6 +164,8 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     else:
         if spec.rootless:
             namespaces.enter_user_namespace()
+            if spec.networks:  # rootless networks: sandbox.rootless_net's (slirp4netns, pasta)
+                rootless_networked = _rootless_network(container)
         sc.unshare(sc.CLONE_NEWPID)  # for the next child only
         init_pid = waited = os.fork()
         if init_pid == 0:
@@ -172,7 +175,7 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
         if not spec.rootless:
             _own_pid_namespace_for_children()
     _leave_netns(host_netns)
-    networked = _plug_in(container, netns, go, waited)
+    networked = _plug_in(container, netns, go, waited) or rootless_networked
     os.close(err_w)
     _close_stdio(keep=info_w)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
@@ -191,7 +194,7 @@ def _network_namespace(container: Container) -> tuple[int | None, tuple[int, int
     ``--network none``, or stays in the host's, ``--network host``), and, when it has
     networks to be plugged into, the "go" pipe (init's end moved to NETWORK_GO_FD)."""
     spec = container.spec
-    if spec.own_netns or spec.network == "host":
+    if spec.own_netns or spec.network == "host" or spec.rootless:
         return None, None
     from . import wiring
     netns = wiring.netns_for(container)
@@ -201,6 +204,49 @@ def _network_namespace(container: Container) -> tuple[int | None, tuple[int, int
     moved = fcntl.fcntl(go_r, fcntl.F_DUPFD_CLOEXEC, NETWORK_GO_FD)
     os.close(go_r)
     return netns, (moved, go_w)
+
+
+def _rootless_network(container: Container) -> dict:
+    """Rootless: a network namespace of this user namespace's, plugged in by
+    :mod:`sandbox.rootless_net`, and this monitor moved into it, so that init is forked
+    there; the state's Networks and Ports.
+
+    The namespace is made by a short-lived child (the "holder"), because an
+    unprivileged monitor that made it itself could never setns(2) back to the
+    host's: ``rootless_net.attach`` gets the holder's pid, for slirp4netns or
+    pasta, which run on the host's side and join the namespace by it.  The
+    monitor itself needs the host's network no more.
+    """
+    from . import rootless_net
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
+    holder = os.fork()
+    if holder == 0:
+        try:
+            os.close(hold_w)  # or the read below would never see end-of-file
+            os.close(ready_r)
+            sc.unshare(sc.CLONE_NEWNET)
+            os.write(ready_w, b"1")
+            os.read(hold_r, 1)  # until the monitor has the namespace and has plugged it in
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise SandboxError("cannot make the container's network namespace (unshare "
+                               "CLONE_NEWNET failed in the user namespace)")
+        netns = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            networked = rootless_net.attach(container, holder, container.spec.ports)
+            sc.setns(netns, sc.CLONE_NEWNET)
+        finally:
+            os.close(netns)
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+        os.waitpid(holder, 0)
+    return networked or {}
 
 
 def _own_pid_namespace_for_children() -> None:

@@ -148,6 +148,10 @@ def cleanup(root: Path, container, exited: bool = False) -> None:
     """What the container held: for the monitor when it exits (``exited``), and for ``rm``
     (after a monitor that died)."""
     spec = container.spec
+    if spec.rootless:
+        from . import rootless_net  # they plugged it in: they unplug it
+        rootless_net.detach(container, container.state)
+        return
     names = set(spec.networks) | set(container.state.get("Networks") or {})
     if names or spec.ports:
         detach(root, container.id, sorted(names), bool(spec.ports), exited)
