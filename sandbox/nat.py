@@ -117,6 +117,22 @@ def port_rules(cid: str, container_ip: str, ports: list[dict]) -> str:
     return "\n".join(rules) + "\n"
 
 
+def missing_parts(network: dict) -> str:
+    """The nft commands that bring back a network's table and rules, if they are gone ("")."""
+    from .networks import device, subnet_of, tag
+    try:
+        listing = json.loads(_run(["-j", "list", "table", "ip", TABLE]))
+    except (RuleError, ValueError):
+        listing = None
+    script = "" if listing else SKELETON
+    owners = {item["rule"].get("comment") for item in (listing or {}).get("nftables", [])
+              if "rule" in item}
+    if tag(network) not in owners:
+        script += network_rules(tag(network), device(network), subnet_of(network)[0],
+                                network["Internal"], [])
+    return script
+
+
 def rules_by_owner() -> dict[str, list[tuple[str, int]]]:
     """Every rule of the table with a comment: owner → [(chain, handle)]."""
     try:

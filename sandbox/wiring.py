@@ -36,7 +36,8 @@ def attach(container, netns_fd: int) -> dict:
                                  wanted.get("Aliases") or [], wanted.get("IPv4Address"),
                                  f"eth{index}", default_route=index == 0)
         primary = next(iter(plugged.values()), None)
-        published = publish(root, cid, primary["IPAddress"], spec.ports) if spec.ports else []
+        published = publish(root, cid, primary["IPAddress"], spec.ports,
+                            networks.lookup(root, next(iter(plugged)))) if spec.ports else []
         _write_hosts(container, primary["IPAddress"] if primary else None)
     except BaseException:
         detach(root, cid, list(spec.networks), bool(spec.ports))
@@ -72,13 +73,14 @@ def plug(root: Path, cid: str, cname: str, netns_fd: int, name: str, aliases: li
             "Aliases": aliases or None}
 
 
-def publish(root: Path, cid: str, address: str, wanted: list[dict]) -> list[dict]:
-    """Claim the host ports, then add their DNAT rules in one nft transaction."""
+def publish(root: Path, cid: str, address: str, wanted: list[dict], network: dict) -> list[dict]:
+    """Claim the host ports, then add their DNAT rules in one nft transaction, with the
+    network's own rules again if someone has deleted them (``nft flush ruleset``, a chapter
+    09 exercise): a published port on 127.0.0.1 needs its masquerade."""
     from . import nat, ports
     decided = ports.claim_all(wanted, root, cid)
     try:
-        nat.ensure_table()
-        nat.nft(nat.port_rules(cid, address, decided))
+        nat.nft(nat.missing_parts(network) + nat.port_rules(cid, address, decided))
     except BaseException:
         ports.release(cid)
         raise
@@ -184,6 +186,10 @@ def prune(root: Path) -> None:
         return owner in live or (containers_dir(root) / owner).is_dir() and \
             _running(root, owner)
     nat.delete_owned(keep=keep)
+    for record in networks.all_networks(root):  # rules deleted behind our back come back
+        script = nat.missing_parts(record) if links.exists(networks.device(record)) else ""
+        if script:
+            nat.nft(script)
     leases = ipam.Leases(ipam.HOST_WIDE / networks.DEFAULT_DEVICE / "leases", "0.0.0.0/0",
                          "0.0.0.0")
     leases.reclaim()
