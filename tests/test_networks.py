@@ -323,3 +323,16 @@ def test_the_python_api_publishes_ports_as_docker_py_does(name):
         assert c.ports == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
         assert c.ip_address
         assert fetch(f"http://127.0.0.1:{port}/") == "api\n"
+
+
+@root_only
+def test_rm_f_after_a_killed_monitor_gives_everything_back(name, state_root):
+    port = free_port()
+    cid = serve(name, "-p", f"127.0.0.1:{port}:80")
+    state = json.loads((state_root / "containers" / cid / "state.json").read_text())
+    os.kill(state["MonitorPid"], signal.SIGKILL)
+    sandbox("rm", "-f", name, check=True)
+    assert our_rules(cid) == []
+    assert not os.path.exists(f"{ports.CLAIMS}/tcp-{port}")
+    leases = "/run/sandbox/sandbox0/leases"
+    assert not any(cid in open(os.path.join(leases, f)).read() for f in os.listdir(leases))
