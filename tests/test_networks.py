@@ -299,6 +299,7 @@ def test_after_kill_9_and_prune_nothing_of_the_container_is_left(name, network, 
     leases = state_root / "networks" / network / "leases"
     assert not any(cid in (leases / f).read_text() for f in os.listdir(leases))
     assert not os.listdir(state_root / "networks" / network / "endpoints")
+    assert not (state_root / "networks" / network / "dns.pid").exists()  # its responder too
     assert network in sandbox("network", "ls", check=True).stdout  # the network stays
 
 
