@@ -163,8 +163,14 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
     if network == "none" and not (publish or publish_all or dns or add_hosts or ip or aliases):
         return "none", {}, []  # the grader's case: nothing of the network modules is loaded
     if rootless:
-        from .rootless_net import check_network
-        check_network(network)
+        from . import rootless_net
+        rootless_net.check_network(network)
+        why = rootless_net.problem() if network in (None, "", "default", "bridge") else ""
+        if why and network in (None, "", "default") and not (publish or publish_all):
+            return "none", {}, []  # no pasta to be had, and none asked for: lo only
+        if why:
+            from .errors import MissingFeature
+            raise MissingFeature(why)
     from .netconfig import check_dns, parse_add_host
     check_dns(list(dns))
     for entry in add_hosts:

@@ -174,23 +174,36 @@ def check_tun() -> None:
 def tun_problem() -> str:
     """Why this user cannot open /dev/net/tun ("" if they can): also ``doctor``'s line.
 
-    Root can always open it, so for root the question is whether ordinary users can:
-    Debian's udev makes it 0666; some CI machines leave the kernel's 0600.
+    The host's root can always open it, so for root the question is whether ordinary
+    users can: Debian's udev makes it 0666; some CI machines leave the kernel's 0600.
     """
     try:
         mode = os.stat(TUN).st_mode & 0o777
-        if os.geteuid() != 0:
-            os.close(os.open(TUN, os.O_RDWR | os.O_CLOEXEC))
-        elif mode & 0o006 != 0o006:
-            raise PermissionError
-        return ""
+        os.close(os.open(TUN, os.O_RDWR | os.O_CLOEXEC))
     except FileNotFoundError:
         return (f"{TUN} does not exist, so rootless containers get no network: load the tun "
                 "module (sudo modprobe tun)")
     except PermissionError:
-        who = "ordinary users cannot" if os.geteuid() == 0 else "you cannot"
-        return (f"{who} open {TUN} (mode {mode:o}), so rootless containers get no network: "
-                f"run sudo chmod 0666 {TUN} (Debian's mode; ./course does it when run as root)")
+        return _tun_fix("you cannot", mode)
+    if _host_root() and mode & 0o006 != 0o006:
+        return _tun_fix("ordinary users cannot", mode)
+    return ""
+
+
+def _tun_fix(who: str, mode: int) -> str:
+    return (f"{who} open {TUN} (mode {mode:o}), so rootless containers get no network: "
+            f"run sudo chmod 0666 {TUN} (Debian's mode; ./course does it when run as root)")
+
+
+def _host_root() -> bool:
+    """uid 0 of the host, not of a user namespace (whose root is an ordinary user outside)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 def check_port(entry: dict) -> None:
