@@ -61,6 +61,11 @@ Choices, and what they mean for a learner:
   container's directory.
 - Starting pasta costs 25 to 50 ms per container (measured here), against a
   few for root's veth: the price of a network stack that is a process.
+- Who calls what: the rootless monitor (sandbox.runtime) makes the network
+  namespace with a short-lived "holder" child, in the container's user
+  namespace, and calls :func:`attach` with the holder's pid before init
+  exists; ``create`` refuses what cannot work (:func:`check_network`,
+  :func:`check_port`, :func:`problem`) before anything is made.
 
 Not here yet: names on rootless *user* networks.  That needs podman's
 "rootless-netns": one long-lived user and network namespace of the user's,
