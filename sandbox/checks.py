@@ -159,7 +159,16 @@ def check_state_root() -> Check:
     return Check("state root", ok, str(root), "set SANDBOX_ROOT to a directory you can write")
 
 
+def check_tun() -> Check:
+    """Rootless containers reach the network through a tap device: sandbox.rootless_net."""
+    from .rootless_net import tun_problem
+    why = tun_problem()
+    return Check("/dev/net/tun", not why, why or "rootless containers can have a network "
+                                                "(pasta opens a tap device)", required=False)
+
+
 def doctor() -> Report:
     """Run every check and return the report (printable, and shown as a table in notebooks)."""
     return Report([check_kernel(), check_user(), check_userns(), check_cgroups(),
-                   check_overlay(), check_pivot_root(), check_busybox(), check_state_root()])
+                   check_overlay(), check_pivot_root(), check_busybox(), check_state_root(),
+                   check_tun()])

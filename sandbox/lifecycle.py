@@ -162,6 +162,15 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
     """--network and friends, checked before anything is made (sandbox.networks, sandbox.ports)."""
     if network == "none" and not (publish or publish_all or dns or add_hosts or ip or aliases):
         return "none", {}, []  # the grader's case: nothing of the network modules is loaded
+    if rootless:
+        from . import rootless_net
+        rootless_net.check_network(network)
+        why = rootless_net.problem() if network in (None, "", "default", "bridge") else ""
+        if why and network in (None, "", "default") and not (publish or publish_all):
+            return "none", {}, []  # no pasta to be had, and none asked for: lo only
+        if why:
+            from .errors import MissingFeature
+            raise MissingFeature(why)
     from .netconfig import check_dns, parse_add_host
     check_dns(list(dns))
     for entry in add_hosts:
@@ -171,6 +180,10 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
         from . import ports as portmod
         ports = portmod.merged(portmod.parse(list(publish)),
                                portmod.exposed(config) if publish_all else [])
+        if rootless:
+            from .rootless_net import check_port
+            for entry in ports:
+                check_port(entry)  # below ip_unprivileged_port_start: refused now
     from .networks import plan
     mode, plugged = plan(root, network, list(aliases), ip, rootless)
     if ports and not plugged:

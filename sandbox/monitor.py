@@ -123,6 +123,7 @@ def watch(container: Container, init_pid: int, held: Held | None = None,
     finally:
         relay.close_streams()
     code = exit_code(status)
+    end_network_helper(container)
     unplugged = _unplug(container)
     oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
     delay = restart_delay(container, code) if held.restarter >= 0 else None
@@ -138,6 +139,14 @@ def watch(container: Container, init_pid: int, held: Held | None = None,
         from .volumes import remove_anonymous
         remove_anonymous(container.root, container.spec.mounts)  # as Docker's --rm does
     return code
+
+
+def end_network_helper(container: Container) -> None:
+    """A rootless container's network helper (pasta) ends with it: sandbox.rootless_net."""
+    state = container.state
+    if state.get("RootlessNetwork"):
+        from .rootless_net import detach
+        detach(container, state)
 
 
 def _unplug(container: Container) -> dict:

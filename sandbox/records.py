@@ -389,6 +389,9 @@ def remove_files(root: Path, container: Container) -> bool:
     gone.  Returns False if another process got there first.
     """
     cgroup = container.state.get("Cgroup")  # left behind if the monitor died
+    if container.state.get("RootlessNetwork"):  # so is a rootless network helper
+        from .rootless_net import detach
+        detach(container, container.state)
     trash = ensure(root / "tmp") / f"removing-{os.getpid()}-{container.id}"
     try:
         os.rename(container.dir, trash)
