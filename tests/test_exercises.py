@@ -62,6 +62,7 @@ def test_there_are_at_least_two_exercises_for_each_chapter_from_01():
     assert [n[:2] for n in NAMES[:6]] == [f"{c:02d}" for c in range(1, 7)]
     assert set(NAMES) <= chapters, set(NAMES) - chapters   # each named after its chapter
     assert "12_security" in NAMES
+    assert "09_networks" in NAMES
     for name in NAMES:
         assert len(_graded_ids(name)) >= 2, name
 
