@@ -184,6 +184,7 @@ class Container:
         """Run a command inside the running container (``docker exec``)."""
         if not self._record.running:
             raise Conflict(f"container {self.name} is not running")
+        lifecycle.refuse_if_paused(self._record)
         argv = _argv(command)
         return _run_captured(lambda stdio: exec_into(self._record, argv, stdio, _env(environment),
                                                      user, workdir), input)
@@ -201,16 +202,44 @@ class Container:
         return self
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the container to exit; return its exit code (None on timeout)."""
-        from . import procfs
-        state = self._record.status()
-        if state.get("Status") == "running":
-            procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout)
-            lifecycle.wait_recorded(self._record)
-        return self.exit_code
+        """Wait for the container to exit; return its exit code (None on timeout).
 
-    def stop(self, timeout: float = 10) -> None:
+        Works for a container removed on exit (``remove=True``) too: see lifecycle.wait."""
+        if self._record.status().get("Status") == "created":
+            return None
+        return lifecycle.wait(self._record, timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """``docker stop``: the stop signal, then SIGKILL after ``timeout`` seconds
+        (default: the container's ``stop_timeout``, else 10)."""
         lifecycle.stop(self._record, timeout)
+
+    def restart(self, timeout: float | None = None) -> "Container":
+        """``docker restart``: stop it (as :meth:`stop`) if it runs, then start it again."""
+        lifecycle.restart(self._record, timeout)
+        return self
+
+    def pause(self) -> None:
+        """Freeze every process of the container (``docker pause``: the cgroup freezer)."""
+        lifecycle.pause(self._record)
+
+    def unpause(self) -> None:
+        lifecycle.unpause(self._record)
+
+    @property
+    def paused(self) -> bool:
+        return lifecycle.is_paused(self._record)
+
+    def rename(self, name: str) -> None:
+        """``docker rename``: the container keeps its id, hostname and everything else."""
+        lifecycle.rename(self._record, name)
+
+    def top(self, ps_args: str | None = None) -> dict:
+        """``docker top``, as docker-py returns it: {"Titles": [...], "Processes": [[...], ...]}."""
+        from .top import top
+        titles, rows = top(lifecycle.container_pids(self._record),
+                           ps_args.split() if ps_args else [])
+        return {"Titles": titles, "Processes": rows}
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         lifecycle.kill(self._record, sig)
@@ -234,7 +263,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None,
            network: str | None = None, cap_add=(), cap_drop=(), privileged: bool = False,
            security_opt=(), read_only: bool = False, uidmap: str | None = None,
-           gidmap: str | None = None) -> Container:
+           gidmap: str | None = None, init: bool = False, stop_signal: str | None = None,
+           stop_timeout: int | None = None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
@@ -244,6 +274,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     ``--tmpfs``'s strings (``["/tmp:size=64m"]``).  The security flags are
     docker-py's: ``cap_add=["NET_ADMIN"]``, ``cap_drop=["ALL"]``,
     ``privileged=True``, ``security_opt=["seccomp=unconfined"]``, ``read_only=True``.
+    ``init=True`` makes process 1 a reaper that passes signals on (``--init``);
+    ``stop_signal="SIGUSR1"`` and ``stop_timeout=3`` are what ``stop`` uses.
     """
     from .cgroups import parse_limits
     from .mounts import check_network, parse_all
@@ -260,7 +292,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     record = lifecycle.create_container(
         state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
         user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove,
-        limits=limits, mounts=mounts, security=security, userns=userns)
+        limits=limits, mounts=mounts, security=security, userns=userns, init=init,
+        stop_signal=stop_signal, stop_timeout=stop_timeout)
     return Container(record)
 
 
@@ -275,7 +308,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         input: str | bytes | None = None, memory=None, memory_swap=None, cpus=None,
         cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None, network=None,
         cap_add=(), cap_drop=(), privileged: bool = False, security_opt=(),
-        read_only: bool = False, uidmap: str | None = None, gidmap: str | None = None):
+        read_only: bool = False, uidmap: str | None = None, gidmap: str | None = None,
+        init: bool = False, stop_signal: str | None = None, stop_timeout: int | None = None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -291,7 +325,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        cpu_shares=cpu_shares, pids_limit=pids_limit, volumes=volumes,
                        tmpfs=tmpfs, network=network, cap_add=cap_add, cap_drop=cap_drop,
                        privileged=privileged, security_opt=security_opt, read_only=read_only,
-                       uidmap=uidmap, gidmap=gidmap)
+                       uidmap=uidmap, gidmap=gidmap, init=init, stop_signal=stop_signal,
+                       stop_timeout=stop_timeout)
     if detach:
         try:
             lifecycle.start_detached(container._record)
@@ -345,4 +380,4 @@ def push(name: str, quiet: bool = False) -> str:
 
 def prune() -> list[str]:
     """Remove every stopped container and leftovers of crashed runs."""
-    return lifecycle.prune(state_root())
+    return lifecycle.prune(state_root())[0]

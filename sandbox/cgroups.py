@@ -42,9 +42,12 @@ from .errors import MissingFeature, UsageError
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
                   "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc")
-# The v1 controllers a container's cgroup is made in: those its limits need, and
-# devices for its device rules.
-USED = ("memory", "cpu", "cpuacct", "pids", "devices")
+# The v1 controllers a container's cgroup is made in: those its limits need,
+# devices for its device rules, and freezer for ``pause`` (sandbox.freezer).
+USED = ("memory", "cpu", "cpuacct", "pids", "devices", "freezer")
+# Those a container does without when this user may not use them (partial delegation,
+# rootless): such a container cannot be paused, and ``pause`` says so.
+OPTIONAL = ("freezer",)
 CFS_PERIOD_US = 100_000  # Docker's CFS period: 100 ms
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less: "Minimum memory limit allowed is 6MB"
 PARENT = "sandbox"
@@ -319,6 +322,11 @@ class V1Cgroup:
         for directory in sorted(set(self.dirs.values())):
             _write(os.path.join(directory, "cgroup.procs"), str(pid))
 
+    def pids(self) -> list[int]:
+        """Every process in the cgroup (its ``cgroup.procs``), as the host numbers them."""
+        directory = self.dirs.get("pids") or next(iter(sorted(self.dirs.values())), None)
+        return _pids(directory)
+
     def stats(self) -> dict:
         memory = self.dirs.get("memory")
         usage = _int(memory, "memory.usage_in_bytes")
@@ -390,6 +398,10 @@ class V2Cgroup:
         """Move a process in: ``pid``, or the calling process (writing 0 means "me")."""
         _write(os.path.join(self.dir, "cgroup.procs"), str(pid))
 
+    def pids(self) -> list[int]:
+        """Every process in the cgroup (its ``cgroup.procs``), as the host numbers them."""
+        return _pids(self.dir)
+
     def stats(self) -> dict:
         limit = _read(os.path.join(self.dir, "memory.max"), "max").strip()
         usage = _int(self.dir, "memory.current")
@@ -437,6 +449,9 @@ def _driver(cid: str, found: list[CgroupMount], own: dict[str, str]):
                 base = own.get(controller, "/")
                 dirs[controller] = os.path.join(m.path, base.lstrip("/"), PARENT, cid)
         cgroup = V1Cgroup(dirs)
+        if os.geteuid() != 0:
+            usable = cgroup.usable()
+            cgroup.dirs = {c: d for c, d in dirs.items() if c not in OPTIONAL or c in usable}
         if os.geteuid() != 0 and not {"memory", "cpu", "pids"} & cgroup.usable():
             raise MissingFeature("cgroup v1 cannot be delegated to an unprivileged user: run "
                                  "as root, or use a distribution with cgroup v2 "
@@ -540,7 +555,7 @@ def _read(path: str, default: str) -> str:
 def _write(path: str, value: str) -> None:
     """One write(2) of ``value``: a cgroup file takes one setting (one device rule) per write."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)  # O_TRUNC: as open("w")
         try:
             os.write(fd, value.encode())
         finally:
@@ -566,6 +581,12 @@ def _write_each(directory: str, writes) -> None:
     finally:
         for fd in fds.values():
             os.close(fd)
+
+
+def _pids(directory: str | None) -> list[int]:
+    if not directory:
+        return []
+    return [int(p) for p in _read(os.path.join(directory, "cgroup.procs"), "").split()]
 
 
 def _int(directory: str | None, name: str) -> int:

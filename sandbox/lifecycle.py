@@ -1,8 +1,11 @@
-"""The container lifecycle: create, start, stop, kill, remove, prune.
+"""The container lifecycle: create, start, stop, kill, pause, wait, rename, remove, prune.
 
     create ──▶ created ──start──▶ running ──(exits, stop, kill)──▶ exited ──rm──▶ gone
-                                     ▲                               │
-                                     └──────────── start ────────────┘
+                                  ▲  │ ▲                           │
+                            pause │  ▼ │ unpause                   │
+                                  paused (stop, kill thaw it)    │
+                                     ▲                           │
+                                     └────── start, restart ─────┘
 
 This module decides *what* happens; :mod:`sandbox.runtime` makes the
 processes, and :mod:`sandbox.containers` keeps the records.  The command line
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from . import procfs, runtime
 from .records import Container, Spec, all_containers, create, remove_files
-from .errors import Conflict, ImageNotFound, SandboxError
+from .errors import Conflict, ContainerNotFound, ImageNotFound, SandboxError, UsageError
 from .paths import is_root, prepare_root, rmtree, write_atomic
 from .store import Image, Store, normalize_ref
 
@@ -95,14 +98,20 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      tty: bool = False, interactive: bool = False,
                      auto_remove: bool = False, limits=None, mounts: list[dict] = (),
                      security: dict | None = None, userns: dict | None = None,
-                     notices: list[str] | None = None, log=None) -> Container:
+                     notices: list[str] | None = None, log=None, init: bool = False,
+                     stop_signal: str | None = None,
+                     stop_timeout: int | None = None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
+    ``stop_signal`` (``--stop-signal``) is checked and kept as given, as Docker
+    keeps it; ``init`` (``--init``) makes process 1 a reaper (:mod:`sandbox.init`).
     ``limits`` (:class:`sandbox.cgroups.Limits`) are checked first: a limit this
     user cannot enforce is an error, never silently ignored.  ``security`` is
     :func:`sandbox.security.decide`'s record (Docker's defaults when None); its
     seccomp filter is compiled now and kept beside the container's config.
     """
+    if stop_signal is not None:
+        parse_signal(stop_signal, "--stop-signal")
     if limits:
         from .cgroups import check
         check(limits)
@@ -122,7 +131,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 user=user if user is not None else config.get("User", ""),
                 tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless,
                 limits=limits.as_dict() if limits else None, mounts=mounts,
-                security=security, userns=userns)
+                security=security, userns=userns, init=init, stop_signal=stop_signal,
+                stop_timeout=stop_timeout)
     container = create(root, spec, name, hostname)
     if program is not None:
         write_atomic(container.dir / sec.SECCOMP_FILE, program)
@@ -215,32 +225,76 @@ def _host_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def stop(container: Container, timeout: float = 10, sig: int = signal.SIGTERM) -> None:
-    """``docker stop``: send SIGTERM (or the given signal), wait, then SIGKILL.
+DEFAULT_STOP_TIMEOUT = 10  # seconds: Docker's, when neither -t nor --stop-timeout says
 
-    The container's process 1 receives only the signals it has a handler for
+
+def parse_signal(text: str, flag: str = "--signal") -> int:
+    """``TERM``, ``SIGTERM`` or ``15`` → 15, as Docker's ``--signal`` and ``--stop-signal`` read them."""
+    text = str(text)
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < signal.NSIG:
+            return number
+    else:
+        name = text.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        number = getattr(signal.Signals, name, None) if name.isidentifier() else None
+        if number is not None:
+            return int(number)
+    raise UsageError(f'invalid argument "{text}" for "{flag}" flag: invalid signal: {text}')
+
+
+def stop_signal(container: Container) -> int:
+    """The signal ``stop`` sends: the container's ``--stop-signal``, or SIGTERM."""
+    wanted = container.spec.stop_signal
+    return parse_signal(wanted, "--stop-signal") if wanted else signal.SIGTERM
+
+
+def stop(container: Container, timeout: float | None = None, sig: int | None = None) -> None:
+    """``docker stop``: send the stop signal, wait, then SIGKILL.
+
+    The signal is the container's ``--stop-signal`` (SIGTERM if none) unless
+    ``sig`` says otherwise; the wait is ``timeout`` seconds, else its
+    ``--stop-timeout``, else 10.  A paused container is thawed after the
+    signal is sent, so that it acts on it (as Docker does).  The container's
+    process 1 receives only the signals it has a handler for
     (pid_namespaces(7)): a shell that traps TERM exits; ``sleep`` ignores it and
-    is killed when the time is up.  Returns once the exit has been recorded.
+    is killed when the time is up (``--init`` puts a process 1 there that
+    passes the signal on).  Returns once the exit has been recorded.
     Docker treats stopping a stopped container as success; this course says
     so instead, because a learner who stops the wrong container wants to know.
     """
+    if timeout is None:
+        timeout = container.spec.stop_timeout
+        timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+    sig = stop_signal(container) if sig is None else sig
     state = container.status()
     if state.get("Status") != "running":
         raise Conflict(f"container {container.name} is not running")
-    _signal(state, sig)
-    if not procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout):
-        _signal(state, signal.SIGKILL)
+    _signal_and_thaw(state, sig)
+    # A negative timeout waits for ever, as Docker's -t -1 does.
+    if not procfs.wait_gone(state["Pid"], state.get("PidStart"),
+                            None if timeout < 0 else timeout):
+        _signal_and_thaw(state, signal.SIGKILL)
         procfs.wait_gone(state["Pid"], state.get("PidStart"), None)
     wait_recorded(container)
 
 
 def kill(container: Container, sig: int = signal.SIGKILL) -> None:
-    """``docker kill``: send one signal to the container's process 1."""
+    """``docker kill``: send one signal to the container's process 1.
+
+    SIGKILL, or the container's stop signal, also thaws a paused container
+    (Docker's rule: those are the signals meant to end it); any other signal
+    waits, pending, until ``unpause``.
+    """
     state = container.status()
     if state.get("Status") != "running":
         raise Conflict(f"Cannot kill container: {container.name}: container "
                        f"{container.short_id} is not running")
-    _signal(state, sig)
+    if sig in (signal.SIGKILL, stop_signal(container)):
+        _signal_and_thaw(state, sig)
+    else:
+        _signal(state, sig)
     if sig == signal.SIGKILL:
         procfs.wait_gone(state["Pid"], state.get("PidStart"), None)
         wait_recorded(container)
@@ -252,6 +306,139 @@ def _signal(state: dict, sig: int) -> None:
             os.kill(state["Pid"], sig)
         except ProcessLookupError:
             pass
+
+
+def _signal_and_thaw(state: dict, sig: int) -> None:
+    """Send ``sig``, then thaw the container if it is paused, so that the signal is acted on."""
+    _signal(state, sig)
+    from . import freezer
+    from .cgroups import from_paths
+    cgroup = from_paths(state.get("Cgroup"))
+    if freezer.is_frozen(cgroup):
+        freezer.thaw(cgroup)
+
+
+# --- pause, unpause ---------------------------------------------------------------
+def is_paused(container: Container, state: dict | None = None) -> bool:
+    """True if the running container's cgroup is frozen: the kernel's word, not a record."""
+    from . import freezer
+    from .cgroups import from_paths
+    state = container.status() if state is None else state
+    return state.get("Status") == "running" and freezer.is_frozen(from_paths(state.get("Cgroup")))
+
+
+def pause(container: Container) -> None:
+    """``docker pause``: freeze every process of the container (:mod:`sandbox.freezer`)."""
+    from . import freezer
+    from .cgroups import from_paths
+    state = container.status()
+    if state.get("Status") != "running":
+        raise Conflict(f"container {container.id} is not running")
+    cgroup = from_paths(state.get("Cgroup"))
+    if freezer.is_frozen(cgroup):
+        raise Conflict(f"container {container.id} is already paused")
+    try:
+        freezer.freeze(cgroup)
+    except SandboxError as err:
+        raise type(err)(f"cannot pause container {container.name}: {err}") from None
+
+
+def unpause(container: Container) -> None:
+    """``docker unpause``: let the container's processes run again."""
+    from . import freezer
+    from .cgroups import from_paths
+    state = container.status()
+    cgroup = from_paths(state.get("Cgroup"))
+    if state.get("Status") != "running" or not freezer.is_frozen(cgroup):
+        raise Conflict(f"container {container.id} is not paused")
+    freezer.thaw(cgroup)
+
+
+def refuse_if_paused(container: Container) -> None:
+    """``exec`` into a paused container would hang: refuse it in Docker's words."""
+    if is_paused(container):
+        raise Conflict(f"container {container.id} is paused, unpause the container before exec")
+
+
+# --- wait, restart, rename, top ---------------------------------------------------
+def wait(container: Container, timeout: float | None = None) -> int | None:
+    """``docker wait``: block until the container stops; its exit code (None after ``timeout``).
+
+    A container that has already exited answers at once; one that was only
+    created answers 0, as Docker's "not-running" condition does.  A ``--rm``
+    container's monitor removes it right after writing its exit down, so the
+    waiter holds a shared lock on its directory (flock(2)) that the monitor
+    must get exclusively before it removes anything: see
+    :class:`sandbox.monitor.RemovalLock`.
+    """
+    import fcntl
+    try:
+        held = os.open(container.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ContainerNotFound(f"No such container: {container.name}") from None
+    try:
+        fcntl.flock(held, fcntl.LOCK_SH)
+        state = container.status()
+        if state.get("Status") == "running":
+            if not procfs.wait_gone(state["Pid"], state.get("PidStart"), timeout):
+                return None
+            state = _exit_written(container)
+    finally:
+        os.close(held)
+    if state.get("Status") == "removed":
+        raise ContainerNotFound(f"No such container: {container.name}")
+    return state.get("ExitCode", 0)
+
+
+def _exit_written(container: Container, timeout: float = 10) -> dict:
+    """The state once the monitor has written the exit down (not waiting for the monitor
+    to end: a ``--rm`` one waits for us)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        state = container.state
+        alive = procfs.is_alive(state.get("MonitorPid"), state.get("MonitorStart"))
+        if state.get("Status") != "running" or not alive or time.monotonic() > deadline:
+            return container.status()  # records an unknown exit if the monitor had died
+        time.sleep(0.002)
+
+
+def restart(container: Container, timeout: float | None = None, sig: int | None = None) -> None:
+    """``docker restart``: stop it if it runs (as ``stop`` would), then start it in the background.
+
+    A ``--rm`` container is kept through its restart, as Docker keeps it: the
+    state says ``Restarting`` before the signal, and its monitor leaves it be.
+    """
+    if container.running:
+        container.write_state(Restarting=True)  # first: read by the monitor when it ends
+        stop(container, timeout, sig)
+    start_detached(container)
+    container.write_state(Restarting=False)
+
+
+def rename(container: Container, new_name: str) -> None:
+    """``docker rename``: see :func:`sandbox.records.rename`."""
+    from .records import rename as rename_record
+    rename_record(container, new_name)
+
+
+def container_pids(container: Container) -> list[int]:
+    """The host pids of every process in the container, process 1 first.
+
+    Read from the container's cgroup (``cgroup.procs``), as Docker does; a
+    rootless container on cgroup v1 has none, so there the members of its
+    PID namespace are found in /proc instead (:func:`sandbox.procfs.pid_namespace_members`).
+    """
+    from .cgroups import from_paths
+    state = container.status()
+    if state.get("Status") != "running":
+        raise Conflict(f"container {container.id} is not running")
+    init = state["Pid"]
+    cgroup = from_paths(state.get("Cgroup"))
+    pids = cgroup.pids() if cgroup is not None else []
+    if not pids:
+        pids = procfs.pid_namespace_members(init)
+    return [init] + sorted(p for p in set(pids) if p != init)
 
 
 def wait_recorded(container: Container, timeout: float = 5) -> dict:
@@ -280,14 +467,31 @@ def remove(container: Container, force: bool = False) -> bool:
     return remove_files(container.root, container) or killed
 
 
-def prune(root: Path) -> list[str]:
-    """``docker container prune``: remove every container that is not running, and stale scratch files."""
-    removed = []
+def prune(root: Path) -> tuple[list[str], int]:
+    """``docker container prune``: remove every container that is not running, and stale
+    scratch files; (the ids removed, the bytes their writable layers held)."""
+    removed, reclaimed = [], 0
     for container in all_containers(root):
-        if not container.running and remove_files(root, container):
+        if container.running:
+            continue
+        layer = _tree_size(container.dir / "upper")  # what Docker counts: the container's own writes
+        if remove_files(root, container):
             removed.append(container.id)
+            reclaimed += layer
     _clean_scratch(root)
-    return removed
+    return removed, reclaimed
+
+
+def _tree_size(top: Path) -> int:
+    """Bytes of the regular files under ``top`` (symlinks not followed; unreadable parts skipped)."""
+    total = 0
+    for directory, _, files in os.walk(top):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def _clean_scratch(root: Path) -> None:

@@ -51,11 +51,28 @@ def watch(container: Container, init_pid: int) -> int:
             break
     code = exit_code(status)
     oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
-    container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
-                          OOMKilled=oom_killed, Cgroup=cgroup_left, CgroupEvidence=evidence)
-    if container.spec.auto_remove:
-        remove_files(container.root, container)
+    state = container.write_state(Status="exited", ExitCode=code, Pid=0, FinishedAt=now_iso(),
+                                  OOMKilled=oom_killed, Cgroup=cgroup_left,
+                                  CgroupEvidence=evidence)
+    if container.spec.auto_remove and not state.get("Restarting"):  # `restart` keeps it
+        with RemovalLock(container):
+            remove_files(container.root, container)
     return code
+
+
+class RemovalLock:
+    """Hold an exclusive lock on the container's directory: granted once every ``wait``
+    (which holds it shared, lifecycle.wait) has read the exit code.  flock(2)"""
+
+    def __init__(self, container: Container):
+        self.fd = os.open(container.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def __enter__(self):
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
 
 
 def _release_cgroup(paths: dict | None) -> tuple[bool, dict | None, dict]:

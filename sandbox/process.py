@@ -100,6 +100,8 @@ def _read_db(path: str) -> list[list[str]]:
 def find_program(cmd: str, path: str) -> str:
     """The file execve(2) will run: ``cmd`` itself if it has a slash, else the first hit on PATH."""
     if "/" in cmd:
+        if not os.path.lexists(cmd):  # Go's exec.LookPath stats it first: runc's words
+            raise ExecFailed(f'exec: "{cmd}": stat {cmd}: no such file or directory', 127)
         return cmd
     for directory in path.split(":"):
         candidate = os.path.join(directory or ".", cmd)

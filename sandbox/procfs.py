@@ -48,3 +48,24 @@ def wait_gone(pid: int, started: int | None, timeout: float | None) -> bool:
         return bool(poller.poll(None if timeout is None else int(timeout * 1000)))
     finally:
         os.close(fd)
+
+
+def pid_namespace_members(pid: int) -> list[int]:
+    """Every process in the same PID namespace as ``pid``.
+
+    Two processes share a namespace when their /proc/PID/ns/pid links name the
+    same inode (namespaces(7)).  Processes this user may not inspect are skipped.
+    """
+    try:
+        target = os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == target:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found

@@ -1,7 +1,7 @@
 """Containers on disk: create a record, find it by name or id, read its true state, remove it.
 
 A container is a directory under ``<state root>/containers/<id>``:
-``config.json`` says what was asked for and never changes; ``state.json``
+``config.json`` says what was asked for and changes only with ``rename``; ``state.json``
 says what is happening and is rewritten atomically by whoever changes it
 (the monitor process when the container starts and exits, ``stop`` and
 ``rm`` when they find the monitor gone).
@@ -37,7 +37,8 @@ class Spec:
                  tty: bool = False, interactive: bool = False, auto_remove: bool = False,
                  rootless: bool = False, limits: dict | None = None,
                  mounts: list[dict] = (), security: dict | None = None,
-                 userns: dict | None = None):
+                 userns: dict | None = None, init: bool = False,
+                 stop_signal: str | None = None, stop_timeout: int | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -53,6 +54,9 @@ class Spec:
         self.mounts = list(mounts)            # -v and --tmpfs: see sandbox.mounts
         self.security = security              # capabilities, seccomp, ...: see sandbox.security
         self.userns = userns                  # --uidmap: {"uid", "gid", "size"}; see sandbox.userns
+        self.init = init                      # --init: PID 1 is a reaper (sandbox.init)
+        self.stop_signal = stop_signal        # --stop-signal, as given ("SIGUSR1"); None: SIGTERM
+        self.stop_timeout = stop_timeout      # --stop-timeout in seconds; None: stop's 10
 
     @property
     def in_user_namespace(self) -> bool:
@@ -258,6 +262,30 @@ def _claim_name(root: Path, name: str | None, cid: str) -> str:
     raise SandboxError("could not find a free random container name; pass --name")
 
 
+def rename(container: Container, new_name: str) -> None:
+    """``docker rename``: claim the new name, write it into the record, release the old one.
+
+    The new name is claimed first (O_EXCL, as for ``--name``), so a name in
+    use is refused before anything changes; the old name is released last.
+    """
+    if not new_name:
+        raise SandboxError("Neither old nor new names may be empty")
+    _check_name(new_name.lstrip("/"))
+    new_name = new_name.lstrip("/")
+    if new_name == container.name:
+        raise SandboxError("Renaming a container with the same name as its current name")
+    old = container.name
+    claimed = _claim_name(container.root, new_name, container.id)
+    try:
+        config = dict(container.config, Name=claimed)
+        write_atomic(container.dir / "config.json", json.dumps(config, indent=2))
+    except BaseException:
+        _release_name(container.root, claimed, container.id)
+        raise
+    container.config = config
+    _release_name(container.root, old, container.id)
+
+
 def _release_name(root: Path, name: str, cid: str) -> None:
     path = root / "names" / name
     try:
@@ -317,7 +345,11 @@ def remove_files(root: Path, container: Container) -> bool:
         os.rename(container.dir, trash)
     except FileNotFoundError:
         return False
-    _release_name(root, container.name, container.id)
+    try:  # the name as it is now: `rename` may have changed it since ``container`` was read
+        name = json.loads((trash / "config.json").read_text())["Name"]
+    except (OSError, ValueError, KeyError):
+        name = container.name
+    _release_name(root, name, container.id)
     _remove_cgroup(cgroup)
     rmtree(trash)
     return True

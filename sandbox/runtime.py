@@ -4,6 +4,7 @@
     └── monitor                         new user namespace (rootless); unshare(CLONE_NEWPID)
         └── container init, PID 1       unshare(mnt, uts, ipc, net, cgroup); mount; pivot_root;
                                         seccomp; capabilities; execve
+            └── (--init) the command    init forks it and stays on as the reaper (sandbox.init)
 
 Why two processes under the caller:
 - unshare(CLONE_NEWPID) does not move the caller; its *next child* becomes
@@ -276,6 +277,8 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     """Process 1 of the container: the steps, in the order they must happen."""
     spec = container.spec
     security = confined.security
+    if spec.init:
+        from . import init as reaper  # now: after pivot_root this package is out of sight
     if cgroup is not None:
         cgroup.join()  # first: everything from here on counts against the limits
     if placed >= 0:  # remapped: the monitor puts us in the cgroup; wait until it has
@@ -300,9 +303,27 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
         _open_terminal()  # after pivot_root: the terminal must come from the container's devpts
     sc.sethostname(container.config["Hostname"])
     namespaces.loopback_up()
-    exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
-                      container.config["Hostname"], spec.tty, spec.rootless,
-                      security, confined.seccomp_filter)
+
+    def command():
+        exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
+                          container.config["Hostname"], spec.tty, spec.rootless,
+                          security, confined.seccomp_filter)
+    if spec.init:  # --init: stay on as the reaper, the command becomes PID 2
+        reaper.run(command, spec.tty, lambda: _confine_reaper(confined.seccomp_filter))
+    command()
+
+
+def _confine_reaper(seccomp_filter: bytes | None) -> None:
+    """The ``--init`` reaper keeps only what it needs: CAP_KILL (the command may run as
+    another user), under the container's seccomp filter, with no_new_privs."""
+    from . import capabilities
+    if seccomp_filter is not None:
+        from .seccomp import install
+        install(seccomp_filter)  # first: loading it needs CAP_SYS_ADMIN (seccomp(2))
+    capabilities.drop_bounding(["KILL"])
+    capabilities.set_final(["KILL"], True)
+    sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    os.close(ERR_FD)  # the caller reads end-of-file once the command has run execve(2)
 
 
 def confinement(container: Container) -> Confinement:

@@ -257,6 +257,7 @@ def _flag_names(flags: int) -> str:
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15  # the name ps shows (comm), at most 15 bytes
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import SandboxError
+from ..errors import SandboxError, UsageError
 from .flags import Command, Flag, parse
 
 _CREATE_FLAGS = [
@@ -46,6 +46,10 @@ _CREATE_FLAGS = [
          "(format: 0:HOST_UID:SIZE; root only)", metavar="string"),
     Flag("gidmap", "", "str", "The same for groups (format: 0:HOST_GID:SIZE)",
          metavar="string"),
+    Flag("init", "", "bool", "Run an init inside the container that forwards signals and "
+         "reaps processes"),
+    Flag("stop-signal", "", "str", "Signal to stop the container", metavar="string"),
+    Flag("stop-timeout", "", "int", "Timeout (in seconds) to stop a container", metavar="int"),
 ]
 
 COMMANDS = {c.name: c for c in [
@@ -73,9 +77,23 @@ COMMANDS = {c.name: c for c in [
                   metavar="string")], min_args=2, interspersed=False),
     Command("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
             [Flag("time", "t", "int", "Seconds to wait before killing the container",
-                  default=10, metavar="int"),
+                  metavar="int"),
              Flag("signal", "s", "str", "Signal to send to the container", metavar="string")],
             min_args=1),
+    Command("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
+            [Flag("time", "t", "int", "Seconds to wait before killing the container",
+                  metavar="int"),
+             Flag("signal", "s", "str", "Signal to send to the container", metavar="string")],
+            min_args=1),
+    Command("wait", "CONTAINER [CONTAINER...]",
+            "Block until one or more containers stop, then print their exit codes", min_args=1),
+    Command("top", "CONTAINER [ps OPTIONS]", "Display the running processes of a container",
+            min_args=1, interspersed=False),
+    Command("rename", "CONTAINER NEW_NAME", "Rename a container", min_args=2, max_args=2),
+    Command("pause", "CONTAINER [CONTAINER...]",
+            "Pause all processes within one or more containers", min_args=1),
+    Command("unpause", "CONTAINER [CONTAINER...]",
+            "Unpause all processes within one or more containers", min_args=1),
     Command("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers",
             [Flag("signal", "s", "str", "Signal to send to the container", default="KILL",
                   metavar="string")], min_args=1),
@@ -163,7 +181,9 @@ COMMANDS = {c.name: c for c in [
 ]}
 GROUP_ONLY = {"prune", "release", "grade"}  # reached only through their group
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
-                                             "kill", "rm", "logs", "inspect", "exec", "stats"},
+                                             "kill", "rm", "logs", "inspect", "exec", "stats",
+                                             "restart", "wait", "top", "rename", "pause",
+                                             "unpause"},
           "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
                     "push"},
           "course": {"release", "grade"}}
@@ -192,6 +212,22 @@ def usage() -> str:
               "State lives in $SANDBOX_ROOT (default: /var/lib/sandbox as root, "
               "~/.local/share/sandbox otherwise)."]
     return "\n".join(lines)
+
+
+def exit_code(verb: str, err: SandboxError) -> int:
+    """What Docker's command line exits with when a verb fails.
+
+    125 is ``docker run``'s (and ``create``'s) code for "the container never
+    ran" and every verb's code for a bad flag; 126 and 127 are the program's
+    (cannot be invoked, not found), for ``run`` and ``exec``.  Any other
+    failure of any other verb (a container that is not running, a name in
+    use) exits 1, as the docker command does for an error from the daemon.
+    """
+    if verb in ("run", "create") or isinstance(err, UsageError) or verb in GROUPS["course"]:
+        return err.exit_code
+    if verb == "exec" and err.exit_code in (126, 127):
+        return err.exit_code
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(verbs, "cmd_" + name)(args, **values) or 0
     except SandboxError as err:
         print(f"sandbox: {err}", file=sys.stderr)
-        return err.exit_code
+        return exit_code(name, err)
     except KeyboardInterrupt:
         return 130
 

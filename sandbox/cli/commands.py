@@ -27,7 +27,8 @@ def _root():
 # --- run, create, start ----------------------------------------------------------
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
             memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network,
-            cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap):
+            cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, init,
+            stop_signal, stop_timeout):
     from ..cgroups import parse_limits
     from ..mounts import check_network, parse_all
     from ..security import decide
@@ -46,8 +47,8 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
         tty=tty, interactive=interactive, auto_remove=rm, limits=limits, mounts=mounts,
-        security=security, userns=userns, notices=notices,
-        log=lambda line: print(line, file=sys.stderr, flush=True))
+        security=security, userns=userns, notices=notices, init=init,
+        stop_signal=stop_signal, stop_timeout=stop_timeout, log=lambda line: print(line, file=sys.stderr, flush=True))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
@@ -133,11 +134,13 @@ def cmd_start(args, attach, interactive) -> int:
 
 
 # --- ps ---------------------------------------------------------------------------
-def status_text(state: dict) -> str:
-    """Docker's STATUS column: ``Up 5 seconds``, ``Exited (0) 5 seconds ago``, ``Created``."""
+def status_text(state: dict, paused: bool = False) -> str:
+    """Docker's STATUS column: ``Up 5 seconds``, ``Up 5 seconds (Paused)``,
+    ``Exited (0) 5 seconds ago``, ``Created``."""
     status = state.get("Status")
     if status == "running":
-        return "Up " + duration(time.time() - parse_iso(state["StartedAt"]))
+        up = "Up " + duration(time.time() - parse_iso(state["StartedAt"]))
+        return up + " (Paused)" if paused else up
     if status == "exited":
         code = state.get("ExitCode")
         shown = "unknown" if code == UNKNOWN_EXIT else code
@@ -161,7 +164,8 @@ def cmd_ps(args, all, quiet, no_trunc) -> int:
             print(cid)
             continue
         rows.append([cid, c.spec.image, _command_text(c.spec.cmd, no_trunc),
-                     ago(c.config["Created"]), status_text(state), "", c.name])
+                     ago(c.config["Created"]),
+                     status_text(state, lifecycle.is_paused(c, state)), "", c.name])
     if not quiet:
         print(table(rows, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
                            "NAMES"]))
@@ -173,22 +177,14 @@ def cmd_exec(args, interactive, tty, env, workdir, user) -> int:
     container = lookup(_root(), args[0])
     if not container.running:
         raise Conflict(f"container {container.id} is not running")
+    lifecycle.refuse_if_paused(container)
     env = lifecycle.pass_through(env)
     return _attached(lambda stdio: exec_into(container, args[1:], stdio, env, user, workdir),
                      tty, interactive)
 
 
 # --- stop, kill, rm, prune -------------------------------------------------------
-def parse_signal(text: str) -> int:
-    """``TERM``, ``SIGTERM`` or ``15`` → 15."""
-    if text.isdigit():
-        return int(text)
-    name = text.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(getattr(signal.Signals, name))
-    except AttributeError:
-        raise UsageError(f"invalid signal: {text}") from None
+parse_signal = lifecycle.parse_signal  # ``TERM``, ``SIGTERM`` or ``15`` → 15
 
 
 def _each(args, action) -> int:
@@ -205,8 +201,57 @@ def _each(args, action) -> int:
 
 
 def cmd_stop(args, time, signal) -> int:
-    sig = parse_signal(signal) if signal else 15
+    """-t and -s win over the container's --stop-timeout and --stop-signal."""
+    sig = parse_signal(signal) if signal else None
     return _each(args, lambda c: lifecycle.stop(c, timeout=time, sig=sig))
+
+
+def cmd_restart(args, time, signal) -> int:
+    sig = parse_signal(signal) if signal else None
+    return _each(args, lambda c: lifecycle.restart(c, timeout=time, sig=sig))
+
+
+def cmd_pause(args) -> int:
+    return _each(args, lifecycle.pause)
+
+
+def cmd_unpause(args) -> int:
+    return _each(args, lifecycle.unpause)
+
+
+def cmd_wait(args) -> int:
+    """Each container's exit code on a line of its own, in the order given (``docker wait``)."""
+    code = 0
+    for ref in args:
+        try:
+            print(lifecycle.wait(lookup(_root(), ref)), flush=True)
+        except SandboxError as err:
+            print(f"sandbox: {err}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def cmd_rename(args) -> int:
+    old, new = args
+    if not old or not new:
+        raise UsageError("Neither old nor new names may be empty")
+    lifecycle.rename(lookup(_root(), old), new)
+    return 0
+
+
+def cmd_top(args) -> int:
+    """The container's processes as the host sees them: host ``ps`` limited to its pids."""
+    from ..top import top
+    titles, rows = top(lifecycle.container_pids(lookup(_root(), args[0])), args[1:])
+    print(top_table(titles, rows))
+    return 0
+
+
+def top_table(titles: list[str], rows: list[list[str]]) -> str:
+    """Docker's ``top`` layout: its tabwriter with cells at least 20 wide, 3 spaces apart."""
+    widths = [max([20] + [len(r[i]) + 3 for r in [titles] + rows]) for i in range(len(titles))]
+    return "\n".join("".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + row[-1]
+                     for row in [titles] + rows)
 
 
 def cmd_kill(args, signal) -> int:
@@ -228,12 +273,12 @@ def cmd_prune(args, force) -> int:
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             return 0
-    removed = lifecycle.prune(_root())
+    removed, reclaimed = lifecycle.prune(_root())
     if removed:
         print("Deleted Containers:")
         print("\n".join(removed))
         print()
-    print(f"Total reclaimed containers: {len(removed)}")
+    print(f"Total reclaimed space: {size(reclaimed)}")
     return 0
 
 
@@ -277,13 +322,22 @@ def container_json(c: Container) -> dict:
     state = c.status()
     spec = c.spec
     status = state.get("Status", "unknown")
+    paused = lifecycle.is_paused(c, state)
+    config = {"Hostname": c.config["Hostname"], "User": spec.user, "Tty": spec.tty,
+              "OpenStdin": spec.interactive, "Env": spec.env, "Cmd": spec.cmd,
+              "Image": spec.image, "WorkingDir": spec.workdir}
+    if spec.stop_signal:  # Docker shows them only when they were set
+        config["StopSignal"] = spec.stop_signal
+    if spec.stop_timeout is not None:
+        config["StopTimeout"] = spec.stop_timeout
     return {
         "Id": c.id,
         "Created": c.config["Created"],
         "Path": spec.cmd[0] if spec.cmd else "",
         "Args": spec.cmd[1:],
-        "State": {"Status": status, "Running": status == "running", "Paused": False,
-                  "Restarting": False, "OOMKilled": state.get("OOMKilled", False),
+        "State": {"Status": "paused" if paused else status, "Running": status == "running",
+                  "Paused": paused,
+                  "Restarting": bool(state.get("Restarting")), "OOMKilled": state.get("OOMKilled", False),
                   "Dead": False, "Pid": state.get("Pid", 0),
                   "ExitCode": state.get("ExitCode", 0), "Error": state.get("Error", ""),
                   "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
@@ -291,13 +345,12 @@ def container_json(c: Container) -> dict:
         "Image": spec.image_id,
         "Name": "/" + c.name,
         "LogPath": str(c.dir / "stdout.log"),
-        "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": "none"},
+        "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": "none",
+                       "Init": True if spec.init else None},
         "GraphDriver": {"Name": "overlay", "Data": {
             "LowerDir": ":".join(spec.lower_dirs), "UpperDir": str(c.dir / "upper"),
             "WorkDir": str(c.dir / "work"), "MergedDir": str(c.dir / "rootfs")}},
-        "Config": {"Hostname": c.config["Hostname"], "User": spec.user, "Tty": spec.tty,
-                   "OpenStdin": spec.interactive, "Env": spec.env, "Cmd": spec.cmd,
-                   "Image": spec.image, "WorkingDir": spec.workdir},
+        "Config": config,
         "Rootless": spec.rootless,
     }
 

@@ -116,9 +116,11 @@ def parse(command: Command, argv: list[str]) -> tuple[dict, list[str]]:
         return values, positional
     if len(positional) < command.min_args or (command.max_args is not None
                                               and len(positional) > command.max_args):
-        raise UsageError(f'"sandbox {command.name}" requires '
-                         f"{_count_phrase(command)}.\nSee 'sandbox {command.name} --help'.\n\n"
-                         f"Usage:  sandbox {command.name} {command.usage}\n\n{command.summary}")
+        error = UsageError(f'"sandbox {command.name}" requires '
+                           f"{_count_phrase(command)}.\nSee 'sandbox {command.name} --help'.\n\n"
+                           f"Usage:  sandbox {command.name} {command.usage}\n\n{command.summary}")
+        error.exit_code = 1  # Docker's: a flag error is 125, a wrong count of arguments 1
+        raise error
     return values, positional
 
 
