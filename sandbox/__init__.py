@@ -13,8 +13,9 @@ The package is layered; each module imports only from the ones above it in this 
     syscalls                       ctypes wrappers: unshare, setns, mount, pivot_root, ...
     namespaces rootfs cgroups      one kernel concern each
     layers store busybox           image content: OCI layout, layer unpacking, the base image
-    records monitor runtime        container records, the waiting process, the process tree
-    lifecycle                      create, start, stop, kill, rm, prune
+    records volumes monitor runtime  container records, volumes, the waiting process, the
+                                   process tree
+    lifecycle copying              create, start, stop, kill, rm, prune; cp
     api cli checks terminal        the faces: Python API, command line, checks, foreground I/O
 
 Names are imported lazily, so ``import sandbox`` (and ``sandbox --help``) stay fast.
@@ -24,7 +25,8 @@ __version__ = "0.1.0"
 
 _API = {"run": "api", "create": "api", "Container": "api", "Completed": "api",
         "containers": "api", "get": "api", "images": "api", "prune": "api",
-        "pull": "api", "push": "api",
+        "pull": "api", "push": "api", "cp": "api", "create_volume": "api", "get_volume": "api",
+        "list_volumes": "api", "remove_volume": "api", "prune_volumes": "api",
         "doctor": "checks",
         "SandboxError": "errors", "KernelCallError": "errors", "NotFound": "errors",
         "ImageNotFound": "errors", "ContainerNotFound": "errors", "Conflict": "errors",

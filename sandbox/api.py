@@ -54,6 +54,25 @@ def _volumes(volumes) -> list[str]:
     return list(volumes or [])
 
 
+def _mounts(mounts) -> list[str]:
+    """docker-py's ``docker.types.Mount`` dicts (``{"Type": "volume", "Source": "data",
+    "Target": "/data", "ReadOnly": True}``) or ``--mount`` strings → ``--mount`` strings."""
+    out = []
+    for m in mounts or []:
+        if isinstance(m, str):
+            out.append(m)
+            continue
+        fields = [f"type={m.get('Type', 'volume')}", f"target={m['Target']}"]
+        fields += [f"source={m['Source']}"] if m.get("Source") else []
+        fields += ["readonly"] if m.get("ReadOnly") else []
+        fields += ["volume-nocopy"] if (m.get("VolumeOptions") or {}).get("NoCopy") else []
+        tmpfs = m.get("TmpfsOptions") or {}
+        fields += [f"tmpfs-size={tmpfs['SizeBytes']}"] if tmpfs.get("SizeBytes") else []
+        fields += [f"tmpfs-mode={tmpfs['Mode']:o}"] if tmpfs.get("Mode") else []
+        out.append(",".join(fields))
+    return out
+
+
 def _env(environment) -> list[str]:
     if environment is None:
         return []
@@ -244,8 +263,9 @@ class Container:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         lifecycle.kill(self._record, sig)
 
-    def remove(self, force: bool = False) -> None:
-        lifecycle.remove(self._record, force)
+    def remove(self, force: bool = False, v: bool = False) -> None:
+        """``docker rm``; ``v=True`` (docker-py's name for ``-v``) removes its anonymous volumes."""
+        lifecycle.remove(self._record, force, volumes=v)
 
     def __enter__(self) -> "Container":
         return self
@@ -264,13 +284,16 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            network: str | None = None, cap_add=(), cap_drop=(), privileged: bool = False,
            security_opt=(), read_only: bool = False, uidmap: str | None = None,
            gidmap: str | None = None, init: bool = False, stop_signal: str | None = None,
-           stop_timeout: int | None = None) -> Container:
+           stop_timeout: int | None = None, mounts=None,
+           volumes_from=None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
     ``pids_limit=20``, ``cpu_shares=512``, ``memory_swap="128m"``.  ``volumes``
-    takes ``-v``'s strings (``["/srv/data:/data:ro"]``) or docker-py's dict
-    (``{"/srv/data": {"bind": "/data", "mode": "ro"}}``); ``tmpfs`` takes
+    takes ``-v``'s strings (``["/srv/data:/data:ro"]``, ``["cache:/cache"]``) or
+    docker-py's dict (``{"/srv/data": {"bind": "/data", "mode": "ro"}}``, where the
+    key may be a volume's name); ``mounts`` takes ``--mount``'s strings or docker-py's
+    ``Mount`` dicts; ``volumes_from`` takes ``["other:ro"]``; ``tmpfs`` takes
     ``--tmpfs``'s strings (``["/tmp:size=64m"]``).  The security flags are
     docker-py's: ``cap_add=["NET_ADMIN"]``, ``cap_drop=["ALL"]``,
     ``privileged=True``, ``security_opt=["seccomp=unconfined"]``, ``read_only=True``.
@@ -288,12 +311,13 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
                       _strings(security_opt), read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     check_network(network)
-    mounts = parse_all(_volumes(volumes), list(tmpfs or []))
+    parsed = parse_all(_volumes(volumes), list(tmpfs or []), _mounts(mounts))
     record = lifecycle.create_container(
         state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
         user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove,
-        limits=limits, mounts=mounts, security=security, userns=userns, init=init,
-        stop_signal=stop_signal, stop_timeout=stop_timeout)
+        limits=limits, mounts=parsed, security=security, userns=userns, init=init,
+        stop_signal=stop_signal, stop_timeout=stop_timeout,
+        volumes_from=_strings(volumes_from))
     return Container(record)
 
 
@@ -309,7 +333,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         cpu_shares=None, pids_limit=None, volumes=None, tmpfs=None, network=None,
         cap_add=(), cap_drop=(), privileged: bool = False, security_opt=(),
         read_only: bool = False, uidmap: str | None = None, gidmap: str | None = None,
-        init: bool = False, stop_signal: str | None = None, stop_timeout: int | None = None):
+        init: bool = False, stop_signal: str | None = None, stop_timeout: int | None = None,
+        mounts=None, volumes_from=None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -326,23 +351,24 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        tmpfs=tmpfs, network=network, cap_add=cap_add, cap_drop=cap_drop,
                        privileged=privileged, security_opt=security_opt, read_only=read_only,
                        uidmap=uidmap, gidmap=gidmap, init=init, stop_signal=stop_signal,
-                       stop_timeout=stop_timeout)
+                       stop_timeout=stop_timeout, mounts=mounts,
+                       volumes_from=volumes_from)
     if detach:
         try:
             lifecycle.start_detached(container._record)
         except BaseException:
-            lifecycle.remove(container._record, force=True)
+            lifecycle.remove(container._record, force=True, volumes=remove)
             raise
         return container
     try:
         done = _run_captured(lambda stdio: start(container._record, stdio, detach=False), input)
     except BaseException:
         if remove and not container._record.running:
-            lifecycle.remove(container._record, force=True)
+            lifecycle.remove(container._record, force=True, volumes=True)
         raise
     if remove and container._record.state.get("Status") == "created":
         # The start failed before a monitor took the container over (it removes it otherwise).
-        lifecycle.remove(container._record, force=True)
+        lifecycle.remove(container._record, force=True, volumes=True)
     return done
 
 
@@ -378,6 +404,49 @@ def push(name: str, quiet: bool = False) -> str:
                  log=(lambda *_: None) if quiet else print)
 
 
+def cp(source: str, destination: str, archive: bool = False,
+       follow_link: bool = False) -> list[str]:
+    """Copy into or out of a container (``docker cp``): one side is ``"NAME:/path"``.
+
+    ``cp("web:/etc/hosts", "hosts")``, ``cp("conf/.", "web:/etc/app")``; returns
+    what could not be copied as it was (owners a rootless container cannot keep).
+    """
+    from .copying import cp as _cp
+    return _cp(source, destination, follow=follow_link, keep_ids=archive, root=state_root())
+
+
 def prune() -> list[str]:
     """Remove every stopped container and leftovers of crashed runs."""
     return lifecycle.prune(state_root())[0]
+
+
+# --- volumes (docker-py's client.volumes: create, get, list, prune; remove) ------------
+def create_volume(name: str | None = None, driver_opts: dict | None = None,
+                  labels: dict | None = None) -> dict:
+    """``docker volume create``: the volume's record (``Name``, ``Mountpoint``, ...)."""
+    from . import volumes
+    from .paths import prepare_root
+    return volumes.create(prepare_root(state_root()), name, labels=labels,
+                          options=driver_opts)[0]
+
+
+def get_volume(name: str) -> dict:
+    from . import volumes
+    return volumes.get(state_root(), name)
+
+
+def list_volumes() -> list[dict]:
+    from . import volumes
+    return volumes.all_volumes(state_root())
+
+
+def remove_volume(name: str) -> None:
+    """``docker volume rm``: refused (:class:`Conflict`) while a container uses it."""
+    from . import volumes
+    volumes.remove(state_root(), name)
+
+
+def prune_volumes(all: bool = False) -> list[str]:
+    """``docker volume prune [-a]``: the names of the unused volumes removed."""
+    from . import volumes
+    return volumes.prune(state_root(), all=all)

@@ -536,6 +536,19 @@ def prepare(cid: str, limits: Limits, privileged: bool = False,
     return cgroup
 
 
+def why_none() -> str:
+    """Why a container here may have no cgroup (so ``stats`` has no numbers for it), and the fix.
+
+    :func:`prepare` gives a rootless container without limits no cgroup, rather
+    than fail, where this user may not make one.
+    """
+    try:
+        for_container("probe")
+    except MissingFeature as err:
+        return str(err)
+    return "its cgroup could not be made when it started; start it again to get one"
+
+
 def from_paths(paths: dict | None):
     """The driver for a cgroup recorded in a container's state, or None."""
     if not paths:

@@ -4,7 +4,8 @@
     ├── KernelCallError             a system call failed: names the call, its arguments and errno
     ├── NotFound                    an image, a container or a file that is not there
     │   ├── ImageNotFound
-    │   └── ContainerNotFound
+    │   ├── ContainerNotFound
+    │   └── VolumeNotFound
     ├── Conflict                    a name already in use, a container in the wrong state
     ├── MissingFeature              the kernel or the user lacks something (says how to get it)
     └── UsageError                  a bad flag or argument on the command line
@@ -63,6 +64,10 @@ class ImageNotFound(NotFound):
 
 class ContainerNotFound(NotFound):
     """No container by that name or id prefix."""
+
+
+class VolumeNotFound(NotFound):
+    """No volume by that name."""
 
 
 class Conflict(SandboxError):

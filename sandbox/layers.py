@@ -121,16 +121,7 @@ def unpack(archive: Path, dest: Path, rootless: bool, notices: list[str] | None 
     except (OSError, tarfile.TarError) as err:  # a tar cut short, a full disk
         where = f"entry {member.name!r}" if member is not None else f"layer {archive}"
         raise UnsafeLayer(f"cannot unpack {where}: {err}") from err
-    # Directory modes and times last: an entry created inside a directory
-    # changes its mtime, and a rootless user could not create it in a
-    # directory that is already read-only (0555).  A directory that a later
-    # entry replaced, or that is now reached through a symbolic link, is
-    # skipped: chmod(2) and utime(2) would follow the link out of dest.
-    for relative, mode, mtime in reversed(dirs):
-        if _is_real_dir(dest, relative):
-            path = dest / relative
-            os.chmod(path, mode)
-            os.utime(path, (mtime, mtime), follow_symlinks=False)
+    finish_dirs(dest, dirs)  # directory modes and times last (see there why)
     return actual
 
 
@@ -280,16 +271,11 @@ def mismatch(what: str, actual: str, expected: str, field: str = "",
 
 # --- one entry --------------------------------------------------------------------------------
 def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> None:
+    """One layer entry: a whiteout or an opaque marker (overlayfs's spelling), or a file."""
     name = clean_name(member.name)
     if not name:
         return  # the root itself ("./")
-    parent_rel, _, base = name.rpartition("/")
-    try:
-        parent = secure_join(dest, parent_rel, follow_last=True)
-        _mkdir_inside(dest, parent, rootless)
-    except UnsafeLayer as err:
-        raise UnsafeLayer(f"entry {name!r}: {err}") from None
-
+    parent, base = parent_inside(dest, name, rootless)
     if base == OPAQUE_MARKER:
         _set_opaque(parent, rootless)
         return
@@ -299,11 +285,41 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
             raise UnsafeLayer(f"entry {name!r} is a whiteout that names no file")
         _make_whiteout(parent / hidden, rootless)
         return
-
     target = parent / base
     # This layer deleted the path from the layers below, then made it again: a
     # directory made again must not show the deleted one's entries through it.
     recreated = _is_whiteout(target)
+    image_owner = None if rootless else (lambda m: (m.uid, m.gid))
+    write_entry(tar, member, dest, name, target, rootless, notices, dirs, image_owner)
+    if recreated and member.isdir():
+        _set_opaque(target, rootless)
+
+
+def parent_inside(dest: Path, name: str, rootless: bool = True) -> tuple[Path, str]:
+    """The directory that receives the clean entry ``name``, resolved and made inside ``dest``
+    (:func:`secure_join`, links followed inside it), and the entry's last component."""
+    parent_rel, _, base = name.rpartition("/")
+    try:
+        parent = secure_join(dest, parent_rel, follow_last=True)
+        _mkdir_inside(dest, parent, rootless)
+    except UnsafeLayer as err:
+        raise UnsafeLayer(f"entry {name!r}: {err}") from None
+    return parent, base
+
+
+def write_entry(tar, member, dest: Path, name: str, target: Path, rootless: bool, notices,
+                dirs, owner=None) -> None:
+    """Write one tar entry (a file, directory, link, device or fifo) at ``target``.
+
+    ``target`` is already resolved inside ``dest`` (:func:`parent_inside`);
+    whatever is there is replaced, never written through: regular files are
+    created with O_EXCL|O_NOFOLLOW, hard links may only point at a file of
+    ``dest``.  ``owner(member)`` gives the (uid, gid) to lchown(2) it to, or
+    None to leave it to whoever writes.  Directories are only recorded in
+    ``dirs``: their modes and times come last (:func:`finish_dirs`).
+    ``rootless``: an unprivileged writer, who may make no device nodes and keep
+    no setuid bits or file capabilities (each left out is told in ``notices``).
+    """
     if target.is_dir() and not target.is_symlink():
         if not member.isdir():
             rmtree(target)
@@ -317,8 +333,6 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
 
     if member.isdir():
         target.mkdir(mode=0o700, exist_ok=True)
-        if recreated:
-            _set_opaque(target, rootless)
         dirs.append((str(target.relative_to(dest)), mode, member.mtime))
     elif member.isreg():
         with tar.extractfile(member) as src:
@@ -331,10 +345,10 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
         try:
             source = secure_join(dest, clean_name(member.linkname))
         except UnsafeLayer as err:
-            raise UnsafeLayer(f"hard link {name!r} points outside the layer: {err}") from None
+            raise UnsafeLayer(f"hard link {name!r} points outside {dest}: {err}") from None
         if not source.is_file() or source.is_symlink():
             raise UnsafeLayer(f"hard link {name!r} points at {member.linkname!r}, "
-                              "which is not a regular file of this layer")
+                              f"which is not a regular file below {dest}")
         os.link(source, target)
     elif member.ischr() or member.isblk() or member.isfifo():
         if rootless and not member.isfifo():
@@ -345,13 +359,30 @@ def _unpack_entry(tar, member, dest: Path, rootless: bool, notices, dirs) -> Non
     else:
         return  # other types (sparse, GNU extensions) carry no file of their own
 
-    if not rootless:
-        os.lchown(target, member.uid, member.gid)
+    ids = owner(member) if owner else None
+    if ids is not None:
+        os.lchown(target, *ids)
     if member.isreg():
         _restore_capabilities(member, target, name, rootless, notices)
     if not member.issym() and not member.isdir():  # directories: at the end, see unpack()
         os.chmod(target, mode)
         os.utime(target, (member.mtime, member.mtime))
+
+
+def finish_dirs(dest: Path, dirs: list[tuple[str, int, float]]) -> None:
+    """Give the directories :func:`write_entry` made their modes and times, deepest first.
+
+    Last, because an entry created inside a directory changes its mtime, and a
+    rootless user could not create it in a directory that is already read-only
+    (0555).  A directory that a later entry replaced, or that is now reached
+    through a symbolic link, is skipped: chmod(2) and utime(2) would follow the
+    link out of dest.
+    """
+    for relative, mode, mtime in reversed(dirs):
+        if _is_real_dir(dest, relative):
+            path = dest / relative
+            os.chmod(path, mode)
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
 def _restore_capabilities(member, target: Path, name: str, rootless: bool, notices) -> None:

@@ -100,11 +100,17 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      security: dict | None = None, userns: dict | None = None,
                      notices: list[str] | None = None, log=None, init: bool = False,
                      stop_signal: str | None = None,
-                     stop_timeout: int | None = None) -> Container:
+                     stop_timeout: int | None = None,
+                     volumes_from: list[str] = ()) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
     ``stop_signal`` (``--stop-signal``) is checked and kept as given, as Docker
     keeps it; ``init`` (``--init``) makes process 1 a reaper (:mod:`sandbox.init`).
+
+    ``mounts`` are :func:`sandbox.mounts.parse_all`'s; ``volumes_from`` are
+    ``--volumes-from``'s ``CONTAINER[:ro|:rw]``.  Volumes that do not exist yet
+    are made (:mod:`sandbox.volumes`), and removed again if the container is not.
+
     ``limits`` (:class:`sandbox.cgroups.Limits`) are checked first: a limit this
     user cannot enforce is an error, never silently ignored.  ``security`` is
     :func:`sandbox.security.decide`'s record (Docker's defaults when None); its
@@ -124,6 +130,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     config = image.config.get("config", {})
     rootless = not is_root()
     argv = _command(config, cmd or [], entrypoint)
+    mounts = _all_mounts(root, mounts, volumes_from, config)
     spec = Spec(image=image_ref, image_id=image.id,
                 lower_dirs=lower_dirs(root, image, rootless, notices, store), cmd=argv,
                 env=list(config.get("Env") or []) + pass_through(env or []),
@@ -133,10 +140,35 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 limits=limits.as_dict() if limits else None, mounts=mounts,
                 security=security, userns=userns, init=init, stop_signal=stop_signal,
                 stop_timeout=stop_timeout)
-    container = create(root, spec, name, hostname)
+    container = _create_with_volumes(root, spec, name, hostname)
     if program is not None:
         write_atomic(container.dir / sec.SECCOMP_FILE, program)
     return container
+
+
+def _all_mounts(root: Path, own: list[dict], volumes_from: list[str], config: dict) -> list[dict]:
+    """The user's mounts, then those of ``--volumes-from``'s containers, then the image's VOLUMEs."""
+    from .mounts import merged, parse_volumes_from, shared_mounts
+    from .records import lookup
+    inherited = []
+    for text in volumes_from:
+        ref, mode = parse_volumes_from(text)
+        inherited += shared_mounts(lookup(root, ref).spec.mounts, mode)
+    return merged(list(own), inherited, sorted(config.get("Volumes") or {}))
+
+
+def _create_with_volumes(root: Path, spec: Spec, name: str | None,
+                         hostname: str | None) -> Container:
+    """Claim the container's volumes and write its record, under the volumes' lock: a
+    ``volume rm`` in between would remove a volume the container is about to use."""
+    from . import volumes
+    with volumes.locked(root):
+        spec.mounts, made = volumes.claim(root, spec.mounts, spec.userns)
+        try:
+            return create(root, spec, name, hostname)
+        except BaseException:
+            volumes.forget(root, made)
+            raise
 
 
 def _command(config: dict, cmd: list[str], entrypoint: list[str] | None) -> list[str]:
@@ -450,8 +482,11 @@ def wait_recorded(container: Container, timeout: float = 5) -> dict:
     return container.status()  # records an unknown exit if the monitor had died
 
 
-def remove(container: Container, force: bool = False) -> bool:
+def remove(container: Container, force: bool = False, volumes: bool = False) -> bool:
     """``docker rm``: remove a stopped container; ``force`` kills a running one first.
+
+    ``volumes`` (``rm -v``) removes its anonymous volumes too, unless another
+    container uses them; named volumes stay, as in Docker.
 
     Returns False if the container was already gone.  A ``--rm`` container
     that ``force`` killed is removed by its own monitor, which may win the race
@@ -464,7 +499,11 @@ def remove(container: Container, force: bool = False) -> bool:
                            "container before attempting removal or force remove")
         kill(container, signal.SIGKILL)
         killed = True
-    return remove_files(container.root, container) or killed
+    removed = remove_files(container.root, container) or killed
+    if volumes:
+        from .volumes import remove_anonymous
+        remove_anonymous(container.root, container.spec.mounts)
+    return removed
 
 
 def prune(root: Path) -> tuple[list[str], int]:

@@ -57,6 +57,8 @@ def watch(container: Container, init_pid: int) -> int:
     if container.spec.auto_remove and not state.get("Restarting"):  # `restart` keeps it
         with RemovalLock(container):
             remove_files(container.root, container)
+        from .volumes import remove_anonymous
+        remove_anonymous(container.root, container.spec.mounts)  # as Docker's --rm does
     return code
 
 

@@ -122,24 +122,45 @@ def _in_namespaces(body, flags: int, args):
 def _call_in_child(fn):
     """fork(2); the child runs ``fn`` and pickles its outcome into a pipe; the parent
     reads it, collects the child, and returns the result or raises the error."""
+    return collect(*spawn(fn))
+
+
+def spawn(fn, close_in_child: tuple[int, ...] = ()) -> tuple[int, int]:
+    """Start ``fn()`` in a forked child and return at once: (its pid, the pipe its outcome
+    comes back on).  Pass both to :func:`collect`.
+
+    Meanwhile the caller may talk to the child through a pipe of their own
+    (``sandbox cp`` streams a tar archive that way); the caller's ends of it,
+    listed in ``close_in_child``, are closed in the child first, or neither
+    side would ever read end-of-file."""
     import pickle
 
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never return from here
         os.close(r)
+        for fd in close_in_child:
+            os.close(fd)
         try:
             outcome = ("ok", fn())
         except BaseException as err:  # noqa: BLE001 - carried back to the caller
             outcome = ("error", err)
         try:
-            data = pickle.dumps(outcome)
-        except Exception as err:  # noqa: BLE001 - an unpicklable result or error
-            data = pickle.dumps(("error", RuntimeError(f"the child's result cannot be "
-                                                       f"sent back: {err!r}")))
-        os.write(w, data)
-        os._exit(0)
+            try:
+                data = pickle.dumps(outcome)
+            except Exception as err:  # noqa: BLE001 - an unpicklable result or error
+                data = pickle.dumps(("error", RuntimeError(f"the child's result cannot be "
+                                                           f"sent back: {err!r}")))
+            os.write(w, data)
+        finally:
+            os._exit(0)  # even if the caller is gone (EPIPE): never return into its code
     os.close(w)
+    return pid, r
+
+
+def collect(pid: int, r: int):
+    """Wait for a :func:`spawn` child; return its result or raise its error."""
+    import pickle
     with os.fdopen(r, "rb") as f:
         data = f.read()
     os.waitpid(pid, 0)

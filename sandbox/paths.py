@@ -16,6 +16,8 @@
     0644  │   ├── hostname hosts resolv.conf bind-mounted into the container's /etc
     0600  │   └── stdout.log stderr.log      output of a detached container
     0700  ├── names/                         names/<name> (0600) holds the id of the container <name>
+    0700  ├── volumes/<name>/                a volume: volume.json (0600) and _data/ (0755), its
+      *   │                                  files, as the containers wrote them (sandbox.volumes)
     0700  ├── cache/seccomp/<hash>.bpf      compiled seccomp filters, by profile and capabilities
     0700  └── tmp/                           scratch space; entries are renamed into place when complete
 

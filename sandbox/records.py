@@ -51,7 +51,7 @@ class Spec:
         self.auto_remove = auto_remove        # --rm
         self.rootless = rootless              # started by a user without root: a user namespace
         self.limits = dict(limits or {})      # cgroup limits: memory, cpus, pids_limit, ...
-        self.mounts = list(mounts)            # -v and --tmpfs: see sandbox.mounts
+        self.mounts = list(mounts)            # -v, --mount, --tmpfs, volumes: see sandbox.mounts
         self.security = security              # capabilities, seccomp, ...: see sandbox.security
         self.userns = userns                  # --uidmap: {"uid", "gid", "size"}; see sandbox.userns
         self.init = init                      # --init: PID 1 is a reaper (sandbox.init)

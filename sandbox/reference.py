@@ -11,6 +11,13 @@ Defaults, as ``docker pull`` applies them (distribution/reference, normalize.go)
 
 The first path component is a registry only if it contains a ``.`` or a
 ``:``, or is ``localhost``; otherwise it is part of a Docker Hub name.
+
+Docker Hub has three names: ``docker.io``, ``index.docker.io`` (its old
+name, which Docker's normalize.go still maps) and ``registry.hub.docker.com``
+(the name in older documentation and scripts).  All three are one registry:
+
+    registry.hub.docker.com/library/busybox  → docker.io/library/busybox:latest
+    index.docker.io/busybox                  → docker.io/library/busybox:latest
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import re
 from .errors import UsageError
 
 DEFAULT_REGISTRY = "docker.io"
+HUB_ALIASES = ("index.docker.io", "registry.hub.docker.com")  # Docker Hub's other names
 DEFAULT_TAG = "latest"
 # The grammar of distribution/reference (reference.go), piece by piece.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
@@ -106,7 +114,7 @@ def parse(text: str) -> Reference:
                                "host[:port]")
     else:
         registry, path = DEFAULT_REGISTRY, rest
-    if registry == "index.docker.io":
+    if registry in HUB_ALIASES:
         registry = DEFAULT_REGISTRY
     if registry == DEFAULT_REGISTRY and "/" not in path:
         path = "library/" + path

@@ -11,7 +11,8 @@ filesystem under ``<container>/rootfs`` and then makes it ``/``:
     rootfs/dev/shm     tmpfs for POSIX shared memory
     rootfs/dev/mqueue  the IPC namespace's POSIX message queues (mq_overview(7))
     rootfs/etc/{hostname,hosts,resolv.conf}   bind-mounted from the container's directory
-    rootfs/<target>    ``-v`` bind mounts and ``--tmpfs`` mounts (see :mod:`sandbox.mounts`)
+    rootfs/<target>    ``-v``, ``--mount`` and ``--tmpfs`` mounts (see :mod:`sandbox.mounts`);
+                       a new volume is first filled from the image (:mod:`sandbox.copyup`)
     rootfs/sys/fs/cgroup, masked and read-only parts of /proc and /sys, last
                        (see :mod:`sandbox.systempaths`)
 
@@ -31,6 +32,7 @@ import stat
 from collections import namedtuple
 from pathlib import Path
 
+from . import copyup
 from . import syscalls as sc
 from .errors import SandboxError
 from .paths import secure_join
@@ -42,9 +44,10 @@ ETC_FILES = ("hostname", "hosts", "resolv.conf")
 
 # One mount(2) call: its five arguments (the target relative to the new root),
 # whether the target must be a file (a bind mount of a file) or a directory, and
-# whether the mount, with every mount below it, is then made read-only (mount_setattr(2)).
-Mount = namedtuple("Mount", "source target fstype flags data target_is_file read_only_tree",
-                   defaults=(0, None, False, False))
+# whether the mount, with every mount below it, is then made read-only (mount_setattr(2)),
+# and whether the image's files there are first copied into it (a volume: see sandbox.copyup).
+Mount = namedtuple("Mount", "source target fstype flags data target_is_file read_only_tree "
+                            "copy_up", defaults=(0, None, False, False, False))
 
 
 def overlay_options(lower_dirs: list[str], upper: str, work: str, rootless: bool) -> str:
@@ -99,15 +102,29 @@ def mount_plan(container_dir: Path, lower_dirs: list[str], rootless: bool,
 
 
 def _user_mount(m: dict) -> list[Mount]:
-    """A ``-v`` or ``--tmpfs`` mount as mount(2) calls: a read-only bind takes two."""
+    """A ``-v``, ``--mount`` or ``--tmpfs`` mount as mount(2) calls: a read-only bind takes two.
+
+    A volume is mounted writable, filled from the image if it is empty, and
+    only then made read-only (``:ro``): Docker copies into read-only volumes too.
+    """
+    from .mounts import tmpfs_flags
     target = m["target"].lstrip("/")
+    volume = m["type"] == "volume"
+    copy = volume and not m.get("nocopy")
     if m["type"] == "tmpfs":
-        from .mounts import tmpfs_flags
         flags, data = tmpfs_flags(m["options"])
         return [Mount("tmpfs", target, "tmpfs", flags, data)]
+    if volume and m.get("tmpfs") is not None:  # a type=tmpfs volume: a fresh tmpfs each time
+        flags, data = tmpfs_flags("exec," + m["tmpfs"])  # Docker's local driver: no noexec
+        return [Mount("tmpfs", target, "tmpfs", flags, data, read_only_tree=m["readonly"],
+                      copy_up=copy)]
     if "fd" in m:  # a detached copy, made while the caller was still host root
         is_file = not stat.S_ISDIR(os.fstat(m["fd"]).st_mode)
-        return [Mount(m["fd"], target, ATTACH, 0, target_is_file=is_file)]
+        return [Mount(m["fd"], target, ATTACH, 0, target_is_file=is_file,
+                      read_only_tree=volume and m["readonly"], copy_up=copy)]
+    if volume:
+        return [Mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC,
+                      read_only_tree=m["readonly"], copy_up=copy)]
     is_file = not os.path.isdir(m["source"])
     # MS_REC: the host directory's own submounts come along.  Read-only must then hold
     # for them too, which only mount_setattr(2) with AT_RECURSIVE does in one step.
@@ -154,6 +171,16 @@ def _mount_one(new_root: Path, m: Mount) -> None:
     # The target is resolved as the container will see it: a symbolic link in the
     # image (say /data -> /etc) must lead inside the new root, never to the host's /etc.
     target = secure_join(new_root, m.target, follow_last=True) if m.target else new_root
+    # Opened before the mount covers it: the image's files, for a volume's copy-up.
+    underneath = copyup.open_underneath(target, os.stat(new_root).st_dev) if m.copy_up else -1
+    try:
+        _mount_at(target, m, underneath)
+    finally:
+        if underneath >= 0:
+            os.close(underneath)
+
+
+def _mount_at(target: Path, m: Mount, underneath: int) -> None:
     try:
         if m.target_is_file:
             if not target.exists():
@@ -167,8 +194,10 @@ def _mount_one(new_root: Path, m: Mount) -> None:
     try:
         if m.fstype == ATTACH:
             sc.move_mount(m.source, target)
-            return
-        sc.mount(m.source, target, m.fstype, m.flags, m.data)
+        else:
+            sc.mount(m.source, target, m.fstype, m.flags, m.data)
+        if underneath >= 0:
+            _copy_up(underneath, target, m.target)
         if m.read_only_tree:
             sc.mount_setattr(target, sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY)
     except sc.KernelCallError:
@@ -178,6 +207,15 @@ def _mount_one(new_root: Path, m: Mount) -> None:
         # the host's /sys, bound read-only, is the next best thing.
         sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
         sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+
+
+def _copy_up(underneath: int, target: Path, shown: str) -> None:
+    try:
+        copyup.copy_if_empty(underneath, target)
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        raise SandboxError(f"cannot copy the image's /{shown} into its new volume: "
+                           f"{err.strerror}{where}") from None
 
 
 def _link_dev(dev: Path) -> None:

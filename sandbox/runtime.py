@@ -221,20 +221,22 @@ def _start_remapped(container: Container, stdio: Stdio, cgroup, err_w: int, info
 
 
 def _bind_sources_opened(mounts: list[dict]) -> list[dict]:
-    """``-v`` sources copied now, while this process is still host root, as detached mounts.
+    """``-v`` sources (host paths and volumes) copied now, while this process is still host
+    root, as detached mounts.
 
     The container's init mounts as its own root, an ordinary host uid, which
     may not even be able to walk to a source (one under a 0700 home).  So
     each source is cloned here with open_tree(2) (read-only already, for
-    ``:ro``), and init attaches the clone with move_mount(2): this is how runc
-    hands bind mounts to a container in a user namespace.
+    ``:ro``; a volume's only after its copy-up, in init), and init attaches the
+    clone with move_mount(2): this is how runc hands bind mounts to a container
+    in a user namespace.  A ``type=tmpfs`` volume has no source: init mounts it.
     """
     opened = []
     for m in mounts:
-        if m["type"] == "bind":
+        if m["type"] == "bind" or m["type"] == "volume" and m.get("tmpfs") is None:
             tree = sc.open_tree(m["source"], sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
                                 | sc.AT_RECURSIVE)
-            if m["readonly"]:
+            if m["readonly"] and m["type"] == "bind":  # a volume: after its copy-up, in init
                 sc.mount_setattr("", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY,
                                  dfd=tree)
             fd = fcntl.fcntl(tree, fcntl.F_DUPFD_CLOEXEC, KEPT_FDS)  # above stdio's 0 to 4

@@ -29,6 +29,11 @@ NORMALISED = {
                                         "ubuntu:latest"),
     "index.docker.io/library/x": ("docker.io", "library/x", "latest", None, "x:latest"),
     "index.docker.io/x": ("docker.io", "library/x", "latest", None, "x:latest"),
+    "registry.hub.docker.com/library/x": ("docker.io", "library/x", "latest", None,
+                                          "x:latest"),
+    "registry.hub.docker.com/x:1": ("docker.io", "library/x", "1", None, "x:1"),
+    "registry.hub.docker.com/me/app": ("docker.io", "me/app", "latest", None,
+                                       "me/app:latest"),
     # library/ is dropped only before one component: "a/b" would be another image
     "library/a/b": ("docker.io", "library/a/b", "latest", None, "library/a/b:latest"),
     "localhost/x": ("localhost", "x", "latest", None, "localhost/x:latest"),

@@ -31,11 +31,18 @@ _CREATE_FLAGS = [
     Flag("cpus", "", "str", "Number of CPUs (e.g. 0.5)", metavar="decimal"),
     Flag("cpu-shares", "c", "str", "CPU shares (relative weight)", metavar="int"),
     Flag("pids-limit", "", "str", "Tune container pids limit (-1 for unlimited)", metavar="int"),
-    Flag("volume", "v", "list", "Bind mount a host path (format: /host:/container[:ro])",
-         metavar="list"),
+    Flag("volume", "v", "list", "Bind mount a volume or a host path "
+         "(format: [name|/host:]/container[:ro])", metavar="list"),
+    Flag("mount", "", "list", "Attach a filesystem mount to the container "
+         "(type=volume|bind|tmpfs,source=,target=[,readonly])", metavar="mount"),
+    Flag("volumes-from", "", "list", "Mount volumes from the specified container(s) "
+         "(format: CONTAINER[:ro|:rw])", metavar="list"),
+    Flag("env-file", "", "list", "Read in a file of environment variables", metavar="list"),
     Flag("tmpfs", "", "list", "Mount a tmpfs directory (format: /path[:options])", metavar="list"),
     Flag("network", "", "str", 'Connect a container to a network (only "none": a network '
          "namespace with just lo)", metavar="network"),
+    Flag("publish", "p", "list", "Publish a container's port(s) to the host (chapter 09, "
+         "Networks, brings it)", metavar="list"),
     Flag("cap-add", "", "list", "Add Linux capabilities", metavar="list"),
     Flag("cap-drop", "", "list", "Drop Linux capabilities", metavar="list"),
     Flag("privileged", "", "bool", "Give extended privileges to this container"),
@@ -71,6 +78,8 @@ COMMANDS = {c.name: c for c in [
             [Flag("interactive", "i", "bool", "Keep STDIN open even if not attached"),
              Flag("tty", "t", "bool", "Allocate a pseudo-TTY"),
              Flag("env", "e", "list", "Set environment variables", metavar="list"),
+             Flag("env-file", "", "list", "Read in a file of environment variables",
+                  metavar="list"),
              Flag("workdir", "w", "str", "Working directory inside the container",
                   metavar="string"),
              Flag("user", "u", "str", "Username or UID (format: <name|uid>[:<group|gid>])",
@@ -98,7 +107,9 @@ COMMANDS = {c.name: c for c in [
             [Flag("signal", "s", "str", "Signal to send to the container", default="KILL",
                   metavar="string")], min_args=1),
     Command("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers",
-            [Flag("force", "f", "bool", "Force the removal of a running container (uses SIGKILL)")],
+            [Flag("force", "f", "bool", "Force the removal of a running container (uses SIGKILL)"),
+             Flag("volumes", "v", "bool", "Remove anonymous volumes associated with the "
+                  "container")],
             min_args=1),
     Command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container",
             [Flag("follow", "f", "bool", "Follow log output"),
@@ -112,6 +123,13 @@ COMMANDS = {c.name: c for c in [
             "Display a live stream of container(s) resource usage statistics",
             [Flag("no-stream", "", "bool", "Disable streaming stats and only pull the first result"),
              Flag("all", "a", "bool", "Show all containers (default shows just running)")]),
+    Command("cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tsandbox cp [OPTIONS] "
+            "SRC_PATH|- CONTAINER:DEST_PATH",
+            "Copy files/folders between a container and the local filesystem",
+            [Flag("archive", "a", "bool", "Archive mode (copy all uid/gid information)"),
+             Flag("follow-link", "L", "bool", "Always follow symlinks in SRC_PATH"),
+             Flag("quiet", "q", "bool", "Suppress progress output during copy (there is none)")],
+            min_args=2, max_args=2),
     Command("images", "[OPTIONS]", "List images",
             [Flag("quiet", "q", "bool", "Only show image IDs")], max_args=0),
     Command("diff", "CONTAINER", "Inspect changes to files or directories on a container's "
@@ -158,6 +176,24 @@ COMMANDS = {c.name: c for c in [
     Command("prune", "[OPTIONS]", "Remove all stopped containers and leftovers of crashed runs",
             [Flag("force", "f", "bool", "Do not prompt for confirmation")], max_args=0),
     Command("version", "", "Show the sandbox version", max_args=0),
+    Command("volume create", "[OPTIONS] [VOLUME]", "Create a volume",
+            [Flag("driver", "d", "str", "Specify volume driver name (only local)",
+                  default="local", metavar="string"),
+             Flag("label", "", "list", "Set metadata for a volume", metavar="list"),
+             Flag("opt", "o", "list", "Set driver specific options (type=tmpfs, o=size=64m)",
+                  metavar="map")], max_args=1),
+    Command("volume ls", "[OPTIONS]", "List volumes",
+            [Flag("quiet", "q", "bool", "Only display volume names")], max_args=0),
+    Command("volume inspect", "[OPTIONS] VOLUME [VOLUME...]",
+            "Display detailed information on one or more volumes",
+            [Flag("format", "f", "str", "Format output using a Go-like template: {{.Mountpoint}}",
+                  metavar="string")], min_args=1),
+    Command("volume rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes",
+            [Flag("force", "f", "bool", "Do not complain about volumes that do not exist")],
+            min_args=1),
+    Command("volume prune", "[OPTIONS]", "Remove unused anonymous volumes",
+            [Flag("all", "a", "bool", "Remove all unused volumes, not just anonymous ones"),
+             Flag("force", "f", "bool", "Do not prompt for confirmation")], max_args=0),
     Command("release", "SOURCE... --out DIR", "Make the student, solution and autograder "
             "versions of exercise notebooks marked as nbgrader marks them",
             [Flag("out", "o", "str", "Directory to write student/, solution/, autograder/ into",
@@ -179,17 +215,19 @@ COMMANDS = {c.name: c for c in [
              Flag("cpus", "", "str", "CPUs for each grading container", default="1",
                   metavar="decimal")], min_args=2),
 ]}
-GROUP_ONLY = {"prune", "release", "grade"}  # reached only through their group
+VOLUME_VERBS = {"create", "ls", "inspect", "rm", "prune"}
+GROUP_ONLY = {"prune", "release", "grade"} | {f"volume {v}" for v in VOLUME_VERBS}
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
                                              "kill", "rm", "logs", "inspect", "exec", "stats",
                                              "restart", "wait", "top", "rename", "pause",
-                                             "unpause"},
+                                             "unpause", "cp"},
           "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
                     "push"},
-          "course": {"release", "grade"}}
+          "course": {"release", "grade"}, "volume": VOLUME_VERBS}
 ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images", ("image", "rm"): "rmi",
            ("container", "diff"): "diff", ("container", "commit"): "commit",
-           ("container", "export"): "export"}
+           ("container", "export"): "export",
+           **{("volume", v): f"volume {v}" for v in VOLUME_VERBS}}
 
 
 IMAGE_VERBS = {"images", "diff", "commit", "rmi", "tag", "history", "save", "load", "import",
@@ -207,6 +245,7 @@ def usage() -> str:
               "  container  Manage containers (ls, prune, and the verbs above)",
               "  image      Manage images (ls, inspect)",
               "  system     Manage sandbox (prune)",
+              "  volume     Manage volumes (create, ls, inspect, rm, prune)",
               "  course     Release exercises and grade submissions (release, grade)", "",
               "Run 'sandbox COMMAND --help' for more information on a command.",
               "State lives in $SANDBOX_ROOT (default: /var/lib/sandbox as root, "
@@ -230,6 +269,15 @@ def exit_code(verb: str, err: SandboxError) -> int:
     return 1
 
 
+def _later_verb(name: str, rest: list[str]) -> str:
+    """``build``, ``network``, ``compose`` (and ``image build``): verbs a later chapter
+    brings (:mod:`sandbox.chapters`), or "" for any other word."""
+    from ..chapters import VERBS  # a few lines, no imports of its own beyond errors
+    if name in VERBS:
+        return name
+    return "image build" if name == "image" and rest[:1] == ["build"] else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -244,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     if name in GROUPS and rest and rest[0] in GROUPS[name]:
         name, rest = ALIASES.get((name, rest[0]), rest[0]), rest[1:]
     command = COMMANDS.get(name)
+    later = _later_verb(name, rest)
+    if command is None and later:
+        from ..chapters import not_yet
+        print(f"sandbox: {not_yet(f'`sandbox {later}`', later.split()[-1])}", file=sys.stderr)
+        return 1
     if command is None or name in GROUP_ONLY and argv[0] not in GROUPS:
         print(f"sandbox: '{argv[0]}' is not a sandbox command.\nSee 'sandbox --help'",
               file=sys.stderr)
@@ -257,9 +310,11 @@ def main(argv: list[str] | None = None) -> int:
             from . import image_commands as verbs
         elif name in GROUPS["course"]:
             from . import course_commands as verbs
+        elif name.startswith("volume "):
+            from . import volume_commands as verbs
         else:
             from . import commands as verbs
-        return getattr(verbs, "cmd_" + name)(args, **values) or 0
+        return getattr(verbs, "cmd_" + name.replace(" ", "_"))(args, **values) or 0
     except SandboxError as err:
         print(f"sandbox: {err}", file=sys.stderr)
         return exit_code(name, err)

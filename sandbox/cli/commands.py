@@ -28,7 +28,7 @@ def _root():
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
             memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network,
             cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, init,
-            stop_signal, stop_timeout):
+            stop_signal, stop_timeout, mount=(), volumes_from=(), env_file=()):
     from ..cgroups import parse_limits
     from ..mounts import check_network, parse_all
     from ..security import decide
@@ -40,14 +40,15 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
                       read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
     check_network(network)
-    mounts = parse_all(volume, tmpfs)
+    mounts = parse_all(volume, tmpfs, mount)
+    env = _with_env_files(env, env_file)
     image, cmd = args[0], args[1:]
     notices: list[str] = []
     container = lifecycle.create_container(
         _root(), image, cmd, env=env, name=name, workdir=workdir, user=user,
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
         tty=tty, interactive=interactive, auto_remove=rm, limits=limits, mounts=mounts,
-        security=security, userns=userns, notices=notices, init=init,
+        security=security, userns=userns, notices=notices, init=init, volumes_from=volumes_from,
         stop_signal=stop_signal, stop_timeout=stop_timeout, log=lambda line: print(line, file=sys.stderr, flush=True))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
@@ -55,18 +56,36 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
     return container
 
 
+def _with_env_files(env: list[str], env_files: list[str]) -> list[str]:
+    """``--env-file``'s variables first, then ``-e``'s, which win (Docker's order)."""
+    if not env_files:
+        return list(env)
+    from ..envfile import read
+    return [e for path in env_files for e in read(path)] + list(env)
+
+
 def _comma_list(values: list[str]) -> list[str]:
     """``--cap-add A,B --cap-add C`` → [A, B, C], as Docker's list flags read them."""
     return [v for value in values for v in value.split(",") if v]
 
 
-def cmd_create(args, **flags) -> int:
+def _no_ports_yet(publish: list[str]) -> None:
+    """``-p``/``--publish`` needs a network with a bridge: chapter 09's."""
+    if publish:
+        from ..chapters import not_yet
+        raise not_yet(f"-p {publish[0]}", "network", "until then a container is reached "
+                      "only from inside it (sandbox exec)")
+
+
+def cmd_create(args, publish, **flags) -> int:
+    _no_ports_yet(publish)
     container = _create(args, **flags)
     print(container.id)
     return 0
 
 
-def cmd_run(args, detach, **flags) -> int:
+def cmd_run(args, detach, publish, **flags) -> int:
+    _no_ports_yet(publish)
     if detach and flags["tty"]:
         raise UsageError("-t with -d is not supported: there is no 'attach' to come back to; "
                          "use 'sandbox exec -it' to get a terminal in a detached container")
@@ -78,8 +97,8 @@ def cmd_run(args, detach, **flags) -> int:
             return 0
         return run_attached(container, interactive=flags["interactive"])
     except SandboxError:
-        if flags["rm"] and not container.running:
-            lifecycle.remove(container, force=True)  # --rm: nothing is left, even on failure
+        if flags["rm"] and not container.running:  # --rm: nothing is left, even on failure
+            lifecycle.remove(container, force=True, volumes=True)
         raise
 
 
@@ -173,12 +192,12 @@ def cmd_ps(args, all, quiet, no_trunc) -> int:
 
 
 # --- exec -------------------------------------------------------------------------
-def cmd_exec(args, interactive, tty, env, workdir, user) -> int:
+def cmd_exec(args, interactive, tty, env, workdir, user, env_file=()) -> int:
     container = lookup(_root(), args[0])
     if not container.running:
         raise Conflict(f"container {container.id} is not running")
     lifecycle.refuse_if_paused(container)
-    env = lifecycle.pass_through(env)
+    env = lifecycle.pass_through(_with_env_files(env, env_file))
     return _attached(lambda stdio: exec_into(container, args[1:], stdio, env, user, workdir),
                      tty, interactive)
 
@@ -259,9 +278,9 @@ def cmd_kill(args, signal) -> int:
     return _each(args, lambda c: lifecycle.kill(c, sig))
 
 
-def cmd_rm(args, force) -> int:
+def cmd_rm(args, force, volumes) -> int:
     def remove(c):
-        if not lifecycle.remove(c, force):
+        if not lifecycle.remove(c, force, volumes=volumes):
             raise SandboxError(f"No such container: {c.id}")
     return _each(args, remove)
 
@@ -319,6 +338,7 @@ def _copy_new(handles) -> None:
 # --- inspect ----------------------------------------------------------------------
 def container_json(c: Container) -> dict:
     """``docker inspect``'s shape, with the fields this runtime has."""
+    from ..mounts import mount_json
     state = c.status()
     spec = c.spec
     status = state.get("Status", "unknown")
@@ -347,6 +367,8 @@ def container_json(c: Container) -> dict:
         "LogPath": str(c.dir / "stdout.log"),
         "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": "none",
                        "Init": True if spec.init else None},
+        "Mounts": [mount_json(m) for m in spec.mounts
+                   if m["type"] != "tmpfs" or m.get("mount")],  # --tmpfs: not in Docker's list
         "GraphDriver": {"Name": "overlay", "Data": {
             "LowerDir": ":".join(spec.lower_dirs), "UpperDir": str(c.dir / "upper"),
             "WorkDir": str(c.dir / "work"), "MergedDir": str(c.dir / "rootfs")}},
@@ -401,23 +423,53 @@ def cmd_inspect(args, format) -> int:
 
 # --- stats ------------------------------------------------------------------------
 def cmd_stats(args, no_stream, all) -> int:
-    """Docker's ``stats`` columns; without --no-stream, refreshed until Ctrl-C."""
+    """Docker's ``stats`` columns; without --no-stream, refreshed until Ctrl-C.
+
+    A container without a cgroup (rootless, where this user may not make one)
+    gets Docker's "--" for numbers it cannot read, and one line says why.
+    """
     if args:
         containers = [lookup(_root(), ref) for ref in args]
     else:
         containers = [c for c in all_containers(_root()) if all or c.running]
     header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
     while True:
-        rows = [[r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
-                 f"{size(r['memory'], binary=True)} / {size(r['memory_limit'], binary=True)}",
-                 f"{r['memory_percent']:.2f}%", str(r["pids"])]
-                for r in lifecycle.stats([c for c in containers if c.running],
-                                         interval=0 if no_stream else 1.0)]
+        running = [c for c in containers if c.running]
+        measured = {r["id"]: [r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
+                              f"{size(r['memory'], binary=True)} / "
+                              f"{size(r['memory_limit'], binary=True)}",
+                              f"{r['memory_percent']:.2f}%", str(r["pids"])]
+                    for r in lifecycle.stats(running, interval=0 if no_stream else 1.0)}
+        unmeasured = [c for c in running if c.id not in measured]
+        rows = [measured.get(c.id) or [c.short_id, c.name, "--", "-- / --", "--", "--"]
+                for c in running]
         if not no_stream:
             print("\033[2J\033[H", end="")  # clear the screen, as docker stats does
         print(table(rows, header), flush=True)
+        if unmeasured:
+            from ..cgroups import why_none
+            names = ", ".join(c.name for c in unmeasured)
+            print(f"sandbox: no numbers for {names}: the kernel counts CPU, memory and "
+                  f"processes per cgroup, and {'it has' if len(unmeasured) == 1 else 'they have'}"
+                  f" none; {why_none()}", file=sys.stderr, flush=True)
         if no_stream or not any(c.running for c in containers):
             return 0
+
+
+# --- cp ---------------------------------------------------------------------------
+def cmd_cp(args, archive, follow_link, quiet) -> int:
+    """``docker cp``: see :mod:`sandbox.copying`.  Any failure exits 1, as Docker's does
+    (:func:`sandbox.cli.exit_code`)."""
+    from ..copying import cp
+
+    def stop(signum, _frame):  # `kill` or `timeout`: unwind, so that no half copy stays
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    notices = cp(args[0], args[1], follow=follow_link, keep_ids=archive, root=_root())
+    if notices:
+        print(f"sandbox: notice: {len(notices)} thing(s) could not be copied as they were, "
+              f"e.g. {notices[0]}", file=sys.stderr)
+    return 0
 
 
 # --- doctor, version --------------------------------------------------------------

@@ -18,9 +18,11 @@ __all__ = ["pull", "push", "login", "logout", "server_name"]
 def server_name(server: str) -> str:
     """The registry a ``login``/``logout`` argument names, as Docker reads it
     (registry/auth.go, ConvertToHostname): ``http://127.0.0.1:5000/`` → ``127.0.0.1:5000``;
-    Docker Hub's other names → ``docker.io``."""
+    Docker Hub's other names (``index.docker.io``, ``registry.hub.docker.com``, and the
+    API's host ``registry-1.docker.io``) → ``docker.io``, so that one login serves them all."""
+    from ..reference import DEFAULT_REGISTRY, HUB_ALIASES
     host = server.split("://", 1)[-1].split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+    return DEFAULT_REGISTRY if host in HUB_ALIASES + ("registry-1.docker.io",) else host
 
 
 def login(root, registry: str, user: str, password: str) -> None:

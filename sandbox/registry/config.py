@@ -111,11 +111,23 @@ def credentials(root: Path, registry: str) -> tuple[str, str] | None:
         auths = json.loads(_auth_file(root).read_text()).get("auths", {})
     except (FileNotFoundError, ValueError):
         return None
-    entry = auths.get(registry) or auths.get(f"https://{registry}") or {}
+    entry = next((auths[key] for key in _keys(registry) if key in auths), {})
     if "auth" not in entry:
         return None
     user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
     return user, password
+
+
+def _keys(registry: str) -> list[str]:
+    """The keys an auths file may have for ``registry``: ours (``docker.io``), and for Docker
+    Hub also the one Docker's own config.json uses (``https://index.docker.io/v1/``) and
+    Docker Hub's other names, so that a config.json copied from Docker works."""
+    keys = [registry, f"https://{registry}"]
+    if registry == DOCKER_HUB:
+        from ..reference import HUB_ALIASES
+        keys += ["https://index.docker.io/v1/", *HUB_ALIASES,
+                 *(f"https://{alias}" for alias in HUB_ALIASES)]
+    return keys
 
 
 def save_credentials(root: Path, registry: str, user: str, password: str) -> None:
