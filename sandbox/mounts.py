@@ -54,7 +54,7 @@ def parse_volume(text: str) -> dict:
     """
     parts = text.split(":")
     if len(parts) > 3 or "" in parts:
-        raise UsageError(f"invalid volume specification: '{text}': expected "
+        raise UsageError(f"invalid volume specification: '{text}' (-v): expected "
                          "[/host/path|volume-name:]/container/path[:ro]")
     if len(parts) == 1 or (len(parts) == 2 and _is_mode(parts[1])):
         source, target, mode = "", parts[0], parts[1] if len(parts) == 2 else "rw"

@@ -199,7 +199,7 @@ def test_mount_variants(vol, tmp_path):
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["-v", ":/x"], "invalid volume specification: ':/x'"),
+    (["-v", ":/x"], "invalid volume specification: ':/x' (-v)"),
     (["--mount", "type=nope,dst=/x"], 'invalid mount config for type "nope"'),
     (["--mount", "type=volume,src=v1"], "target is required"),
     (["--mount", "type=bind,src=/does/not/exist,dst=/x"], "/does/not/exist"),
