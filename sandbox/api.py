@@ -209,11 +209,9 @@ class Container:
                                                      user, workdir), input)
 
     def logs(self, stream: str = "stdout") -> str:
-        """What a detached container has printed so far on ``stdout`` or ``stderr``."""
-        try:
-            return (self._record.dir / f"{stream}.log").read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        """What the container has printed so far on ``stdout`` or ``stderr`` (its json-file log)."""
+        from .jsonlog import read
+        return "".join(e["log"] for e in read(self._record.dir) if e.get("stream") == stream)
 
     def start(self) -> "Container":
         lifecycle.ensure_startable(self._record)

@@ -9,6 +9,7 @@
     ├── Conflict                    a name already in use, a container in the wrong state
     ├── MissingFeature              the kernel or the user lacks something (says how to get it)
     └── UsageError                  a bad flag or argument on the command line
+        └── NotATerminal            -it without a terminal on stdin (exit code 1, as Docker)
 
 The command line prints ``str(error)`` after ``sandbox:`` and exits non-zero;
 notebooks see the exception itself, whose fields (``call``, ``errno``, ...)
@@ -82,3 +83,9 @@ class UsageError(SandboxError):
     """The command line was malformed: an unknown flag, a missing argument."""
 
     exit_code = 125
+
+
+class NotATerminal(UsageError):
+    """``-it`` asked for a terminal, but the caller's stdin is not one (``echo x | run -it``)."""
+
+    exit_code = 1  # as docker run's "the input device is not a TTY"

@@ -101,7 +101,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      notices: list[str] | None = None, log=None, init: bool = False,
                      stop_signal: str | None = None,
                      stop_timeout: int | None = None,
-                     volumes_from: list[str] = ()) -> Container:
+                     volumes_from: list[str] = (), log_opts: dict | None = None,
+                     restart: dict | None = None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
     ``stop_signal`` (``--stop-signal``) is checked and kept as given, as Docker
@@ -139,7 +140,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 tty=tty, interactive=interactive, auto_remove=auto_remove, rootless=rootless,
                 limits=limits.as_dict() if limits else None, mounts=mounts,
                 security=security, userns=userns, init=init, stop_signal=stop_signal,
-                stop_timeout=stop_timeout)
+                stop_timeout=stop_timeout, log_opts=log_opts, restart=restart)
     container = _create_with_volumes(root, spec, name, hostname)
     if program is not None:
         write_atomic(container.dir / sec.SECCOMP_FILE, program)
@@ -191,28 +192,51 @@ def pass_through(env: list[str]) -> list[str]:
     return out
 
 
-def start_detached(container: Container) -> None:
-    """Start in the background: output to the container's log files, no input; return at once.
+def start_detached(container: Container, client: int = -1) -> None:
+    """Start in the background and return at once: the monitor holds the container's streams.
 
-    The logs are the owner's only (0600), as the rest of the record: whatever
-    the container prints, a secret it was given included, stays there.
+    Its output goes to its log (:mod:`sandbox.jsonlog`), its input (``-i``)
+    and its terminal (``-t``) stay open with the monitor, for ``attach``.
+    ``client``: a connected socket the monitor serves as an attached client
+    from the first byte on (``run -it``, ``start -a``).
     """
-    out = _open_log(container.dir / "stdout.log")
-    err = _open_log(container.dir / "stderr.log")
-    null = os.open(os.devnull, os.O_RDONLY)
-    try:
-        started = runtime.start(container, runtime.Stdio(null, out, err), detach=True)
-    finally:
-        for fd in (out, err, null):
-            os.close(fd)
+    started = runtime.start(container, runtime.Stdio(client=client), detach=True)
     if started.error:
         raise started.as_error()
 
 
-def _open_log(path: Path) -> int:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.fchmod(fd, 0o600)  # a log of an earlier start, by an older sandbox, may be 0644
-    return fd
+def restart_now(root: str, cid: str) -> None:
+    """Start a ``--restart`` container again (run by its last monitor, after the back-off)."""
+    try:
+        container = Container(Path(root), cid)
+    except SandboxError:
+        return  # removed meanwhile
+    state = container.state
+    if state.get("StoppedByUser") or state.get("Status") != "restarting":
+        return
+    container.write_state(RestartCount=state.get("RestartCount", 0) + 1)
+    try:
+        start_detached(container)
+    except SandboxError as err:
+        container.write_state(Status="exited", Error=str(err))
+
+
+def connect(container: Container):
+    """A socket connected to the container's monitor, for ``attach`` (see :mod:`sandbox.monitor`)."""
+    import socket
+    from .monitor import socket_address
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dir_fd = os.open(container.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        sock.connect(socket_address(dir_fd))
+    except OSError as err:
+        sock.close()
+        raise Conflict(f"cannot attach to container {container.name}: its monitor does not "
+                       f"answer ({err.strerror}); it was started by an older sandbox or its "
+                       "monitor was killed: 'sandbox rm -f' it and run it again") from None
+    finally:
+        os.close(dir_fd)
+    return sock
 
 
 def ensure_startable(container: Container) -> None:
@@ -301,15 +325,19 @@ def stop(container: Container, timeout: float | None = None, sig: int | None = N
         timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
     sig = stop_signal(container) if sig is None else sig
     state = container.status()
-    if state.get("Status") != "running":
+    if state.get("Status") not in ("running", "restarting"):
         raise Conflict(f"container {container.name} is not running")
-    _signal_and_thaw(state, sig)
-    # A negative timeout waits for ever, as Docker's -t -1 does.
-    if not procfs.wait_gone(state["Pid"], state.get("PidStart"),
-                            None if timeout < 0 else timeout):
-        _signal_and_thaw(state, signal.SIGKILL)
-        procfs.wait_gone(state["Pid"], state.get("PidStart"), None)
-    wait_recorded(container)
+    container.write_state(StoppedByUser=True)  # first: its restart policy must not start it again
+    if state.get("Status") == "running":
+        _signal_and_thaw(state, sig)
+        # A negative timeout waits for ever, as Docker's -t -1 does.
+        if not procfs.wait_gone(state["Pid"], state.get("PidStart"),
+                                None if timeout < 0 else timeout):
+            _signal_and_thaw(state, signal.SIGKILL)
+            procfs.wait_gone(state["Pid"], state.get("PidStart"), None)
+    state = wait_recorded(container)
+    if state.get("Status") == "running":  # it was being restarted as we stopped it: once more
+        stop(container, timeout, sig)
 
 
 def kill(container: Container, sig: int = signal.SIGKILL) -> None:
@@ -493,11 +521,12 @@ def remove(container: Container, force: bool = False, volumes: bool = False) -> 
     to the directory: that counts as removed.
     """
     killed = False
-    if container.running:
+    status = container.status().get("Status")
+    if status in ("running", "restarting"):
         if not force:
-            raise Conflict(f"You cannot remove a running container {container.id}. Stop the "
+            raise Conflict(f"You cannot remove a {status} container {container.id}. Stop the "
                            "container before attempting removal or force remove")
-        kill(container, signal.SIGKILL)
+        stop(container, timeout=0, sig=signal.SIGKILL)  # and no restart after it
         killed = True
     removed = remove_files(container.root, container) or killed
     if volumes:

@@ -14,7 +14,8 @@
     0755  │   ├── upper/ init/               the overlay's writable layer, the mount points' layer
     0700  │   ├── work/ rootfs/              the overlay's work dir, its mount point
     0644  │   ├── hostname hosts resolv.conf bind-mounted into the container's /etc
-    0600  │   └── stdout.log stderr.log      output of a detached container
+    0600  │   ├── <id>-json.log (.1, .2)     its output, as Docker's json-file driver writes it
+    0600  │   └── attach.sock                the monitor's socket, for `attach` (while it runs)
     0700  ├── names/                         names/<name> (0600) holds the id of the container <name>
     0700  ├── volumes/<name>/                a volume: volume.json (0600) and _data/ (0755), its
       *   │                                  files, as the containers wrote them (sandbox.volumes)

@@ -38,7 +38,8 @@ class Spec:
                  rootless: bool = False, limits: dict | None = None,
                  mounts: list[dict] = (), security: dict | None = None,
                  userns: dict | None = None, init: bool = False,
-                 stop_signal: str | None = None, stop_timeout: int | None = None):
+                 stop_signal: str | None = None, stop_timeout: int | None = None,
+                 log_opts: dict | None = None, restart: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -57,6 +58,8 @@ class Spec:
         self.init = init                      # --init: PID 1 is a reaper (sandbox.init)
         self.stop_signal = stop_signal        # --stop-signal, as given ("SIGUSR1"); None: SIGTERM
         self.stop_timeout = stop_timeout      # --stop-timeout in seconds; None: stop's 10
+        self.log_opts = log_opts              # --log-opt max-size, max-file: see sandbox.jsonlog
+        self.restart = restart                # --restart: {"Name", "MaximumRetryCount"}; sandbox.restart
 
     @property
     def in_user_namespace(self) -> bool:
@@ -115,6 +118,11 @@ class Container:
         if state.get("Status") == "running" and not procfs.is_alive(state.get("Pid"),
                                                                   state.get("PidStart")):
             state = self._reread_or_mark_dead()
+        elif state.get("Status") == "restarting" and not procfs.is_alive(
+                state.get("MonitorPid"), state.get("MonitorStart")):
+            state = self.state  # its monitor died waiting to restart it (or just restarted it)
+            if state.get("Status") == "restarting":
+                state = self.write_state(Status="exited", Error="the monitor process died")
         return state
 
     def _reread_or_mark_dead(self) -> dict:

@@ -2,6 +2,7 @@
 
     sandbox run (the caller)            the command line, or a notebook's kernel
     └── monitor                         new user namespace (rootless); unshare(CLONE_NEWPID)
+        ├── (restarter)                 --restart only: /bin/sh waiting on a pipe, on the host
         └── container init, PID 1       unshare(mnt, uts, ipc, net, cgroup); mount; pivot_root;
                                         seccomp; capabilities; execve
             └── (--init) the command    init forks it and stays on as the reaper (sandbox.init)
@@ -18,6 +19,12 @@ Why two processes under the caller:
 ``sandbox exec`` has the same shape: a child joins the container's
 namespaces with setns(2), then forks, because joining a PID namespace, like
 creating one, takes effect only for children.
+
+The monitor also holds the container's streams, logs them and serves
+``attach`` (see :mod:`sandbox.monitor`).  With ``--restart``, before it makes
+any namespace it forks a small ``/bin/sh`` that waits on a pipe and, when
+told, starts the container again: the monitor itself cannot fork once the
+container's PID namespace has died with its process 1.
 
 Two pipes carry news back to the caller: the monitor sends the host pid of
 PID 1; PID 1 sends nothing if execve(2) succeeds (the pipe is close-on-exec,
@@ -37,7 +44,7 @@ from . import syscalls as sc
 from .records import Container
 from .errors import SandboxError
 from .humanize import now_iso
-from .monitor import exec_lean, ignore_signals, watch
+from .monitor import Held, exec_lean, fork_restarter, ignore_signals, watch
 from .process import exec_in_container
 
 ERR_FD = 3  # where PID 1 and exec'd processes keep the error pipe, right after stdio
@@ -58,9 +65,11 @@ class Stdio:
     terminal instead, made *inside* the container: see :func:`_open_terminal`.
     """
 
-    def __init__(self, stdin: int = 0, stdout: int = 1, stderr: int = 2, console: int = -1):
+    def __init__(self, stdin: int = 0, stdout: int = 1, stderr: int = 2, console: int = -1,
+                 client: int = -1):
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.console = console
+        self.client = client  # a socket the monitor serves as an attached client from the start
 
     @property
     def tty(self) -> bool:
@@ -146,8 +155,13 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
         if os.fork() != 0:
             os._exit(0)
     ignore_signals()
+    # Before any namespace or stream is made: the restarter stays on the host, holding nothing.
+    restarter = fork_restarter(container) if detach and _restarts(spec) else (-1, 0)
     # Read on the host, as the monitor: a remapped init could not read the container's files.
     confined = confinement(container)._replace(cgroup_mounts=cgroup_mounts)
+    streams = _HeldStreams(spec, stdio, detach)
+    streams.held.restarter, streams.held.restarter_pid = restarter
+    stdio = streams.container_side
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
@@ -159,8 +173,9 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
             os.close(info_w)
             _child_guard(lambda: _container_init(container, stdio, cgroup, err_w, confined),
                          err_w)
+    held = streams.started()  # the container's ends closed here; with -t, its master received
     os.close(err_w)
-    _close_stdio(keep=info_w)
+    _close_stdio(keep=[info_w, *held.fds()])
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
                           StartedAt=now_iso(), ExitCode=0, Error="", OOMKilled=False,
@@ -168,8 +183,71 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     os.write(info_w, json.dumps({"pid": init_pid}).encode())
     os.close(info_w)
     if detach:
-        exec_lean(container.root, container.id, waited)
-    os._exit(watch(container, waited))
+        exec_lean(container.root, container.id, waited, held)
+    os._exit(watch(container, waited, held))
+
+
+def _restarts(spec) -> bool:
+    return (spec.restart or {}).get("Name", "no") != "no"
+
+
+class _HeldStreams:
+    """The container's stdin, stdout and stderr as the monitor holds them (see sandbox.monitor).
+
+    Detached (``-d``, ``start``, and ``run -it``, which attaches to a detached
+    container): output goes into pipes, or with ``-t`` a terminal whose master
+    side the monitor receives; ``-i`` gets a stdin pipe whose write end the
+    monitor keeps, so that the container's input stays open with nobody attached.
+    In the foreground (``run`` without ``-t``) the output goes through pipes
+    too, the monitor copying it to the caller's stdout and stderr and to the
+    log; the container reads the caller's stdin directly.
+    """
+
+    def __init__(self, spec, stdio: Stdio, detach: bool):
+        self.mine: list[int] = []    # the container's ends: closed here once it has them
+        self.console = None
+        self.held = Held(client=stdio.client)
+        if stdio.tty:  # the caller holds the terminal (exec-like): nothing to hold
+            self.container_side = stdio
+            return
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.mine.append(null)
+        if detach and spec.tty:
+            import socket
+            self.console, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.mine.append(theirs.detach())
+            self.container_side = Stdio(null, null, null, console=self.mine[-1])
+            return
+        stdin = stdio.stdin
+        if detach:
+            stdin = null
+            if spec.interactive:
+                stdin, self.held.stdin = os.pipe2(os.O_CLOEXEC)
+                self.mine.append(stdin)
+        out, err = self._pipe("out"), self._pipe("err")
+        if not detach:
+            self.held.sinks = (os.dup(stdio.stdout), os.dup(stdio.stderr))
+        self.container_side = Stdio(stdin, out, err)
+
+    def _pipe(self, name: str) -> int:
+        read, write = os.pipe2(os.O_CLOEXEC)
+        setattr(self.held, name, read)
+        self.mine.append(write)
+        return write
+
+    def started(self) -> Held:
+        """The container has its ends: close ours of them; receive its terminal's master."""
+        for fd in self.mine:
+            os.close(fd)
+        if self.console is not None:
+            import socket
+            try:
+                _, fds, _, _ = socket.recv_fds(self.console, 16, 1)
+            except OSError:
+                fds = []
+            self.console.close()
+            self.held.master = fds[0] if fds else -1  # none: init failed, and says why
+        return self.held
 
 
 # --- a root container in a user namespace of its own (--uidmap) ----------------------
@@ -383,7 +461,7 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
                 _child_guard(lambda: _exec_child(container, cmd, stdio, err_w, env, user,
                                                  workdir, security, seccomp_filter), err_w)
             os.close(err_w)
-            _close_stdio(keep=info_w)
+            _close_stdio(keep=[info_w])
             os.write(info_w, json.dumps({"pid": child}).encode())
             os.close(info_w)
             from .monitor import exit_code
@@ -465,15 +543,18 @@ def _max_fd() -> int:
     return os.sysconf("SC_OPEN_MAX")
 
 
-def _close_stdio(keep: int) -> None:
+def _close_stdio(keep: list[int]) -> None:
     """Close every descriptor the monitor inherited except ``keep``; 0, 1, 2 become /dev/null.
 
     The monitor holds copies of the caller's descriptors: the program's pipes,
     and the write end of its stdin pipe.  Kept open, they would stop the
     caller (or the program) from ever seeing end-of-file.
     """
-    os.closerange(3, keep)
-    os.closerange(keep + 1, _max_fd())
+    low = 3
+    for fd in sorted(set(keep)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
     _detach_stdio()
 
 

@@ -1,11 +1,20 @@
-"""Foreground containers: the caller's side of ``run`` and ``exec`` while the program runs.
+"""Foreground containers: the caller's side of ``run``, ``exec`` and ``attach`` while the program runs.
 
-Without ``-t`` the program writes straight into the caller's descriptors and
-the caller only passes on signals (Ctrl-C, ``kill``) to it.  With ``-t`` the
-program gets a pseudo-terminal (pty(7)): the caller switches its own
+Without ``-t`` the program's output reaches the caller through its monitor
+and the caller only passes on signals (Ctrl-C, ``kill``) to it.  With ``-t``
+the program gets a pseudo-terminal (pty(7)): the caller switches its own
 terminal to raw mode and copies bytes both ways, so that Ctrl-C becomes the
 byte 0x03, which the container's terminal turns into SIGINT for the
 container's foreground process, exactly as on a real terminal.
+
+For ``run -it``, ``start -ai`` and ``attach`` the terminal's master side is
+held by the container's monitor, and the caller is one of its clients
+(:func:`attach`, over the monitor's socket; see :mod:`sandbox.monitor`):
+Ctrl-P Ctrl-Q (or ``--detach-keys``) leaves, and the container keeps its terminal.
+
+Raw mode is entered with TCSANOW and left with TCSADRAIN (termios(3)),
+never TCSAFLUSH: that would throw away what the user typed ahead, before
+the container's shell printed its prompt.
 """
 
 from __future__ import annotations
@@ -43,7 +52,8 @@ class SignalForwarder:
     runs.
     """
 
-    def __init__(self):
+    def __init__(self, signals=FORWARDED):
+        self.signals = signals  # () for a terminal: Ctrl-C is a byte then, as Docker's sig-proxy
         self.pid = 0
         self.pending: list[int] = []
         self.old: dict = {}
@@ -52,7 +62,7 @@ class SignalForwarder:
         self._old_wakeup = -1
 
     def __enter__(self) -> "SignalForwarder":
-        self.old = {sig: signal.signal(sig, self._forward) for sig in FORWARDED}
+        self.old = {sig: signal.signal(sig, self._forward) for sig in self.signals}
         self.wakeup_fd, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
         return self
@@ -86,7 +96,11 @@ class SignalForwarder:
         return started.wait()
 
     def target(self, started: Started) -> None:
-        self.pid = started.init_pid
+        self.aim(started.init_pid)
+
+    def aim(self, pid: int) -> None:
+        """From now on, signals go to ``pid``; those that came while it started, too."""
+        self.pid = pid
         while self.pending:
             self._forward(self.pending.pop(0), None)
 
@@ -146,9 +160,8 @@ def relay(master: int, started: Started, interactive: bool,
     waits for the next byte to be handled.
     """
     stdin_is_tty = os.isatty(0)
-    saved = termios.tcgetattr(0) if stdin_is_tty else None
+    saved = raw_mode(0) if stdin_is_tty else None
     if stdin_is_tty:
-        ttymod.setraw(0)
         copy_window_size(0, master)
         signal.signal(signal.SIGWINCH, lambda *_: copy_window_size(0, master))
     watch = [master] + ([0] if interactive else [])
@@ -168,17 +181,178 @@ def relay(master: int, started: Started, interactive: bool,
                 else:
                     _write_all(1, data)
             if 0 in ready:
-                data = os.read(0, 65536)
+                try:
+                    data = os.read(0, 65536)
+                except OSError:  # EIO: our terminal hung up
+                    data = b""
                 if data:
                     _write_all(master, data)
                 else:
                     watch.remove(0)  # end of our input: send EOF (^D) to the container
                     _write_all(master, b"\x04")
     finally:
-        if saved is not None:
-            termios.tcsetattr(0, termios.TCSAFLUSH, saved)
+        restore_mode(0, saved)
 
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
         data = data[os.write(fd, data):]
+
+
+def raw_mode(fd: int) -> list | None:
+    """Switch a terminal to raw mode at once, keeping typed-ahead input; return the old mode."""
+    if not os.isatty(fd):
+        return None
+    saved = termios.tcgetattr(fd)
+    ttymod.setraw(fd, termios.TCSANOW)
+    return saved
+
+
+def restore_mode(fd: int, saved: list | None) -> None:
+    """Back to the old mode once our output is written (TCSADRAIN), keeping unread input."""
+    if saved is not None:
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        except termios.error:
+            pass
+
+
+# --- attach: a client of the monitor's socket -------------------------------------------
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+_CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"  # ctrl-@ is 0, ctrl-a is 1, … ctrl-_ is 31
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """``ctrl-p,ctrl-q`` → b"\\x10\\x11", as Docker reads ``--detach-keys`` (moby/term ToBytes):
+    comma-separated keys, each a single character or ``ctrl-<one of @ a-z [ \\ ] ^ _>``."""
+    from .errors import UsageError
+    codes = bytearray()
+    for key in text.split(","):
+        if len(key) == 1:
+            codes += key.encode()
+        elif key.lower().startswith("ctrl-") and len(key) == 6 and key[5].lower() in _CTRL:
+            codes.append(_CTRL.index(key[5].lower()))
+        else:
+            raise UsageError(f"invalid detach keys ({text}): Unknown character: '{key}'; use "
+                             "letters or ctrl-<letter>, comma-separated, e.g. ctrl-p,ctrl-q")
+    return bytes(codes)
+
+
+class EscapeProxy:
+    """Watch typed bytes for the detach keys, as Docker's escape proxy does.
+
+    Bytes that may begin the sequence are held back; if the sequence
+    completes, :attr:`detached` is set and they are never sent; if not, they
+    are sent after all, followed by what broke the sequence.
+    """
+
+    def __init__(self, keys: bytes):
+        self.keys = keys
+        self.held = b""
+        self.detached = False
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for byte in data:
+            if not self.keys:
+                out.append(byte)
+                continue
+            if byte == self.keys[len(self.held)]:
+                self.held += bytes([byte])
+                if self.held == self.keys:
+                    self.detached = True
+                    return bytes(out)
+                continue
+            out += self.held + bytes([byte])
+            self.held = b""
+        return bytes(out)
+
+
+def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
+           forwarder: SignalForwarder | None = None) -> int | None:
+    """Be a client of a container's monitor until the container exits or we detach.
+
+    ``sock`` is connected to the monitor (:mod:`sandbox.monitor` describes the
+    frames).  Returns the container's exit code, or None if the user detached.
+    """
+    import socket as _socket
+    from .monitor import FRAME, frame
+    saved = raw_mode(0) if tty and stdin else None
+    escape = EscapeProxy(detach_keys if tty and stdin else b"")
+    resized = [True]
+    old_handlers = {}
+    if tty:  # a hang-up or `kill` ends us, not the container, and gives the terminal back
+        old_handlers = {sig: signal.signal(sig, _leave) for sig in (signal.SIGHUP, signal.SIGTERM)}
+        old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH,
+                                                      lambda *_: resized.__setitem__(0, True))
+    wake = [forwarder.wakeup_fd] if forwarder else []
+    watch = [sock.fileno()] + ([0] if stdin else [])
+    buffered, code = b"", None
+    try:
+        while code is None:
+            if resized[0] and os.isatty(1):
+                resized[0] = False
+                rows, cols = _window_size(1)
+                sock.sendall(frame(b"w", struct.pack(">HH", rows, cols)))
+            try:
+                ready, _, _ = select.select(watch + wake, [], [])
+            except InterruptedError:
+                continue
+            if forwarder and forwarder.wakeup_fd in ready:
+                forwarder.drain()
+            if 0 in ready:
+                try:
+                    data = os.read(0, 65536)
+                except OSError:  # EIO: our terminal hung up
+                    data = b""
+                if not data:
+                    watch.remove(0)
+                    if stdin_once:
+                        sock.sendall(frame(b"e"))
+                else:
+                    data = escape.feed(data)
+                    if data:
+                        sock.sendall(frame(b"i", data))
+                    if escape.detached:
+                        return None
+            if sock.fileno() in ready:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    return -1  # the monitor went away without an exit code
+                buffered += data
+                while len(buffered) >= FRAME.size:
+                    tag, length = FRAME.unpack_from(buffered)
+                    if len(buffered) < FRAME.size + length:
+                        break
+                    body = buffered[FRAME.size:FRAME.size + length]
+                    buffered = buffered[FRAME.size + length:]
+                    if tag in (b"1", b"2"):
+                        _write_all(1 if tag == b"1" else 2, body)
+                    elif tag == b"x":
+                        code = struct.unpack(">i", body)[0]
+        return code
+    finally:
+        restore_mode(0, saved)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        try:
+            sock.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+
+def _leave(signum, _frame) -> None:
+    raise SystemExit(128 + signum)  # through the `finally`s: the terminal is restored
+
+
+def _window_size(fd: int) -> tuple[int, int]:
+    try:
+        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ,
+                                                              struct.pack("HHHH", 0, 0, 0, 0)))
+        return rows, cols
+    except OSError:
+        return 0, 0

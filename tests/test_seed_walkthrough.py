@@ -9,7 +9,7 @@
     docker pull registry.hub.docker.com/ubuntu:latest   (through a Docker Hub mirror)
 
 Everything runs for real, as root and (in CI's second pass) rootless.  "ubuntu" is a
-local stand-in: busybox with /bin/bash linked to its sh, made with `commit`.  This
+local stand-in: busybox with a /bin/bash that runs its sh, made with `commit`.  This
 machine has no internet, so the tests' own registry plays the Docker Hub mirror.  The
 terminal is a real pty driven by a script that types before the prompt appears.
 """
@@ -37,7 +37,10 @@ def ubuntu():
     """busybox with a /bin/bash, committed as a local stand-in for ubuntu."""
     maker = "seed-ubuntu-maker"
     sandbox("rm", "-f", maker)
-    sandbox("run", "--name", maker, "busybox", "ln", "-s", "/bin/sh", "/bin/bash", check=True)
+    # A script, not a link: busybox picks its applet by the name it was called, and has no "bash"
+    sandbox("run", "--name", maker, "busybox", "sh", "-c",
+            'printf \'#!/bin/sh\\nexec /bin/sh "$@"\\n\' > /bin/bash && chmod 755 /bin/bash',
+            check=True)
     sandbox("commit", maker, UBUNTU, check=True)
     sandbox("rm", maker, check=True)
     yield UBUNTU

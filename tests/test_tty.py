@@ -67,6 +67,10 @@ def test_exec_it(name):
         sandbox("rm", "-f", name)
 
 
-def test_t_with_d_is_refused():
-    r = sandbox("run", "-dt", "busybox", "sh")
-    assert r.returncode == 125 and "-t with -d is not supported" in r.stderr
+def test_t_with_d_keeps_a_terminal(name):
+    """``-dt``: the monitor holds the terminal, so the shell waits on it instead of exiting."""
+    sandbox("run", "-dt", "--name", name, "busybox", "sh", check=True)
+    time.sleep(0.3)
+    r = sandbox("inspect", "-f", "{{.State.Status}} {{.Config.Tty}}", name)
+    assert r.stdout.split() == ["running", "true"]
+    sandbox("rm", "-f", name, check=True)

@@ -57,18 +57,31 @@ _CREATE_FLAGS = [
          "reaps processes"),
     Flag("stop-signal", "", "str", "Signal to stop the container", metavar="string"),
     Flag("stop-timeout", "", "int", "Timeout (in seconds) to stop a container", metavar="int"),
+    Flag("log-opt", "", "list", "Log driver options: max-size=SIZE, max-file=N (json-file; "
+         "default max-size=10m, max-file=3, unlike Docker's unbounded default)", metavar="list"),
+    Flag("restart", "", "str", "Restart policy to apply when a container exits: no, "
+         "on-failure[:max-retries], always, unless-stopped (nothing restarts after a reboot)",
+         default="no", metavar="string"),
 ]
+_DETACH_KEYS = Flag("detach-keys", "", "str", "Override the key sequence for detaching a "
+                    "container (default ctrl-p,ctrl-q)", metavar="string")
 
 COMMANDS = {c.name: c for c in [
     Command("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]",
             "Create and run a new container from an image",
-            [Flag("detach", "d", "bool", "Run container in background and print container ID")]
-            + _CREATE_FLAGS, min_args=1, interspersed=False),
+            [Flag("detach", "d", "bool", "Run container in background and print container ID"),
+             _DETACH_KEYS] + _CREATE_FLAGS, min_args=1, interspersed=False),
     Command("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container",
             _CREATE_FLAGS, min_args=1, interspersed=False),
     Command("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers",
             [Flag("attach", "a", "bool", "Attach STDOUT/STDERR and forward signals"),
-             Flag("interactive", "i", "bool", "Attach container's STDIN")], min_args=1),
+             Flag("interactive", "i", "bool", "Attach container's STDIN"), _DETACH_KEYS],
+            min_args=1),
+    Command("attach", "[OPTIONS] CONTAINER",
+            "Attach local standard input, output, and error streams to a running container",
+            [_DETACH_KEYS, Flag("no-stdin", "", "bool", "Do not attach STDIN"),
+             Flag("sig-proxy", "", "bool", "Proxy all received signals to the process "
+                  "(default true)", default=True)], min_args=1, max_args=1),
     Command("ps", "[OPTIONS]", "List containers",
             [Flag("all", "a", "bool", "Show all containers (default shows just running)"),
              Flag("quiet", "q", "bool", "Only display container IDs"),
@@ -113,8 +126,14 @@ COMMANDS = {c.name: c for c in [
             min_args=1),
     Command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container",
             [Flag("follow", "f", "bool", "Follow log output"),
+             Flag("since", "", "str", "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) "
+                  "or relative (e.g. 42m for 42 minutes)", metavar="string"),
              Flag("tail", "n", "str", 'Number of lines to show from the end of the logs',
-                  default="all", metavar="string")], min_args=1, max_args=1),
+                  default="all", metavar="string"),
+             Flag("timestamps", "t", "bool", "Show timestamps"),
+             Flag("until", "", "str", "Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) "
+                  "or relative (e.g. 42m for 42 minutes)", metavar="string")],
+            min_args=1, max_args=1),
     Command("inspect", "[OPTIONS] NAME|ID [NAME|ID...]",
             "Return low-level information on containers and images",
             [Flag("format", "f", "str", "Format output using a Go-like template: {{.State.Status}}",
@@ -220,7 +239,7 @@ GROUP_ONLY = {"prune", "release", "grade"} | {f"volume {v}" for v in VOLUME_VERB
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
                                              "kill", "rm", "logs", "inspect", "exec", "stats",
                                              "restart", "wait", "top", "rename", "pause",
-                                             "unpause", "cp"},
+                                             "unpause", "cp", "attach"},
           "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
                     "push"},
           "course": {"release", "grade"}, "volume": VOLUME_VERBS}

@@ -13,11 +13,12 @@ import time
 
 from .. import lifecycle
 from ..records import UNKNOWN_EXIT, Container, all_containers, lookup
-from ..errors import Conflict, SandboxError, UsageError
+from ..errors import Conflict, NotATerminal, SandboxError, UsageError
 from ..humanize import ago, duration, parse_iso, size, table
 from ..paths import state_root
 from ..runtime import Stdio, exec_into, start
-from ..terminal import Console, SignalForwarder, relay
+from ..terminal import (DEFAULT_DETACH_KEYS, FORWARDED, Console, SignalForwarder, attach,
+                        parse_detach_keys, relay)
 
 
 def _root():
@@ -28,10 +29,17 @@ def _root():
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
             memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network,
             cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, init,
-            stop_signal, stop_timeout, mount=(), volumes_from=(), env_file=()):
+            stop_signal, stop_timeout, log_opt, restart, mount=(), volumes_from=(), env_file=()):
     from ..cgroups import parse_limits
     from ..mounts import check_network, parse_all
     from ..security import decide
+    restart_policy = log_opts = None  # None: the defaults (no restart; 10m x 3), no import
+    if restart != "no":
+        from ..restart import parse as parse_restart
+        restart_policy = parse_restart(restart, auto_remove=rm)
+    if log_opt:
+        from ..jsonlog import parse_opts
+        log_opts = parse_opts(log_opt)
     userns = None
     if uidmap or gidmap:
         from ..userns import parse as parse_userns
@@ -49,7 +57,9 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         hostname=hostname, entrypoint=shlex.split(entrypoint) if entrypoint is not None else None,
         tty=tty, interactive=interactive, auto_remove=rm, limits=limits, mounts=mounts,
         security=security, userns=userns, notices=notices, init=init, volumes_from=volumes_from,
-        stop_signal=stop_signal, stop_timeout=stop_timeout, log=lambda line: print(line, file=sys.stderr, flush=True))
+        stop_signal=stop_signal, stop_timeout=stop_timeout,
+        log=lambda line: print(line, file=sys.stderr, flush=True), log_opts=log_opts,
+        restart=restart_policy)
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
@@ -84,17 +94,19 @@ def cmd_create(args, publish, **flags) -> int:
     return 0
 
 
-def cmd_run(args, detach, publish, **flags) -> int:
+def cmd_run(args, detach, detach_keys, publish, **flags) -> int:
     _no_ports_yet(publish)
-    if detach and flags["tty"]:
-        raise UsageError("-t with -d is not supported: there is no 'attach' to come back to; "
-                         "use 'sandbox exec -it' to get a terminal in a detached container")
+    keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
+    if flags["tty"] and flags["interactive"] and not detach:
+        check_terminal()  # first: nothing is created for a run that cannot be attached
     container = _create(args, **flags)
     try:
         if detach:
             lifecycle.start_detached(container)
             print(container.id)
             return 0
+        if container.spec.tty or container.spec.restart:  # the monitor must outlive us
+            return start_and_attach(container, flags["interactive"], keys)
         return run_attached(container, interactive=flags["interactive"])
     except SandboxError:
         if flags["rm"] and not container.running:  # --rm: nothing is left, even on failure
@@ -102,10 +114,47 @@ def cmd_run(args, detach, publish, **flags) -> int:
         raise
 
 
+def check_terminal() -> None:
+    """``-it`` relays a terminal: with a pipe or a file on stdin there is none to relay."""
+    if not os.isatty(0):
+        raise NotATerminal("the input device is not a TTY")
+
+
 def run_attached(container: Container, interactive: bool) -> int:
     """Run in the foreground: the container's output is ours, our signals are its."""
     return _attached(lambda stdio: start(container, stdio, detach=False), container.spec.tty,
                      interactive)
+
+
+def start_and_attach(container: Container, interactive: bool, keys: bytes) -> int:
+    """``run -it``, ``start -ai`` (and any ``--restart`` one in the foreground): start it
+    detached, with us as its first attached client.
+
+    The monitor, not this command, holds the container's terminal, so that
+    detaching (Ctrl-P Ctrl-Q) leaves it running; we are connected before it
+    starts, so that not one byte of its output is missed.  Docker does the
+    same: attach first, then start.
+    """
+    import socket
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with SignalForwarder(() if container.spec.tty else FORWARDED) as forwarder:
+        try:
+            lifecycle.start_detached(container, client=theirs.fileno())
+        finally:
+            theirs.close()
+        forwarder.aim(container.pid)
+        code = attach_stream(ours, container, interactive, stdin_once=True, keys=keys,
+                             forwarder=forwarder)
+    return 0 if code is None else code  # detached: Docker's run and start say nothing
+
+
+def attach_stream(sock, container: Container, interactive: bool, stdin_once: bool,
+                  keys: bytes, forwarder) -> int | None:
+    """Relay until the container exits (its exit code) or we detach (None)."""
+    code = attach(sock, container.spec.tty, interactive, stdin_once, keys, forwarder)
+    if code == -1:  # the monitor died: what the record says, if anything
+        code = lifecycle.wait_recorded(container).get("ExitCode", 255)
+    return code
 
 
 def _attached(launch, tty: bool, interactive: bool) -> int:
@@ -137,7 +186,8 @@ def _attached(launch, tty: bool, interactive: bool) -> int:
         return forwarder.wait(started)
 
 
-def cmd_start(args, attach, interactive) -> int:
+def cmd_start(args, attach, interactive, detach_keys) -> int:
+    keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
     if attach and len(args) > 1:
         raise UsageError("you cannot start and attach multiple containers at once")
     for ref in args:
@@ -145,11 +195,37 @@ def cmd_start(args, attach, interactive) -> int:
         if container.running:
             print(ref)
             continue
+        container.write_state(RestartCount=0, StoppedByUser=False)  # a start by hand: afresh
+        if attach and (container.spec.tty or container.spec.restart):
+            if interactive:
+                check_terminal()
+            return start_and_attach(container, interactive, keys)
         if attach:
             return run_attached(container, interactive)
         lifecycle.start_detached(container)
         print(ref)
     return 0
+
+
+def cmd_attach(args, detach_keys, no_stdin, sig_proxy) -> int:
+    """``docker attach``: become a client of the container's monitor (see sandbox.monitor)."""
+    keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
+    container = lookup(_root(), args[0])
+    if not container.running:
+        raise Conflict("You cannot attach to a stopped container, start it first")
+    stdin = container.spec.interactive and not no_stdin
+    if stdin and container.spec.tty:
+        check_terminal()
+    sock = lifecycle.connect(container)
+    # Docker proxies signals only without a terminal; with one, Ctrl-C is a byte.
+    proxied = FORWARDED if sig_proxy and not container.spec.tty else ()
+    with SignalForwarder(proxied) as forwarder:
+        forwarder.aim(container.pid)
+        code = attach_stream(sock, container, stdin, False, keys, forwarder)
+    if code is None:
+        print("read escape sequence", file=sys.stderr)
+        return 0
+    return code
 
 
 # --- ps ---------------------------------------------------------------------------
@@ -160,6 +236,8 @@ def status_text(state: dict, paused: bool = False) -> str:
     if status == "running":
         up = "Up " + duration(time.time() - parse_iso(state["StartedAt"]))
         return up + " (Paused)" if paused else up
+    if status == "restarting":
+        return f"Restarting ({state.get('ExitCode')}) {ago(state['FinishedAt'])}"
     if status == "exited":
         code = state.get("ExitCode")
         shown = "unknown" if code == UNKNOWN_EXIT else code
@@ -302,42 +380,77 @@ def cmd_prune(args, force) -> int:
 
 
 # --- logs -------------------------------------------------------------------------
-def cmd_logs(args, follow, tail) -> int:
+def cmd_logs(args, follow, since, tail, timestamps, until) -> int:
+    """``docker logs``: the container's json-file log (see sandbox.jsonlog), stdout lines to
+    our stdout, stderr lines to our stderr."""
+    from .. import jsonlog
     container = lookup(_root(), args[0])
-    files = [(container.dir / "stdout.log", sys.stdout.buffer),
-             (container.dir / "stderr.log", sys.stderr.buffer)]
-    handles = []
-    for path, out in files:
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            continue
-        lines = f.read().splitlines(keepends=True)
-        if tail != "all":
-            lines = lines[-int(tail):] if int(tail) else []
-        out.write(b"".join(lines))
-        out.flush()
-        handles.append((f, out))
-    while follow and container.running:
-        time.sleep(0.1)
-        _copy_new(handles)
-    _copy_new(handles)
-    for f, _ in handles:
-        f.close()
+    now = time.time_ns()
+    since_ns = jsonlog.parse_time(since, now, "--since") if since else None
+    until_ns = jsonlog.parse_time(until, now, "--until") if until else None
+    if tail != "all" and not (tail.isdigit() or tail.lstrip("-").isdigit()):
+        raise UsageError(f"invalid value for --tail: {tail!r}: use a number or \"all\"")
+    entries = jsonlog.between(jsonlog.read(container.dir), since_ns, until_ns)
+    if tail != "all" and int(tail) >= 0:
+        entries = entries[len(entries) - int(tail):] if int(tail) else []
+    _print_entries(entries, timestamps)
+    if follow and until_ns is None:
+        _follow(container, timestamps)
     return 0
 
 
-def _copy_new(handles) -> None:
-    for f, out in handles:
-        data = f.read()
-        if data:
-            out.write(data)
-            out.flush()
+def _print_entries(entries: list[dict], timestamps: bool) -> None:
+    for e in entries:
+        out = sys.stderr.buffer if e.get("stream") == "stderr" else sys.stdout.buffer
+        text = e.get("log", "")
+        if timestamps and e.get("time"):
+            text = e["time"] + " " + text
+        out.write(text.encode())
+    sys.stdout.buffer.flush()
+    sys.stderr.buffer.flush()
+
+
+def _follow(container: Container, timestamps: bool) -> None:
+    """``-f``: print lines as the monitor appends them, across rotations, until it exits."""
+    from ..jsonlog import log_path, parse_lines
+    path = log_path(container.dir)
+    f, inode = _open_at_end(path)
+    while True:
+        running = container.running
+        data = f.read() if f else b""
+        cut = data.rfind(b"\n") + 1  # whole lines only; the rest next time
+        if cut < len(data):
+            f.seek(cut - len(data), os.SEEK_CUR)
+        _print_entries(parse_lines(data[:cut]), timestamps)
+        try:
+            now_inode = os.stat(path).st_ino
+        except FileNotFoundError:
+            now_inode = None
+        if now_inode != inode:  # rotated (the old file is read to its end above): the new one
+            if f:
+                f.close()
+            f, inode = (open(path, "rb"), now_inode) if now_inode else (None, None)
+            continue
+        if not running:
+            break
+        time.sleep(0.1)
+    if f:
+        f.close()
+
+
+def _open_at_end(path):
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None, None
+    f.seek(0, os.SEEK_END)
+    return f, os.fstat(f.fileno()).st_ino
 
 
 # --- inspect ----------------------------------------------------------------------
 def container_json(c: Container) -> dict:
     """``docker inspect``'s shape, with the fields this runtime has."""
+    from ..jsonlog import DEFAULT_OPTS, log_path
     from ..mounts import mount_json
     state = c.status()
     spec = c.spec
@@ -357,16 +470,21 @@ def container_json(c: Container) -> dict:
         "Args": spec.cmd[1:],
         "State": {"Status": "paused" if paused else status, "Running": status == "running",
                   "Paused": paused,
-                  "Restarting": bool(state.get("Restarting")), "OOMKilled": state.get("OOMKilled", False),
+                  "Restarting": status == "restarting" or bool(state.get("Restarting")),
+                  "OOMKilled": state.get("OOMKilled", False),
                   "Dead": False, "Pid": state.get("Pid", 0),
                   "ExitCode": state.get("ExitCode", 0), "Error": state.get("Error", ""),
                   "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
                   "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z")},
         "Image": spec.image_id,
         "Name": "/" + c.name,
-        "LogPath": str(c.dir / "stdout.log"),
+        "LogPath": str(log_path(c.dir)),
+        "RestartCount": state.get("RestartCount", 0),
         "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": "none",
-                       "Init": True if spec.init else None},
+                       "Init": True if spec.init else None,
+                       "RestartPolicy": spec.restart or {"Name": "no", "MaximumRetryCount": 0},
+                       "LogConfig": {"Type": "json-file",
+                                     "Config": spec.log_opts or dict(DEFAULT_OPTS)}},
         "Mounts": [mount_json(m) for m in spec.mounts
                    if m["type"] != "tmpfs" or m.get("mount")],  # --tmpfs: not in Docker's list
         "GraphDriver": {"Name": "overlay", "Data": {
