@@ -165,6 +165,18 @@ class Container:
         return state.get("ExitCode") if state.get("Status") == "exited" else None
 
     @property
+    def ports(self) -> dict:
+        """docker-py's ``container.ports``: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}."""
+        state = self._record.status()
+        return state.get("Ports") or {} if state.get("Status") == "running" else {}
+
+    @property
+    def ip_address(self) -> str:
+        """The container's address on its first network ("" without one, or stopped)."""
+        plugged = self._record.status().get("Networks") or {}
+        return next((n.get("IPAddress", "") for n in plugged.values()), "")
+
+    @property
     def dir(self) -> Path:
         """The container's directory on the host (upper/, rootfs/, logs, state)."""
         return self._record.dir
@@ -283,7 +295,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            security_opt=(), read_only: bool = False, uidmap: str | None = None,
            gidmap: str | None = None, init: bool = False, stop_signal: str | None = None,
            stop_timeout: int | None = None, mounts=None,
-           volumes_from=None) -> Container:
+           volumes_from=None, ports=None, publish_all_ports: bool = False, dns=None,
+           extra_hosts=None, network_aliases=None, ip: str | None = None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
@@ -297,9 +310,12 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     ``privileged=True``, ``security_opt=["seccomp=unconfined"]``, ``read_only=True``.
     ``init=True`` makes process 1 a reaper that passes signals on (``--init``);
     ``stop_signal="SIGUSR1"`` and ``stop_timeout=3`` are what ``stop`` uses.
+    Networks take docker-py's names: ``network="web"``, ``ports={"80/tcp": 8080}``,
+    ``publish_all_ports=True``, ``dns=["9.9.9.9"]``, ``extra_hosts={"db": "10.0.0.5"}``,
+    ``network_aliases=["db"]``, ``ip="172.30.0.5"``.
     """
     from .cgroups import parse_limits
-    from .mounts import check_network, parse_all
+    from .mounts import parse_all
     from .security import decide
     userns = None
     if uidmap or gidmap:
@@ -308,15 +324,43 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     security = decide(_strings(cap_add), _strings(cap_drop), privileged,
                       _strings(security_opt), read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
-    check_network(network)
     parsed = parse_all(_volumes(volumes), list(tmpfs or []), _mounts(mounts))
     record = lifecycle.create_container(
         state_root(), image, _argv(command), env=_env(environment), name=name, workdir=workdir,
         user=user, hostname=hostname, entrypoint=_argv(entrypoint), auto_remove=remove,
         limits=limits, mounts=parsed, security=security, userns=userns, init=init,
         stop_signal=stop_signal, stop_timeout=stop_timeout,
-        volumes_from=_strings(volumes_from))
+        volumes_from=_strings(volumes_from), network=network, publish=_publish(ports),
+        publish_all=publish_all_ports, dns=_strings(dns), add_hosts=_extra_hosts(extra_hosts),
+        network_aliases=_strings(network_aliases), ip=ip)
     return Container(record)
+
+
+def _publish(ports) -> list[str]:
+    """docker-py's ``ports={"80/tcp": 8080, "53/udp": ("127.0.0.1", 5353), "81": None}``, or
+    ``-p``'s strings (``["8080:80"]``)."""
+    if not ports:
+        return []
+    if not isinstance(ports, dict):
+        return _strings(ports)
+    out = []
+    for inside, outside in ports.items():
+        inside = str(inside)
+        for host in outside if isinstance(outside, list) else [outside]:
+            if host is None:
+                out.append(inside)
+            elif isinstance(host, tuple):
+                out.append(f"{host[0]}:{host[1] if len(host) > 1 else ''}:{inside}")
+            else:
+                out.append(f"{host}:{inside}")
+    return out
+
+
+def _extra_hosts(hosts) -> list[str]:
+    """docker-py's ``extra_hosts={"db": "10.0.0.5"}``, or ``--add-host``'s strings."""
+    if isinstance(hosts, dict):
+        return [f"{name}:{ip}" for name, ip in hosts.items()]
+    return _strings(hosts)
 
 
 def _strings(value) -> list[str]:
@@ -332,7 +376,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         cap_add=(), cap_drop=(), privileged: bool = False, security_opt=(),
         read_only: bool = False, uidmap: str | None = None, gidmap: str | None = None,
         init: bool = False, stop_signal: str | None = None, stop_timeout: int | None = None,
-        mounts=None, volumes_from=None):
+        mounts=None, volumes_from=None, ports=None, publish_all_ports: bool = False,
+        dns=None, extra_hosts=None, network_aliases=None, ip: str | None = None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -350,7 +395,9 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        privileged=privileged, security_opt=security_opt, read_only=read_only,
                        uidmap=uidmap, gidmap=gidmap, init=init, stop_signal=stop_signal,
                        stop_timeout=stop_timeout, mounts=mounts,
-                       volumes_from=volumes_from)
+                       volumes_from=volumes_from, ports=ports,
+                       publish_all_ports=publish_all_ports, dns=dns, extra_hosts=extra_hosts,
+                       network_aliases=network_aliases, ip=ip)
     if detach:
         try:
             lifecycle.start_detached(container._record)

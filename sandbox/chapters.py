@@ -1,11 +1,10 @@
 """What the sandbox does not do yet, and which chapter of the course brings it.
 
-A learner who types ``sandbox build .`` or ``sandbox run -p 8080:80`` after
+A learner who types ``sandbox build .`` or ``sandbox compose up`` after
 reading about Docker deserves better than "unknown command": one sentence
 that says the feature is coming, and where.  The chapters are the course
 map's (COURSE.md):
 
-    09  Networks      veth, bridges, NAT; ``-p``, ``--network NAME``, ``sandbox network``
     10  Dockerfiles   ``sandbox build``
     11  Compose       ``sandbox compose``
 
@@ -17,11 +16,10 @@ from __future__ import annotations
 from .errors import MissingFeature
 
 CHAPTERS = {
-    "network": ("09", "Networks"),
     "build": ("10", "Dockerfiles"),
     "compose": ("11", "Compose"),
 }
-VERBS = ("network", "build", "compose")  # `sandbox VERB ...`, and `sandbox image build`
+VERBS = ("build", "compose")  # `sandbox VERB ...`, and `sandbox image build`
 
 
 class NotYet(MissingFeature):

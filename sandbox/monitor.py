@@ -123,12 +123,13 @@ def watch(container: Container, init_pid: int, held: Held | None = None,
     finally:
         relay.close_streams()
     code = exit_code(status)
+    unplugged = _unplug(container)
     oom_killed, cgroup_left, evidence = _release_cgroup(container.state.get("Cgroup"))
     delay = restart_delay(container, code) if held.restarter >= 0 else None
     state = container.write_state(Status="exited" if delay is None else "restarting",
                                   ExitCode=code, Pid=0, FinishedAt=now_iso(),
                                   OOMKilled=oom_killed, Cgroup=cgroup_left,
-                                  CgroupEvidence=evidence,
+                                  CgroupEvidence=evidence, **unplugged,
                                   **({} if delay is None else {"RestartDelay": delay}))
     relay.say_goodbye(code)  # after the state is written: a client reads it next
     if container.spec.auto_remove and not state.get("Restarting"):  # `restart` keeps it
@@ -137,6 +138,24 @@ def watch(container: Container, init_pid: int, held: Held | None = None,
         from .volumes import remove_anonymous
         remove_anonymous(container.root, container.spec.mounts)  # as Docker's --rm does
     return code
+
+
+def _unplug(container: Container) -> dict:
+    """Give back what the container's networks held: veths, addresses, published ports
+    (sandbox.wiring); the state's Networks and Ports as Docker shows a stopped container's.
+    On failure ``rm`` and ``system prune`` try again."""
+    spec = container.spec
+    plugged = container.state.get("Networks")
+    if not (spec.networks or spec.ports or plugged):
+        return {}
+    try:
+        from .wiring import cleanup
+        cleanup(container.root, container, exited=True)
+    except Exception:  # noqa: BLE001 - the exit must be recorded whatever happens here
+        pass
+    return {"Ports": {}, "Networks": {name: dict(entry, IPAddress="", IPPrefixLen=0,
+                                                 Gateway="", MacAddress="")
+                                      for name, entry in (plugged or {}).items()}}
 
 
 class RemovalLock:

@@ -332,12 +332,3 @@ def mount_json(m: dict) -> dict:
                 "Mode": m.get("mode", ""), "RW": rw, "Propagation": "rprivate"}
     return {"Type": "tmpfs", "Source": "", "Destination": m["target"], "Mode": "", "RW": rw,
             "Propagation": ""}
-
-
-def check_network(network: str | None) -> None:
-    """``--network``: every container here gets its own network namespace with only ``lo``,
-    which is Docker's ``--network none``; bridges and published ports are chapter 09's."""
-    if network not in (None, "none"):
-        from .chapters import not_yet
-        raise not_yet(f"--network {network}", "network",
-                      "until then a container has only a loopback interface (--network none)")

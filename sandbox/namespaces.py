@@ -59,9 +59,16 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def open_namespaces(pid: int, rootless: bool) -> list[tuple[str, int]]:
-    """Open /proc/PID/ns/* for every namespace a process must join to enter ``pid``'s container."""
+def open_namespaces(pid: int, rootless: bool, host_owned_net: bool = False) -> list[tuple[str, int]]:
+    """Open /proc/PID/ns/* for every namespace a process must join to enter ``pid``'s container.
+
+    ``host_owned_net``: the container's network namespace was made by host root (sandbox.wiring),
+    not inside its user namespace; it is joined first, while we still have host root's
+    CAP_SYS_ADMIN over it (setns(2)).
+    """
     kinds = [k for k in JOIN_ORDER if rootless or k != "user"]
+    if host_owned_net and rootless:
+        kinds = ["net"] + [k for k in kinds if k != "net"]
     return [(kind, os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC))
             for kind in kinds]
 

@@ -39,7 +39,9 @@ class Spec:
                  mounts: list[dict] = (), security: dict | None = None,
                  userns: dict | None = None, init: bool = False,
                  stop_signal: str | None = None, stop_timeout: int | None = None,
-                 log_opts: dict | None = None, restart: dict | None = None):
+                 log_opts: dict | None = None, restart: dict | None = None,
+                 network: str | None = None, networks: dict | None = None,
+                 ports: list[dict] = (), dns: list[str] = (), extra_hosts: list[str] = ()):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -60,6 +62,21 @@ class Spec:
         self.stop_timeout = stop_timeout      # --stop-timeout in seconds; None: stop's 10
         self.log_opts = log_opts              # --log-opt max-size, max-file: see sandbox.jsonlog
         self.restart = restart                # --restart: {"Name", "MaximumRetryCount"}; sandbox.restart
+        # Networks (sandbox.networks, sandbox.wiring): --network's mode ("none", "host",
+        # "bridge", "container:NAME", a network's name; None: a container made before
+        # networks existed, which has only lo), the networks it is plugged into at start
+        # (name → {"Aliases", "IPv4Address"}), -p/-P (sandbox.ports.parse), --dns, --add-host.
+        self.network = network
+        self.networks = dict(networks or {})
+        self.ports = list(ports)
+        self.dns = list(dns)
+        self.extra_hosts = list(extra_hosts)
+
+    @property
+    def own_netns(self) -> bool:
+        """Whether init makes its own network namespace with only ``lo`` (``--network none``);
+        otherwise the monitor hands it one (sandbox.wiring) or it stays in the host's."""
+        return self.network in (None, "none")
 
     @property
     def in_user_namespace(self) -> bool:
@@ -178,7 +195,7 @@ def create(root: Path, spec: Spec, name: str | None, hostname: str | None = None
         hostname = hostname or cid[:12]  # Docker's default hostname: the short id
         config = {"Id": cid, "Name": claimed, "Created": now_iso(), "Hostname": hostname,
                   "Spec": spec.__dict__}
-        _write_etc_files(cdir, hostname)
+        _write_etc_files(cdir, hostname, spec)
         write_atomic(cdir / "state.json", json.dumps({"Status": "created"}))
         write_atomic(cdir / "config.json", json.dumps(config, indent=2))
     except BaseException:
@@ -224,24 +241,48 @@ def _make_init_layer(init: Path) -> None:
         write_atomic(init / f, b"", SHARED_FILE)
 
 
-def _write_etc_files(cdir: Path, hostname: str) -> None:
+def _write_etc_files(cdir: Path, hostname: str, spec: Spec | None = None) -> None:
     """The three files Docker bind-mounts over the image's /etc: who am I, who is who, whom to ask.
 
-    The container has only a loopback network, so its own name resolves to a
-    loopback address; the host's resolv.conf is copied as Docker does.
-    They are 0644, unlike the rest of the record: a container process running
-    as another user (``-u nobody``) reads them through their bind mounts.
+    Until the container starts, its own name resolves to a loopback address
+    (with a network, the monitor rewrites hosts with its address:
+    sandbox.wiring); resolv.conf is the host's, made fit for the container's
+    network (sandbox.netconfig).  They are 0644, unlike the rest of the record:
+    a container process running as another user (``-u nobody``) reads them
+    through their bind mounts.
     """
+    spec = spec or Spec("")
     write_atomic(cdir / "hostname", hostname + "\n", SHARED_FILE)
-    write_atomic(cdir / "hosts", "127.0.0.1\tlocalhost\n"
-                                 "::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                 f"127.0.1.1\t{hostname}\n",
-                 SHARED_FILE)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         resolv = ""
+    if spec.network in (None, "none") and not (spec.extra_hosts or spec.dns):
+        # Only lo: the host's resolv.conf as it is (the grader's containers never load
+        # the network modules).
+        write_atomic(cdir / "hosts", "127.0.0.1\tlocalhost\n"
+                                     "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                     f"127.0.1.1\t{hostname}\n", SHARED_FILE)
+        write_atomic(cdir / "resolv.conf", resolv, SHARED_FILE)
+        return
+    from .netconfig import hosts, resolv_conf
+    write_atomic(cdir / "hosts", hosts(hostname, None, spec.extra_hosts), SHARED_FILE)
+    resolv = resolv_conf(resolv, spec.network or "none", spec.dns,
+                         _dns_gateway(cdir.parent.parent, spec))
     write_atomic(cdir / "resolv.conf", resolv, SHARED_FILE)
+
+
+def _dns_gateway(root: Path, spec: Spec) -> str | None:
+    """On a user network, the nameserver is its gateway (sandbox.dns answers there)."""
+    user = [n for n in spec.networks if n != "bridge"]
+    if not user:
+        return None
+    import json as _json
+    try:
+        record = _json.loads((root / "networks" / user[0] / "network.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record["IPAM"]["Config"][0]["Gateway"]
 
 
 def _check_name(name: str) -> None:

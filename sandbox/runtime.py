@@ -54,8 +54,11 @@ _moved_report_fd = 0  # set in a child once its error pipe has moved to ERR_FD
 
 # What the container's last steps need, read on the host: its security record, its
 # compiled seccomp filter (None: unconfined), and the cgroup hierarchies it is shown.
-Confinement = namedtuple("Confinement", "security seccomp_filter cgroup_mounts",
-                         defaults=(None,))
+# ``network_go``: with a network to plug in, the pipe on which the monitor says "ready"
+# (sandbox.wiring); init reads it just before the command, -1 without.
+Confinement = namedtuple("Confinement", "security seccomp_filter cgroup_mounts network_go",
+                         defaults=(None, -1))
+NETWORK_GO_FD = 90  # where init keeps that pipe, clear of stdio's 0 to 4 and the -v sources
 
 
 class Stdio:
@@ -162,24 +165,38 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     streams = _HeldStreams(spec, stdio, detach)
     streams.held.restarter, streams.held.restarter_pid = restarter
     stdio = streams.container_side
+    # The network namespace first, so that the container's processes are forked into it.
+    # It is plugged in (sandbox.wiring: veth, address, route, published ports) while init
+    # builds the root filesystem: init waits for "go" only just before the command.
+    netns, go = _network_namespace(container)
+    rootless_networked: dict = {}
+    if go is not None:
+        confined = confined._replace(network_go=go[0])
+    host_netns = _enter_netns(netns)
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
         if spec.rootless:
             namespaces.enter_user_namespace()
+            if spec.networks:  # rootless networks: sandbox.rootless_net's (slirp4netns, pasta)
+                rootless_networked = _rootless_network(container)
         sc.unshare(sc.CLONE_NEWPID)  # for the next child only
         init_pid = waited = os.fork()
         if init_pid == 0:
             os.close(info_w)
             _child_guard(lambda: _container_init(container, stdio, cgroup, err_w, confined),
                          err_w)
+        if not spec.rootless:
+            _own_pid_namespace_for_children()
+    _leave_netns(host_netns)
+    networked = _plug_in(container, netns, go, waited) or rootless_networked
     held = streams.started()  # the container's ends closed here; with -t, its master received
     os.close(err_w)
     _close_stdio(keep=[info_w, *held.fds()])
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
                           StartedAt=now_iso(), ExitCode=0, Error="", OOMKilled=False,
-                          Cgroup=cgroup.paths() if cgroup else None)
+                          Cgroup=cgroup.paths() if cgroup else None, **networked)
     os.write(info_w, json.dumps({"pid": init_pid}).encode())
     os.close(info_w)
     if detach:
@@ -248,6 +265,123 @@ class _HeldStreams:
             self.console.close()
             self.held.master = fds[0] if fds else -1  # none: init failed, and says why
         return self.held
+
+
+def _network_namespace(container: Container) -> tuple[int | None, tuple[int, int] | None]:
+    """The network namespace to fork the container into (None: init makes its own, for
+    ``--network none``, or stays in the host's, ``--network host``), and, when it has
+    networks to be plugged into, the "go" pipe (init's end moved to NETWORK_GO_FD)."""
+    spec = container.spec
+    if spec.own_netns or spec.network == "host" or spec.rootless:
+        return None, None
+    from . import wiring
+    netns = wiring.netns_for(container)
+    if not spec.networks:
+        return netns, None
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    moved = fcntl.fcntl(go_r, fcntl.F_DUPFD_CLOEXEC, NETWORK_GO_FD)
+    os.close(go_r)
+    return netns, (moved, go_w)
+
+
+def _rootless_network(container: Container) -> dict:
+    """Rootless: a network namespace of this user namespace's, plugged in by
+    :mod:`sandbox.rootless_net`, and this monitor moved into it, so that init is forked
+    there; the state's Networks and Ports.
+
+    The namespace is made by a short-lived child (the "holder"), because an
+    unprivileged monitor that made it itself could never setns(2) back to the
+    host's: ``rootless_net.attach`` gets the holder's pid, for slirp4netns or
+    pasta, which run on the host's side and join the namespace by it.  The
+    monitor itself needs the host's network no more.
+    """
+    from . import rootless_net
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
+    holder = os.fork()
+    if holder == 0:
+        try:
+            os.close(hold_w)  # or the read below would never see end-of-file
+            os.close(ready_r)
+            sc.unshare(sc.CLONE_NEWNET)
+            os.write(ready_w, b"1")
+            os.read(hold_r, 1)  # until the monitor has the namespace and has plugged it in
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise SandboxError("cannot make the container's network namespace (unshare "
+                               "CLONE_NEWNET failed in the user namespace)")
+        netns = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            networked = rootless_net.attach(container, holder, container.spec.ports)
+            sc.setns(netns, sc.CLONE_NEWNET)
+        finally:
+            os.close(netns)
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+        os.waitpid(holder, 0)
+    return networked or {}
+
+
+def _own_pid_namespace_for_children() -> None:
+    """Fork the monitor's later children (``ip``, ``nft``) in its own PID namespace again.
+
+    After unshare(CLONE_NEWPID) every child of the monitor is born in the
+    container's PID namespace: an ``ip`` would show up in the container's
+    ``ps``, and once the container's PID 1 has exited, fork(2) fails there
+    with ENOMEM (pid_namespaces(7)).  setns(2) to the namespace the monitor
+    itself is in puts that right (root only: rootless, the host's PID
+    namespace belongs to a user namespace we are not in).
+    """
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(own, sc.CLONE_NEWPID)
+    finally:
+        os.close(own)
+
+
+def _enter_netns(netns: int | None) -> int | None:
+    """setns(2) into ``netns``: the processes forked next are born inside it.  Returns
+    the host's namespace, to come back to."""
+    if netns is None:
+        return None
+    host = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    sc.setns(netns, sc.CLONE_NEWNET)
+    return host
+
+
+def _leave_netns(host: int | None) -> None:
+    if host is not None:
+        sc.setns(host, sc.CLONE_NEWNET)
+        os.close(host)
+
+
+def _plug_in(container: Container, netns: int | None, go, waited: int) -> dict:
+    """Plug the namespace into the container's networks, then tell init to go on; the
+    state's Networks and Ports.  On failure init reads end-of-file instead, and ends."""
+    if netns is None:
+        return {}
+    if go is None:
+        os.close(netns)  # container:NAME: the namespace lives on with its processes
+        return {}
+    init_end, go_w = go
+    os.close(init_end)
+    from . import wiring
+    try:
+        networked = wiring.attach(container, netns)
+    except BaseException:
+        os.close(go_w)
+        os.waitpid(waited, 0)
+        raise
+    finally:
+        os.close(netns)  # from now on the namespace lives exactly as long as its processes
+    os.write(go_w, b"1")
+    os.close(go_w)
+    return networked
 
 
 # --- a root container in a user namespace of its own (--uidmap) ----------------------
@@ -366,13 +500,17 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
             os._exit(125)  # the monitor could not, and says why
         os.close(placed)
     source_fds = [m["fd"] for m in mounts or () if "fd" in m]
-    _set_stdio(stdio, err_w, keep=source_fds)
+    network_go = [confined.network_go] if confined.network_go >= 0 else []
+    _set_stdio(stdio, err_w, keep=source_fds + network_go)
     # New namespaces for everything but the user and PID ones, which the monitor made.
     # Why here and not in the monitor: pivot_root moves every process of the mount
     # namespace that shares the old root, and the monitor must keep the host's files.
     # The cgroup namespace comes after joining the cgroup: its root is the cgroup the
     # process is in at unshare(2), so the container sees its own cgroup as "/".
-    sc.unshare(namespaces.CONTAINER_FLAGS)
+    # The network namespace too, for --network none; any other mode has one already (the
+    # monitor forked us into it: sandbox.wiring) or keeps the host's (--network host).
+    sc.unshare(namespaces.CONTAINER_FLAGS if spec.own_netns
+               else namespaces.CONTAINER_FLAGS & ~sc.CLONE_NEWNET)
     # Mounts and pivot_root need the container's directory, which is on the host's
     # filesystem: all of it happens before anything else changes the view.
     rootfs.build(container.dir, container.lower_dirs, spec.in_user_namespace,
@@ -382,7 +520,12 @@ def _container_init(container: Container, stdio: Stdio, cgroup, err_w: int, conf
     if stdio.tty:
         _open_terminal()  # after pivot_root: the terminal must come from the container's devpts
     sc.sethostname(container.config["Hostname"])
-    namespaces.loopback_up()
+    if spec.own_netns:
+        namespaces.loopback_up()  # otherwise the monitor did (ip link set lo up)
+    if network_go:  # last: the command must find its network ready
+        if os.read(confined.network_go, 1) != b"1":
+            os._exit(125)  # the monitor could not plug it in, and says why
+        os.close(confined.network_go)
 
     def command():
         exec_in_container(spec.cmd, spec.env, [], spec.user, spec.workdir,
@@ -437,8 +580,10 @@ def exec_into(container: Container, cmd: list[str], stdio: Stdio, env: list[str]
     spec = container.spec
     # Read now, on the host: once the helper has joined the container's mount
     # namespace, neither the container's directory nor this package's files are there.
-    security, seccomp_filter, _ = confinement(container)
-    nsfds = namespaces.open_namespaces(container.pid, spec.in_user_namespace)
+    confined = confinement(container)
+    security, seccomp_filter = confined.security, confined.seccomp_filter
+    nsfds = namespaces.open_namespaces(container.pid, spec.in_user_namespace,
+                                       host_owned_net=not spec.own_netns and not spec.rootless)
     cgroup = cgroups.from_paths(container.state.get("Cgroup"))
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)

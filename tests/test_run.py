@@ -39,10 +39,12 @@ def test_namespaces_differ_from_the_hosts():
     assert len(inside) == 5 and not set(inside) & set(outside)
 
 
-def test_network_is_loopback_only_and_up():
-    devices = sandbox("run", "--rm", "busybox", "tail", "-n", "+3", "/proc/net/dev").stdout
+def test_network_none_is_loopback_only_and_up():
+    devices = sandbox("run", "--rm", "--network", "none", "busybox", "tail", "-n", "+3",
+                      "/proc/net/dev").stdout
     assert [line.split(":")[0].strip() for line in devices.splitlines()] == ["lo"]
-    assert "LOOPBACK,UP" in sandbox("run", "--rm", "busybox", "ip", "link").stdout
+    assert "LOOPBACK,UP" in sandbox("run", "--rm", "--network", "none", "busybox", "ip",
+                                    "link").stdout
 
 
 def test_root_is_an_overlay_and_proc_dev_sys_are_mounted():

@@ -39,10 +39,16 @@ _CREATE_FLAGS = [
          "(format: CONTAINER[:ro|:rw])", metavar="list"),
     Flag("env-file", "", "list", "Read in a file of environment variables", metavar="list"),
     Flag("tmpfs", "", "list", "Mount a tmpfs directory (format: /path[:options])", metavar="list"),
-    Flag("network", "", "str", 'Connect a container to a network (only "none": a network '
-         "namespace with just lo)", metavar="network"),
-    Flag("publish", "p", "list", "Publish a container's port(s) to the host (chapter 09, "
-         "Networks, brings it)", metavar="list"),
+    Flag("network", "", "str", "Connect a container to a network (bridge, none, host, "
+         "container:NAME, or a network's name)", metavar="network"),
+    Flag("network-alias", "", "list", "Add network-scoped alias for the container",
+         metavar="list"),
+    Flag("ip", "", "str", "IPv4 address (e.g., 172.30.100.104)", metavar="string"),
+    Flag("publish", "p", "list", "Publish a container's port(s) to the host "
+         "([IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp])", metavar="list"),
+    Flag("publish-all", "P", "bool", "Publish all exposed ports to random ports"),
+    Flag("add-host", "", "list", "Add a custom host-to-IP mapping (host:ip)", metavar="list"),
+    Flag("dns", "", "list", "Set custom DNS servers", metavar="list"),
     Flag("cap-add", "", "list", "Add Linux capabilities", metavar="list"),
     Flag("cap-drop", "", "list", "Drop Linux capabilities", metavar="list"),
     Flag("privileged", "", "bool", "Give extended privileges to this container"),
@@ -195,6 +201,37 @@ COMMANDS = {c.name: c for c in [
     Command("prune", "[OPTIONS]", "Remove all stopped containers and leftovers of crashed runs",
             [Flag("force", "f", "bool", "Do not prompt for confirmation")], max_args=0),
     Command("version", "", "Show the sandbox version", max_args=0),
+    Command("port", "CONTAINER [PRIVATE_PORT[/PROTO]]",
+            "List port mappings or a specific mapping for the container",
+            min_args=1, max_args=2),
+    Command("network create", "[OPTIONS] NETWORK", "Create a network",
+            [Flag("driver", "d", "str", "Driver to manage the Network (only bridge)",
+                  default="bridge", metavar="string"),
+             Flag("subnet", "", "str", "Subnet in CIDR format that represents a network "
+                  "segment", metavar="string"),
+             Flag("gateway", "", "str", "IPv4 Gateway for the master subnet", metavar="string"),
+             Flag("internal", "", "bool", "Restrict external access to the network"),
+             Flag("label", "", "list", "Set metadata on a network", metavar="list")],
+            min_args=1, max_args=1),
+    Command("network ls", "[OPTIONS]", "List networks",
+            [Flag("quiet", "q", "bool", "Only display network IDs"),
+             Flag("no-trunc", "", "bool", "Do not truncate the output")], max_args=0),
+    Command("network inspect", "[OPTIONS] NETWORK [NETWORK...]",
+            "Display detailed information on one or more networks",
+            [Flag("format", "f", "str", "Format output using a Go-like template",
+                  metavar="string")], min_args=1),
+    Command("network rm", "NETWORK [NETWORK...]", "Remove one or more networks", min_args=1),
+    Command("network prune", "[OPTIONS]", "Remove all unused networks",
+            [Flag("force", "f", "bool", "Do not prompt for confirmation")], max_args=0),
+    Command("network connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network",
+            [Flag("alias", "", "list", "Add network-scoped alias for the container",
+                  metavar="strings"),
+             Flag("ip", "", "str", "IPv4 address (e.g., 172.30.100.104)", metavar="string")],
+            min_args=2, max_args=2),
+    Command("network disconnect", "[OPTIONS] NETWORK CONTAINER",
+            "Disconnect a container from a network",
+            [Flag("force", "f", "bool", "Force the container to disconnect from a network")],
+            min_args=2, max_args=2),
     Command("volume create", "[OPTIONS] [VOLUME]", "Create a volume",
             [Flag("driver", "d", "str", "Specify volume driver name (only local)",
                   default="local", metavar="string"),
@@ -235,18 +272,21 @@ COMMANDS = {c.name: c for c in [
                   metavar="decimal")], min_args=2),
 ]}
 VOLUME_VERBS = {"create", "ls", "inspect", "rm", "prune"}
-GROUP_ONLY = {"prune", "release", "grade"} | {f"volume {v}" for v in VOLUME_VERBS}
+NETWORK_VERBS = {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect"}
+GROUP_ONLY = {"prune", "release", "grade"} | {f"volume {v}" for v in VOLUME_VERBS} | \
+    {f"network {v}" for v in NETWORK_VERBS}
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
                                              "kill", "rm", "logs", "inspect", "exec", "stats",
                                              "restart", "wait", "top", "rename", "pause",
-                                             "unpause", "cp", "attach"},
+                                             "unpause", "cp", "attach", "port"},
           "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
                     "push"},
-          "course": {"release", "grade"}, "volume": VOLUME_VERBS}
+          "course": {"release", "grade"}, "volume": VOLUME_VERBS, "network": NETWORK_VERBS}
 ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images", ("image", "rm"): "rmi",
            ("container", "diff"): "diff", ("container", "commit"): "commit",
            ("container", "export"): "export",
-           **{("volume", v): f"volume {v}" for v in VOLUME_VERBS}}
+           **{("volume", v): f"volume {v}" for v in VOLUME_VERBS},
+           **{("network", v): f"network {v}" for v in NETWORK_VERBS}}
 
 
 IMAGE_VERBS = {"images", "diff", "commit", "rmi", "tag", "history", "save", "load", "import",
@@ -265,6 +305,8 @@ def usage() -> str:
               "  image      Manage images (ls, inspect)",
               "  system     Manage sandbox (prune)",
               "  volume     Manage volumes (create, ls, inspect, rm, prune)",
+              "  network    Manage networks (create, ls, inspect, rm, prune, connect, "
+              "disconnect)",
               "  course     Release exercises and grade submissions (release, grade)", "",
               "Run 'sandbox COMMAND --help' for more information on a command.",
               "State lives in $SANDBOX_ROOT (default: /var/lib/sandbox as root, "
@@ -305,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("-v", "--version"):
         argv = ["version"]
     name, rest = argv[0], argv[1:]
-    if name in GROUPS and (not rest or rest[0] in ("-h", "--help")):
+    if name in GROUPS and (not rest or rest[0] in ("-h", "--help")):  # `sandbox network`
         print(f"Usage:  sandbox {name} COMMAND\n\nCommands: " + ", ".join(sorted(GROUPS[name])))
         return 0
     if name in GROUPS and rest and rest[0] in GROUPS[name]:
@@ -331,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import course_commands as verbs
         elif name.startswith("volume "):
             from . import volume_commands as verbs
+        elif name.startswith("network "):
+            from . import network_commands as verbs
         else:
             from . import commands as verbs
         return getattr(verbs, "cmd_" + name.replace(" ", "_"))(args, **values) or 0

@@ -29,9 +29,10 @@ def _root():
 def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, tty, rm,
             memory, memory_swap, cpus, cpu_shares, pids_limit, volume, tmpfs, network,
             cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, init,
-            stop_signal, stop_timeout, log_opt, restart, mount=(), volumes_from=(), env_file=()):
+            stop_signal, stop_timeout, log_opt, restart, mount=(), volumes_from=(), env_file=(),
+            publish=(), publish_all=False, add_host=(), dns=(), ip=None, network_alias=()):
     from ..cgroups import parse_limits
-    from ..mounts import check_network, parse_all
+    from ..mounts import parse_all
     from ..security import decide
     restart_policy = log_opts = None  # None: the defaults (no restart; 10m x 3), no import
     if restart != "no":
@@ -47,7 +48,6 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
     security = decide(_comma_list(cap_add), _comma_list(cap_drop), privileged, security_opt,
                       read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
-    check_network(network)
     mounts = parse_all(volume, tmpfs, mount)
     env = _with_env_files(env, env_file)
     image, cmd = args[0], args[1:]
@@ -59,7 +59,8 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         security=security, userns=userns, notices=notices, init=init, volumes_from=volumes_from,
         stop_signal=stop_signal, stop_timeout=stop_timeout,
         log=lambda line: print(line, file=sys.stderr, flush=True), log_opts=log_opts,
-        restart=restart_policy)
+        restart=restart_policy, network=network, publish=publish, publish_all=publish_all,
+        dns=_comma_list(dns), add_hosts=add_host, ip=ip, network_aliases=network_alias)
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
@@ -79,23 +80,13 @@ def _comma_list(values: list[str]) -> list[str]:
     return [v for value in values for v in value.split(",") if v]
 
 
-def _no_ports_yet(publish: list[str]) -> None:
-    """``-p``/``--publish`` needs a network with a bridge: chapter 09's."""
-    if publish:
-        from ..chapters import not_yet
-        raise not_yet(f"-p {publish[0]}", "network", "until then a container is reached "
-                      "only from inside it (sandbox exec)")
-
-
-def cmd_create(args, publish, **flags) -> int:
-    _no_ports_yet(publish)
+def cmd_create(args, **flags) -> int:
     container = _create(args, **flags)
     print(container.id)
     return 0
 
 
-def cmd_run(args, detach, detach_keys, publish, **flags) -> int:
-    _no_ports_yet(publish)
+def cmd_run(args, detach, detach_keys, **flags) -> int:
     keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
     if flags["tty"] and flags["interactive"] and not detach:
         check_terminal()  # first: nothing is created for a run that cannot be attached
@@ -262,10 +253,33 @@ def cmd_ps(args, all, quiet, no_trunc) -> int:
             continue
         rows.append([cid, c.spec.image, _command_text(c.spec.cmd, no_trunc),
                      ago(c.config["Created"]),
-                     status_text(state, lifecycle.is_paused(c, state)), "", c.name])
+                     status_text(state, lifecycle.is_paused(c, state)),
+                     _ports_column(state), c.name])
     if not quiet:
         print(table(rows, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
                            "NAMES"]))
+    return 0
+
+
+def _ports_column(state: dict) -> str:
+    if not state.get("Ports") or state.get("Status") != "running":
+        return ""
+    from ..ports import ps_column
+    return ps_column(state["Ports"])
+
+
+def cmd_port(args) -> int:
+    """``docker port``: ``80/tcp -> 0.0.0.0:8080``, one line per published port."""
+    from ..ports import port_lines
+    container = lookup(_root(), args[0])
+    state = container.status()
+    ports = state.get("Ports") or {} if state.get("Status") == "running" else {}
+    lines = port_lines(ports, args[1] if len(args) > 1 else None)
+    if len(args) > 1 and not lines:
+        raise SandboxError(f"Error: No public port '{args[1] if '/' in args[1] else args[1] + '/tcp'}'"
+                           f" published for {args[0]}")
+    for line in lines:
+        print(line)
     return 0
 
 
@@ -480,11 +494,14 @@ def container_json(c: Container) -> dict:
         "Name": "/" + c.name,
         "LogPath": str(log_path(c.dir)),
         "RestartCount": state.get("RestartCount", 0),
-        "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": "none",
+        "HostConfig": {"AutoRemove": spec.auto_remove, "NetworkMode": spec.network or "none",
                        "Init": True if spec.init else None,
                        "RestartPolicy": spec.restart or {"Name": "no", "MaximumRetryCount": 0},
                        "LogConfig": {"Type": "json-file",
-                                     "Config": spec.log_opts or dict(DEFAULT_OPTS)}},
+                                     "Config": spec.log_opts or dict(DEFAULT_OPTS)},
+                       "PortBindings": _port_bindings(spec.ports), "Dns": spec.dns,
+                       "ExtraHosts": spec.extra_hosts or None},
+        "NetworkSettings": _network_settings(spec, state),
         "Mounts": [mount_json(m) for m in spec.mounts
                    if m["type"] != "tmpfs" or m.get("mount")],  # --tmpfs: not in Docker's list
         "GraphDriver": {"Name": "overlay", "Data": {
@@ -493,6 +510,24 @@ def container_json(c: Container) -> dict:
         "Config": config,
         "Rootless": spec.rootless,
     }
+
+
+def _port_bindings(ports: list[dict]) -> dict:
+    bindings: dict = {}
+    for p in ports:
+        bindings.setdefault(f"{p['ContainerPort']}/{p['Proto']}", []).append(
+            {"HostIp": p["HostIp"], "HostPort": p["HostPort"]})
+    return bindings
+
+
+def _network_settings(spec, state: dict) -> dict:
+    """Docker's NetworkSettings: the primary network's address at the top, then each network."""
+    plugged = state.get("Networks") or {}
+    primary = plugged.get(spec.network) or {} if spec.network == "bridge" else {}
+    return {"Ports": state.get("Ports") or {}, "IPAddress": primary.get("IPAddress", ""),
+            "Gateway": primary.get("Gateway", ""), "IPPrefixLen": primary.get("IPPrefixLen", 0),
+            "MacAddress": primary.get("MacAddress", ""),
+            "Networks": plugged or ({spec.network: {}} if spec.network else {})}
 
 
 def render_format(template: str, obj: dict) -> str:
