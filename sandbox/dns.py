@@ -326,13 +326,19 @@ def usable(reply: bytes, msg: bytes) -> bool:
     return len(reply) >= HEADER.size and reply[:2] == msg[:2] and reply[3] & 0xF not in (SERVFAIL, REFUSED)
 
 
-def forward_udp(msg: bytes, upstreams: list[str]) -> bytes | None:
-    """Ask each upstream in turn; the first usable answer, or None."""
+def in_time(upstreams: list[str]):
+    """Each upstream with the seconds left for it, until UPSTREAM_TIMEOUT is spent in all."""
     deadline = time.monotonic() + UPSTREAM_TIMEOUT
     for server in upstreams:
         left = deadline - time.monotonic()
         if left <= 0:
-            break
+            return
+        yield server, left
+
+
+def forward_udp(msg: bytes, upstreams: list[str]) -> bytes | None:
+    """Ask each upstream in turn; the first usable answer, or None."""
+    for server, left in in_time(upstreams):
         try:
             family, address = split_upstream(server)
             with socket.socket(family, socket.SOCK_DGRAM) as s:
@@ -352,11 +358,7 @@ def forward_udp(msg: bytes, upstreams: list[str]) -> bytes | None:
 
 def forward_tcp(msg: bytes, upstreams: list[str]) -> bytes | None:
     """The same over TCP: each message is preceded by its length in two bytes (4.2.2)."""
-    deadline = time.monotonic() + UPSTREAM_TIMEOUT
-    for server in upstreams:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
+    for server, left in in_time(upstreams):
         try:
             family, address = split_upstream(server)
             with socket.create_connection(address, timeout=left) as s:

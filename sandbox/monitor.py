@@ -73,6 +73,19 @@ def frame(tag: bytes, data: bytes = b"") -> bytes:
     return FRAME.pack(tag, len(data)) + data
 
 
+def unframe(buffered: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The whole frames at the start of ``buffered`` as [(tag, body)], and what is left
+    (the start of a frame still arriving): a stream socket delivers bytes, not messages."""
+    frames = []
+    while len(buffered) >= FRAME.size:
+        tag, length = FRAME.unpack_from(buffered)
+        if len(buffered) < FRAME.size + length:
+            break
+        frames.append((tag, buffered[FRAME.size:FRAME.size + length]))
+        buffered = buffered[FRAME.size + length:]
+    return frames, buffered
+
+
 def socket_address(dir_fd: int) -> str:
     """The socket's path through /proc/self/fd: a Unix socket's path may be only 107 bytes
     long (unix(7)), and ``ROOT/containers/<64 hex digits>/attach.sock`` can be longer."""
@@ -323,15 +336,9 @@ class Relay:
         if not data:  # detached, or killed: the container does not notice
             self._drop_client(fd)
             return
-        buffered += data
-        while len(buffered) >= FRAME.size:
-            tag, length = FRAME.unpack_from(buffered)
-            if len(buffered) < FRAME.size + length:
-                break
-            body = buffered[FRAME.size:FRAME.size + length]
-            buffered = buffered[FRAME.size + length:]
+        frames, self.clients[fd][1] = unframe(buffered + data)
+        for tag, body in frames:
             self._client_says(tag, body)
-        self.clients[fd][1] = buffered
 
     def _client_says(self, tag: bytes, body: bytes) -> None:
         if tag == b"w" and self.held.master >= 0:

@@ -276,7 +276,7 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
     frames).  Returns the container's exit code, or None if the user detached.
     """
     import socket as _socket
-    from .monitor import FRAME, frame
+    from .monitor import frame, unframe
     saved = raw_mode(0) if tty and stdin else None
     escape = EscapeProxy(detach_keys if tty and stdin else b"")
     resized = [True]
@@ -322,13 +322,8 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
                     data = b""
                 if not data:
                     return -1  # the monitor went away without an exit code
-                buffered += data
-                while len(buffered) >= FRAME.size:
-                    tag, length = FRAME.unpack_from(buffered)
-                    if len(buffered) < FRAME.size + length:
-                        break
-                    body = buffered[FRAME.size:FRAME.size + length]
-                    buffered = buffered[FRAME.size + length:]
+                frames, buffered = unframe(buffered + data)
+                for tag, body in frames:
                     if tag in (b"1", b"2"):
                         _write_all(1 if tag == b"1" else 2, body)
                     elif tag == b"x":

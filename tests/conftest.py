@@ -45,6 +45,17 @@ def fails_with_one_sentence(r, *needles):
         assert needle in lines[0], r.stderr
 
 
+def wait_for(predicate, timeout: float = 10, step: float = 0.02):
+    """Poll until ``predicate()`` is truthy or ``timeout`` seconds passed; its last value."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
 def errno_of(call, *args) -> int:
     """``call(*args)``'s errno, or 0 if it succeeded: for tables of expected refusals."""
     try:

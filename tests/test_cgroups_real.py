@@ -20,21 +20,13 @@ from pathlib import Path
 import pytest
 
 from sandbox import api, cgroups
-from conftest import root_only, rootless_only, sandbox
+from conftest import root_only, rootless_only, sandbox, wait_for
 
 HOG = "x=a; while true; do x=$x$x; done"  # doubles a shell variable until memory runs out
 SPIN = "while :; do :; done"
 
 
 # --- helpers -------------------------------------------------------------------------
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    """Poll until ``predicate()`` is truthy; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def container_id(name: str) -> str:

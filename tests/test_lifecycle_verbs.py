@@ -10,17 +10,8 @@ from pathlib import Path
 import pytest
 
 import sandbox as api
-from conftest import IS_ROOT, fails_with_one_sentence, root_only, rootless_only, sandbox
+from conftest import IS_ROOT, fails_with_one_sentence, root_only, rootless_only, sandbox, wait_for
 from sandbox import cgroups, freezer
-
-
-def wait_for(predicate, timeout: float = 10, step: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def inspect(name: str, template: str) -> str:
