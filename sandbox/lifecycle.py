@@ -164,8 +164,9 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
         return "none", {}, []  # the grader's case: nothing of the network modules is loaded
     if rootless:
         from . import rootless_net
-        rootless_net.check_network(network)
-        why = rootless_net.problem() if network in (None, "", "default", "bridge") else ""
+        rootless_net.check_network(network, bool(publish or publish_all))
+        shared = network in ("none", "host") or (network or "").startswith("container:")
+        why = "" if shared else rootless_net.problem()  # pasta: default and user networks
         if why and network in (None, "", "default") and not (publish or publish_all):
             return "none", {}, []  # no pasta to be had, and none asked for: lo only
         if why:

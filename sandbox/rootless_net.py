@@ -67,14 +67,9 @@ Choices, and what they mean for a learner:
   exists; ``create`` refuses what cannot work (:func:`check_network`,
   :func:`check_port`, :func:`problem`) before anything is made.
 
-Not here yet: names on rootless *user* networks.  That needs podman's
-"rootless-netns": one long-lived user and network namespace of the user's,
-kept by a small process, holding the networks' bridges and sandbox.dns's
-responder, with pasta giving it the outside; each container's user
-namespace must then be made *inside* that one (nested), because only a
-process with CAP_NET_ADMIN over both ends can put a veth into the
-container's namespace.  (Tried by hand here, with unshare and nsenter: two
-nested containers on a bridge in such a namespace ping each other.)
+Names on rootless *user* networks: :mod:`sandbox.rootless_netns` (one
+long-lived user and network namespace per state root, with the bridges and
+DNS responders in it, and a pasta of its own giving it the outside).
 """
 
 from __future__ import annotations
@@ -111,16 +106,16 @@ def problem() -> str:
     return tun_problem()
 
 
-def check_network(mode: str | None) -> None:
-    """Refuse, in one sentence, what rootless containers cannot do yet: a user-defined
-    network (its names need the bridge in a namespace of the user's; see above)."""
+def check_network(mode: str | None, publishing: bool = False) -> None:
+    """Refuse, in one sentence, what rootless containers cannot do yet: ``-p`` on a
+    user-defined network (its bridge is in the user's own namespace, which pasta
+    reaches with the ports it was started with: sandbox.rootless_netns)."""
     if mode in (None, "", "default", "bridge", "none", "host", NETWORK) \
-            or mode.startswith("container:"):
+            or mode.startswith("container:") or not publishing:
         return
-    raise UsageError(f"--network {mode}: rootless containers cannot join a user-defined "
-                     "network yet (its names need a bridge in a network namespace of your "
-                     "own, which sandbox does not make yet): run as root, or use the default "
-                     "network (pasta) with -p")
+    raise UsageError(f"-p with --network {mode}: rootless containers cannot publish ports "
+                     "from a user-defined network yet: publish from a container on the "
+                     "default network, or run as root")
 
 
 # --- the contract: attach after the namespace exists, detach when the container ends ----
