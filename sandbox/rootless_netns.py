@@ -174,6 +174,7 @@ def _start_holder() -> dict:
                 os.dup2(null, fd)
             os.closerange(3, write_end)
             os.closerange(write_end + 1, os.sysconf("SC_OPEN_MAX"))
+            os.chdir("/")  # it outlives the caller: no directory of theirs kept busy
             namespaces.enter_user_namespace()
             sc.unshare(sc.CLONE_NEWNET)
             namespaces.loopback_up()
