@@ -164,7 +164,6 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
         return "none", {}, []  # the grader's case: nothing of the network modules is loaded
     if rootless:
         from . import rootless_net
-        rootless_net.check_network(network, bool(publish or publish_all))
         shared = network in ("none", "host") or (network or "").startswith("container:")
         why = "" if shared else rootless_net.problem()  # pasta: default and user networks
         if why and network in (None, "", "default") and not (publish or publish_all):
@@ -185,6 +184,8 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
             from .rootless_net import check_port
             for entry in ports:
                 check_port(entry)  # below ip_unprivileged_port_start: refused now
+            from .rootless_netns import check_ports
+            check_ports(network, ports)  # UDP from a user network: refused now
     from .networks import plan
     mode, plugged = plan(root, network, list(aliases), ip, rootless)
     if ports and not plugged:

@@ -64,8 +64,8 @@ Choices, and what they mean for a learner:
 - Who calls what: the rootless monitor (sandbox.runtime) makes the network
   namespace with a short-lived "holder" child, in the container's user
   namespace, and calls :func:`attach` with the holder's pid before init
-  exists; ``create`` refuses what cannot work (:func:`check_network`,
-  :func:`check_port`, :func:`problem`) before anything is made.
+  exists; ``create`` refuses what cannot work (:func:`check_port`,
+  :func:`problem`) before anything is made.
 
 Names on rootless *user* networks: :mod:`sandbox.rootless_netns` (one
 long-lived user and network namespace per state root, with the bridges and
@@ -104,18 +104,6 @@ def problem() -> str:
         return ("rootless containers reach the network through pasta, which is not "
                 "installed: sudo apt-get install passt")
     return tun_problem()
-
-
-def check_network(mode: str | None, publishing: bool = False) -> None:
-    """Refuse, in one sentence, what rootless containers cannot do yet: ``-p`` on a
-    user-defined network (its bridge is in the user's own namespace, which pasta
-    reaches with the ports it was started with: sandbox.rootless_netns)."""
-    if mode in (None, "", "default", "bridge", "none", "host", NETWORK) \
-            or mode.startswith("container:") or not publishing:
-        return
-    raise UsageError(f"-p with --network {mode}: rootless containers cannot publish ports "
-                     "from a user-defined network yet: publish from a container on the "
-                     "default network, or run as root")
 
 
 # --- the contract: attach after the namespace exists, detach when the container ends ----
@@ -376,10 +364,14 @@ def _last_line(log: Path) -> str:
 
 
 def _is_helper(pid: int) -> bool:
-    """Is ``pid`` a pasta (or passt) process?  A recycled pid must not be signalled."""
+    """Is ``pid`` a pasta (or passt) process, or a port proxy (sandbox.portproxy, for a
+    user network)?  A recycled pid must not be signalled."""
     try:
         with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip().startswith(("pasta", "passt"))
+            if f.read().strip().startswith(("pasta", "passt")):
+                return True
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"sandbox.portproxy import main" in f.read()
     except OSError:
         return False
 

@@ -49,8 +49,9 @@ What lives where, and who ends it:
   endpoint record and the DNS responder (after the last endpoint) are given
   back from files, by the monitor or by ``rm``/``system prune`` (sandbox.wiring).
 
-Not here: ``-p`` on a rootless user network (pasta, started once for N, cannot
-add ports later; a container that publishes ports uses the default network).
+``-p`` on a rootless user network: pasta, started once for N, cannot add ports
+later, so a container's published ports get a proxy of their own
+(:mod:`sandbox.portproxy`), which listens on the host and connects in N.
 """
 
 from __future__ import annotations
@@ -219,11 +220,13 @@ def inside(record: dict, action):
 
 def attach(container) -> dict:
     """The monitor's part, rootless on a user network (see the drawing); the state's
-    Networks and Ports.  The monitor joins U and forks a child there; makes the
-    container's user namespace inside U and its network namespace (so both are the
-    container's, as with pasta); the child, still in U, plugs that namespace in from N."""
+    Networks and Ports.  The monitor binds the published ports on the host (for
+    :mod:`sandbox.portproxy`), joins U and forks a child there; makes the container's
+    user namespace inside U and its network namespace (so both are the container's,
+    as with pasta); the child, still in U, plugs that namespace in from N."""
     from . import namespaces
     record = ensure(container.root)
+    listeners = [_listen(p) for p in container.spec.ports]  # in the host's namespace
     join_user_namespace(record)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
@@ -234,12 +237,13 @@ def attach(container) -> dict:
         ready = os.read(go_r, 1) == b"1"
 
         def plug():
-            from . import wiring
             if not ready:
                 raise SandboxError("the container's network namespace was not made")
             netns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            return wiring.attach(container, netns)
+            return _plug(container, netns, listeners)
         _answer(write_end, lambda: _in_n(record, plug))
+    for _, sock in listeners:
+        sock.close()  # the child has them, and hands them to the proxy
     os.close(go_r)
     os.close(write_end)
     try:
@@ -250,6 +254,56 @@ def attach(container) -> dict:
         os.close(go_w)
         answer = _answer_of(child, read_end)
     return answer
+
+
+def _plug(container, netns: int, listeners: list) -> dict:
+    """In N: the veth, address, endpoint and DNS (sandbox.wiring), then the port proxy."""
+    from . import wiring
+    from .rootless_net import _docker_ports
+    container.config["Spec"]["ports"] = []  # (this child's copy) the proxy publishes them,
+    plugged = wiring.attach(container, netns)  # not root's nft rules
+    if not listeners:
+        return plugged
+    address = next(iter(plugged["Networks"].values()))["IPAddress"]
+    proxy = _start_proxy([(sock.fileno(), address, int(p["ContainerPort"]))
+                          for p, sock in listeners])
+    container.write_state(RootlessNetwork=proxy)
+    return dict(plugged, Ports=_docker_ports([p for p, _ in listeners]),
+                RootlessNetwork=proxy)
+
+
+def check_ports(network: str | None, ports: list[dict]) -> None:
+    """The proxy forwards TCP only: a UDP port of a rootless user network is refused."""
+    if network in (None, "", "default", *DEFAULT_NETWORKS):
+        return
+    for entry in ports:
+        if entry["Proto"] != "tcp":
+            from .errors import UsageError
+            raise UsageError(f"-p {entry['HostPort'] or ''}:{entry['ContainerPort']}/udp with "
+                             f"--network {network}: a rootless container on a user-defined "
+                             "network publishes TCP ports only: use the default network for UDP")
+
+
+def _listen(entry: dict):
+    """A published port's listening socket, on the host: (the entry with its port, socket)."""
+    import socket
+    from .rootless_net import _host_port
+    port = _host_port(entry)  # Docker's sentence for a port that is taken
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((entry.get("HostIp") or "", port))
+    sock.listen(128)
+    return dict(entry, HostPort=str(port)), sock
+
+
+def _start_proxy(forwards: list[tuple[int, str, int]]) -> dict:
+    import subprocess
+    from . import portproxy
+    proxy = subprocess.Popen(portproxy.argv(forwards), pass_fds=[fd for fd, _, _ in forwards],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
+    return {"Tool": "sandbox.portproxy", "Pid": proxy.pid,
+            "PidStart": procfs.start_time(proxy.pid)}
 
 
 def _in_n(record: dict, action):

@@ -47,17 +47,6 @@ def test_no_ports_means_none_not_pastas_auto():
     assert argv[argv.index("--userns") + 1] == "/proc/self/fd/8"
 
 
-def test_rootless_publishing_from_a_user_network_is_refused_in_one_sentence():
-    for mode in (None, "bridge", "none", "host", "container:web", "pasta", "mynet"):
-        rootless_net.check_network(mode)  # a user network without -p: sandbox.rootless_netns
-    for mode in (None, "bridge", "pasta"):
-        rootless_net.check_network(mode, publishing=True)
-    with pytest.raises(UsageError) as err:
-        rootless_net.check_network("mynet", publishing=True)
-    assert str(err.value).startswith("-p with --network mynet: rootless containers cannot")
-    assert "\n" not in str(err.value)
-
-
 def test_ports_as_docker_shows_them():
     shown = rootless_net._docker_ports([entry(8080), entry(8081, 80, host_ip="127.0.0.1")])
     assert shown == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
@@ -521,9 +510,29 @@ def netns_record_gateway(state_root, network) -> str:
 
 
 @rootless_only
-def test_rootless_publish_on_a_user_network_is_one_sentence(name, user_network):
-    r = sandbox("run", "--rm", "--network", user_network, "-p", "18080:80", "busybox", "true")
-    fails_with_one_sentence(r, "-p with --network")
+def test_published_port_of_a_rootless_user_network_answers_through_the_proxy(
+        name, state_root, user_network):
+    tun_usable()
+    port = free_port()
+    sandbox("run", "-d", "--name", name, "--network", user_network, "-p", f"{port}:80",
+            "busybox", "sh", "-c",
+            "mkdir /www && echo hello-through-the-proxy > /www/index.html && "
+            "exec httpd -f -p 80 -h /www", check=True)
+    try:
+        c = container(state_root, name)
+        proxy = helper_of(c)
+        assert procfs.is_alive(proxy["Pid"], proxy["PidStart"])
+        assert fetch(f"http://127.0.0.1:{port}/").strip() == "hello-through-the-proxy"
+        assert sandbox("port", name).stdout.strip().endswith(f":{port}")
+    finally:
+        sandbox("rm", "-f", name)
+    assert procfs.wait_gone(proxy["Pid"], proxy["PidStart"], 5)  # it ends with its container
+
+
+@rootless_only
+def test_rootless_udp_publish_on_a_user_network_is_one_sentence(name, user_network):
+    r = sandbox("run", "--rm", "--network", user_network, "-p", "18080:53/udp", "busybox", "true")
+    fails_with_one_sentence(r, "--network", "TCP ports only")
 
 
 @rootless_only
