@@ -11,6 +11,7 @@ network_namespaces(7), veth(4), pasta(1))
                                        │   nft: masquerade out eth0  (user ns C1 ⊂ U)
                                        │   sandbox.dns on 10.89.0.1:53
                                        └──veth── eth0 10.89.0.3  (user ns C2 ⊂ U)
+    0.0.0.0:8080 ◄── sandbox.portproxy (-p 8080:80 of "web": listens here, connects in N)
 
 Root plugs a container into a bridge in the host's namespace (:mod:`sandbox.wiring`).
 An ordinary user may not: a bridge, a veth and an nft rule need CAP_NET_ADMIN over
