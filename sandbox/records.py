@@ -148,10 +148,15 @@ class Container:
         state = self.state
         if state.get("Status") != "running":
             return state  # the monitor recorded the exit meanwhile
-        if procfs.is_alive(state.get("MonitorPid"), state.get("MonitorStart")):
-            procfs.wait_gone(state["MonitorPid"], state.get("MonitorStart"), 2)
+        run = state.get("Pid"), state.get("PidStart")
+        monitor = state.get("MonitorPid"), state.get("MonitorStart")
+        if procfs.is_alive(*monitor):
+            procfs.wait_gone(*monitor, 2)
             state = self.state
-            if state.get("Status") != "running":
+            if (state.get("Status") != "running" or (state.get("Pid"), state.get("PidStart")) != run
+                    or procfs.is_alive(*monitor)):
+                # recorded meanwhile; or a restart policy began the next run (a new Pid); or
+                # the monitor is alive and busy, and will record it: never "died" while alive
                 return state
         return self.write_state(Status="exited", ExitCode=UNKNOWN_EXIT, Pid=0,
                                 FinishedAt=now_iso(), Error="the monitor process died")
