@@ -420,9 +420,13 @@ class Bench:
         bridge = Row("setup_bridge", "`sandbox run --rm --network bridge busybox true`", unit="ms",
                      measure=timed(self.root.sandbox("run", "--rm", "--network", "bridge", "busybox",
                                                      "true")))
+        publish = Row("setup_publish", "`sandbox run --rm -p 127.0.0.1::80 busybox true` "
+                      "(a published port, on a host port the kernel picks)", unit="ms",
+                      measure=timed(self.root.sandbox("run", "--rm", "-p", "127.0.0.1::80",
+                                                      "busybox", "true")))
         if not core:
-            bridge.missing = NEEDS["core"]
-        return [none, bridge]
+            bridge.missing = publish.missing = NEEDS["core"]
+        return [none, bridge, publish]
 
 
 def container_address(who: As, name: str) -> str | None:
@@ -568,6 +572,9 @@ def targets(med: dict[str, float], forwarder: str | None) -> list[str]:
         ok = "met" if extra <= TARGETS["setup_ms"] else "not met"
         out.append(f"- setup ≤ {TARGETS['setup_ms']:g} ms per container (bridge − none medians): "
                    f"{extra:.1f} ms → **{ok}**")
+    if "setup_publish" in med and "setup_bridge" in med:
+        out.append(f"- what a published port adds to a run (publish − bridge medians): "
+                   f"{med['setup_publish'] - med['setup_bridge']:.1f} ms (no target)")
     return out
 
 
