@@ -19,7 +19,8 @@ commands chapter 09 types by hand.  A container's veth pair, on the path of
 every ``sandbox run``, is made with the very messages ``ip`` would send,
 over a netlink socket of our own (:mod:`sandbox.netlink`, each function
 named after its ``ip`` command): starting ``ip`` twice (once on the host,
-once inside) cost about 4 ms of the 5 ms a container's network took.
+once inside) took about 3 ms, half of what a container's network added to
+its start (the bench in bench/bench_net.py).
 Namespaces are taken as descriptors (``netns /proc/self/fd/N``,
 IFLA_NET_NS_FD), so a container's needs no name under /run/netns: it lives
 exactly as long as something holds it open.
