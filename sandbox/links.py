@@ -14,13 +14,28 @@ switch); the other is moved into the container's network namespace and
 renamed ``eth0``.  The bridge has the gateway's address, so the host routes
 to the containers through it, and the containers route out through it.
 
-Everything is done with ``ip`` from iproute2, the same commands chapter 09
-types by hand.  Two ``ip`` runs per container (one on the host makes the
-pair and moves one end; one inside, ``ip -batch``, gives it its address and
-route) cost about 3 ms; a netlink socket would be faster, but the learner
-could not read it back as commands.  ``ip`` takes the namespace as a path
-(``netns /proc/self/fd/N``), so the namespace needs no name under
-/run/netns: it lives exactly as long as something holds it open.
+The bridge is made, and a veth deleted, with ``ip`` from iproute2, the same
+commands chapter 09 types by hand.  A container's veth pair, on the path of
+every ``sandbox run``, is made with the very messages ``ip`` would send,
+over a netlink socket of our own (:mod:`sandbox.netlink`, each function
+named after its ``ip`` command): starting ``ip`` twice (once on the host,
+once inside) took about 3 ms, half of what a container's network added to
+its start (the bench in bench/bench_net.py).
+Namespaces are taken as descriptors (``netns /proc/self/fd/N``,
+IFLA_NET_NS_FD), so a container's needs no name under /run/netns: it lives
+exactly as long as something holds it open.
+
+Two MTUs.  The bridge and the veths get the largest MTU a veth takes
+(65535, as loopback's 65536 nearly): a packet between two containers, or
+between the host and a container (``-p``), never leaves the host, so it
+need not be cut to the size of the host's network card, and fewer, larger
+packets cost the kernel less per byte (about 1.3× the throughput here with
+the host's 1400).  What does leave, by the default route, must fit the
+network outside: that route carries the host's MTU (``ip route add default
+via GATEWAY mtu 1400``), so the container's TCP announces and uses segments
+that fit (its MSS comes from the route), and larger datagrams are cut
+before they go.  Docker gives its veths the host's MTU (``--mtu``, 1500 by
+default) everywhere instead: simpler, slower between containers.
 """
 
 from __future__ import annotations
@@ -32,6 +47,7 @@ from . import syscalls as sc
 from .errors import SandboxError
 
 IP = "ip"
+LOCAL_MTU = 65535  # the largest a veth takes (ETH_MAX_MTU): for traffic that stays on the host
 
 
 class LinkError(SandboxError):
@@ -49,34 +65,61 @@ def ip(args: list[str], stdin: str | None = None, pass_fds: tuple[int, ...] = ()
         raise LinkError(f"ip {what}: {err.strip()}")
 
 
-def run(argv: list[str], stdin: str | None = None, pass_fds: tuple[int, ...] = ()) -> tuple[int, str]:
-    """Run a program with posix_spawn(3): (its exit code, what it wrote on stderr).
+def run(argv: list[str], stdin: str | None = None, pass_fds: tuple[int, ...] = (),
+        capture: bool = False):
+    """Run a program with posix_spawn(3): (its exit code, what it wrote on stderr), and what
+    it wrote on stdout too with ``capture`` (else its stdout goes to /dev/null).
 
     Not the subprocess module: importing it costs a few milliseconds, on the
-    path of every ``sandbox run``.  The program's stdout goes to /dev/null.
+    path of every ``sandbox run``.
     """
     in_r, in_w = os.pipe()
     err_r, err_w = os.pipe()
-    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-    actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+    out_r, out_w = os.pipe() if capture else (None, os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC))
+    actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
                (os.POSIX_SPAWN_DUP2, err_w, 2)]
     for fd in pass_fds:
         os.set_inheritable(fd, True)
     try:
         pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
+    except BaseException:
+        for fd in (in_w, err_r, out_r):
+            if fd is not None:
+                os.close(fd)
+        raise
     finally:
-        for fd in (in_r, err_w, null):
+        for fd in (in_r, err_w, out_w):
             os.close(fd)
         for fd in pass_fds:
             os.set_inheritable(fd, False)
     try:
         if stdin:
-            os.write(in_w, stdin.encode())  # a few hundred bytes: within the pipe's buffer
+            os.write(in_w, stdin.encode())  # the program reads it all before it answers
     finally:
         os.close(in_w)
-    with os.fdopen(err_r, "rb") as f:
-        err = f.read().decode(errors="replace")
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), err
+    texts = _read_all([out_r, err_r] if capture else [err_r])
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return (code, texts[err_r], texts[out_r]) if capture else (code, texts[err_r])
+
+
+def _read_all(fds: list[int]) -> dict[int, str]:
+    """Read each pipe to its end, whichever has something first (select(2)): a program
+    that fills one pipe while we wait on the other would wait for ever."""
+    import select
+    chunks: dict[int, list[bytes]] = {fd: [] for fd in fds}
+    open_fds = list(fds)
+    try:
+        while open_fds:
+            for fd in select.select(open_fds, [], [])[0]:
+                data = os.read(fd, 65536)
+                if data:
+                    chunks[fd].append(data)
+                else:
+                    open_fds.remove(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return {fd: b"".join(parts).decode(errors="replace") for fd, parts in chunks.items()}
 
 
 def exists(device: str) -> bool:
@@ -109,8 +152,11 @@ def default_route_mtu() -> int:
 
 
 # --- the bridge --------------------------------------------------------------------
-def ensure_bridge(device: str, gateway: str, prefixlen: int, mtu: int) -> None:
-    """Make the bridge with the gateway's address, up, unless it exists (call under a lock)."""
+def ensure_bridge(device: str, gateway: str, prefixlen: int, mtu: int = LOCAL_MTU) -> None:
+    """Make the bridge with the gateway's address, up, unless it exists (call under a lock).
+
+    Its MTU then follows its ports' (the smallest of them; 1500 with none): the kernel
+    adjusts it as veths are plugged in, until someone sets it by hand."""
     if exists(device):
         return
     ip(["-batch", "-"], stdin=f"link add name {device} mtu {mtu} type bridge\n"
@@ -156,29 +202,37 @@ def veths_on(bridge: str) -> list[str]:
 
 # --- a container's end ------------------------------------------------------------------
 def plug(netns_fd: int, host_end: str, bridge: str, inner: str, address: str, prefixlen: int,
-         gateway: str | None, mtu: int) -> str:
+         gateway: str | None, route_mtu: int) -> str:
     """Make a veth pair: ``host_end`` on ``bridge``, ``inner`` in the namespace ``netns_fd``,
-    with its address, up, and a default route via ``gateway`` (none: no way out).  Returns
+    with its address, up, and a default route via ``gateway`` (none: no way out) whose MTU
+    is ``route_mtu`` (the host's way out); the pair itself has :data:`LOCAL_MTU`.  Returns
     the inner end's MAC address."""
+    from .netlink import Socket
     mac = mac_for(address)
-    ip(["link", "add", "name", host_end, "mtu", str(mtu), "master", bridge, "up",
-        "type", "veth", "peer", "name", inner, "mtu", str(mtu), "address", mac,
-        "netns", f"/proc/self/fd/{netns_fd}"], pass_fds=(netns_fd,))
-    batch = (f"link set lo up\naddr add {address}/{prefixlen} dev {inner}\n"
-             f"link set {inner} up\n")
-    if gateway:
-        batch += f"route add default via {gateway} dev {inner}\n"
+    try:
+        with Socket() as host:
+            host.add_veth(host_end, LOCAL_MTU, bridge, inner, mac, netns_fd)
+    except OSError as e:
+        raise LinkError(e.strerror) from None
+
     def inside():
         # IPv4 only: without IPv6 the link comes up without address autoconfiguration
         # and duplicate address detection (ip-sysctl: disable_ipv6), as on Docker's
         # networks without --ipv6.
         for scope in ("all", "default", inner):
             _sysctl(f"net/ipv6/conf/{scope}/disable_ipv6", "1")
-        ip(["-batch", "-"], stdin=batch)
+        with Socket() as container:  # opened in here: it speaks to the container's namespace
+            container.set_up("lo")
+            container.add_address(inner, address, prefixlen)
+            container.set_up(inner)
+            if gateway:
+                container.add_default_route(gateway, inner, route_mtu)
     try:
         in_namespace(netns_fd, inside)
-    except BaseException:
+    except BaseException as e:
         delete(host_end)
+        if isinstance(e, OSError):
+            raise LinkError(e.strerror) from None
         raise
     return mac
 

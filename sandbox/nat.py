@@ -70,15 +70,18 @@ def nft(script: str) -> None:
 
 
 def _run(args: list[str], script: str | None = None) -> str:
-    import subprocess
+    """``nft ARGS`` (``script`` on its stdin): what it printed, or its error as one sentence.
+    Started with posix_spawn (sandbox.links.run), not subprocess, whose import alone costs
+    more than an ``nft`` run, on the path of every ``run -p``."""
+    from .links import run
     try:
-        done = subprocess.run([NFT, *args], input=script, capture_output=True, text=True)
+        code, err, out = run([NFT, *args], script, capture=True)
     except FileNotFoundError:
         raise RuleError("`nft` is not installed: apt-get install nftables") from None
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if "Error:" in line]
-        raise RuleError(f"nft {' '.join(args)}: {(errors or [done.stderr.strip()])[0]}")
-    return done.stdout
+    if code != 0:
+        errors = [line for line in err.splitlines() if "Error:" in line]
+        raise RuleError(f"nft {' '.join(args)}: {(errors or [err.strip()])[0]}")
+    return out
 
 
 def ensure_table() -> None:

@@ -216,7 +216,7 @@ def bring_up(root: Path, record: dict) -> None:
         nat.ensure_table()
         nat.delete_owned([tag(record)])
         subnet, gateway = subnet_of(record)
-        links.ensure_bridge(dev, gateway, int(subnet.split("/")[1]), links.default_route_mtu())
+        links.ensure_bridge(dev, gateway, int(subnet.split("/")[1]))
         try:
             links.forwarding_on()
             others = [d for d in os.listdir("/sys/class/net")

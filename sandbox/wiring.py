@@ -74,13 +74,18 @@ def plug(root: Path, cid: str, cname: str, netns_fd: int, name: str, aliases: li
 
 
 def publish(root: Path, cid: str, address: str, wanted: list[dict], network: dict) -> list[dict]:
-    """Claim the host ports, then add their DNAT rules in one nft transaction, with the
-    network's own rules again if someone has deleted them (``nft flush ruleset``, a chapter
-    09 exercise): a published port on 127.0.0.1 needs its masquerade."""
+    """Claim the host ports, then add their DNAT rules in one nft transaction.  Only if that
+    fails (the table is gone: ``nft flush ruleset``, a chapter 09 exercise) is the table
+    listed, and the network's own rules added again with them: a published port on
+    127.0.0.1 needs its masquerade.  One ``nft`` run in the usual case, not two."""
     from . import nat, ports
     decided = ports.claim_all(wanted, root, cid)
     try:
-        nat.nft(nat.missing_parts(network) + nat.port_rules(cid, address, decided))
+        rules = nat.port_rules(cid, address, decided)
+        try:
+            nat.nft(rules)
+        except nat.RuleError:
+            nat.nft(nat.missing_parts(network) + rules)
     except BaseException:
         ports.release(cid)
         raise
