@@ -164,8 +164,8 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
         return "none", {}, []  # the grader's case: nothing of the network modules is loaded
     if rootless:
         from . import rootless_net
-        rootless_net.check_network(network)
-        why = rootless_net.problem() if network in (None, "", "default", "bridge") else ""
+        shared = network in ("none", "host") or (network or "").startswith("container:")
+        why = "" if shared else rootless_net.problem()  # pasta: default and user networks
         if why and network in (None, "", "default") and not (publish or publish_all):
             return "none", {}, []  # no pasta to be had, and none asked for: lo only
         if why:
@@ -184,6 +184,8 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
             from .rootless_net import check_port
             for entry in ports:
                 check_port(entry)  # below ip_unprivileged_port_start: refused now
+            from .rootless_netns import check_ports
+            check_ports(network, ports)  # UDP from a user network: refused now
     from .networks import plan
     mode, plugged = plan(root, network, list(aliases), ip, rootless)
     if ports and not plugged:

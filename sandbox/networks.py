@@ -210,7 +210,7 @@ def bring_up(root: Path, record: dict) -> None:
     if links.exists(dev):
         return
     from . import nat
-    with _Locked(HOST_LOCK):  # two first containers at once: one makes the bridge
+    with _Locked(_bridge_lock(root)):  # two first containers at once: one makes the bridge
         if links.exists(dev):
             return
         nat.ensure_table()
@@ -227,8 +227,18 @@ def bring_up(root: Path, record: dict) -> None:
             raise
 
 
-def _tear_down(record: dict) -> None:
+def _bridge_lock(root: Path) -> str:
+    """Host root's bridges are host-wide; a rootless user's live in its own namespace
+    (sandbox.rootless_netns), one per state root."""
+    from .rootless_net import _host_root
+    return HOST_LOCK if _host_root() else str(networks_dir(root) / "bridge.lock")
+
+
+def _tear_down(record: dict, root: Path | None = None) -> None:
     if os.geteuid() != 0:
+        if root is not None:  # rootless: the bridge is in the user's own namespace
+            from . import rootless_netns
+            rootless_netns.tear_down(root, record)
         return
     from . import links, nat
     links.delete(device(record))
@@ -247,7 +257,7 @@ def remove(root: Path, ref: str) -> str:
             raise Conflict(f"error while removing network: network {name} id {record['Id']} "
                            f"has active endpoints (container {users[0]})")
         _stop_dns(root, name)
-        _tear_down(record)
+        _tear_down(record, root)
         rmtree(networks_dir(root) / name)
     return name
 
@@ -324,7 +334,8 @@ def start_dns(root: Path, record: dict) -> None:
         print("sandbox: names on user networks are not here yet (sandbox.dns is missing); "
               "containers reach each other by address", file=sys.stderr)
         return
-    dns.ensure(root, record["Name"], subnet_of(record)[1])
+    from .rootless_netns import upstreams  # rootless: pasta's forwarder, from the user's netns
+    dns.ensure(root, record["Name"], subnet_of(record)[1], upstreams=upstreams(root))
 
 
 def _stop_dns(root: Path, name: str) -> None:

@@ -64,17 +64,12 @@ Choices, and what they mean for a learner:
 - Who calls what: the rootless monitor (sandbox.runtime) makes the network
   namespace with a short-lived "holder" child, in the container's user
   namespace, and calls :func:`attach` with the holder's pid before init
-  exists; ``create`` refuses what cannot work (:func:`check_network`,
-  :func:`check_port`, :func:`problem`) before anything is made.
+  exists; ``create`` refuses what cannot work (:func:`check_port`,
+  :func:`problem`) before anything is made.
 
-Not here yet: names on rootless *user* networks.  That needs podman's
-"rootless-netns": one long-lived user and network namespace of the user's,
-kept by a small process, holding the networks' bridges and sandbox.dns's
-responder, with pasta giving it the outside; each container's user
-namespace must then be made *inside* that one (nested), because only a
-process with CAP_NET_ADMIN over both ends can put a veth into the
-container's namespace.  (Tried by hand here, with unshare and nsenter: two
-nested containers on a bridge in such a namespace ping each other.)
+Names on rootless *user* networks: :mod:`sandbox.rootless_netns` (one
+long-lived user and network namespace per state root, with the bridges and
+DNS responders in it, and a pasta of its own giving it the outside).
 """
 
 from __future__ import annotations
@@ -109,18 +104,6 @@ def problem() -> str:
         return ("rootless containers reach the network through pasta, which is not "
                 "installed: sudo apt-get install passt")
     return tun_problem()
-
-
-def check_network(mode: str | None) -> None:
-    """Refuse, in one sentence, what rootless containers cannot do yet: a user-defined
-    network (its names need the bridge in a namespace of the user's; see above)."""
-    if mode in (None, "", "default", "bridge", "none", "host", NETWORK) \
-            or mode.startswith("container:"):
-        return
-    raise UsageError(f"--network {mode}: rootless containers cannot join a user-defined "
-                     "network yet (its names need a bridge in a network namespace of your "
-                     "own, which sandbox does not make yet): run as root, or use the default "
-                     "network (pasta) with -p")
 
 
 # --- the contract: attach after the namespace exists, detach when the container ends ----
@@ -381,10 +364,14 @@ def _last_line(log: Path) -> str:
 
 
 def _is_helper(pid: int) -> bool:
-    """Is ``pid`` a pasta (or passt) process?  A recycled pid must not be signalled."""
+    """Is ``pid`` a pasta (or passt) process, or a port proxy (sandbox.portproxy, for a
+    user network)?  A recycled pid must not be signalled."""
     try:
         with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip().startswith(("pasta", "passt"))
+            if f.read().strip().startswith(("pasta", "passt")):
+                return True
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"sandbox.portproxy import main" in f.read()
     except OSError:
         return False
 

@@ -176,7 +176,10 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     if spec.userns:
         waited, init_pid = _start_remapped(container, stdio, cgroup, err_w, info_w, confined)
     else:
-        if spec.rootless:
+        if spec.rootless and _on_user_network(spec):  # sandbox.rootless_netns: names too
+            from . import rootless_netns  # the user namespace made inside the user's own
+            rootless_networked = rootless_netns.attach(container)
+        elif spec.rootless:
             namespaces.enter_user_namespace()
             if spec.networks:  # rootless networks: sandbox.rootless_net's (slirp4netns, pasta)
                 rootless_networked = _rootless_network(container)
@@ -202,6 +205,11 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     if detach:
         exec_lean(container.root, container.id, waited, held)
     os._exit(watch(container, waited, held))
+
+
+def _on_user_network(spec) -> bool:
+    """Rootless on a user-defined network (not the default, which is pasta's)?"""
+    return any(name not in ("bridge", "pasta") for name in spec.networks or {})
 
 
 def _restarts(spec) -> bool:

@@ -156,8 +156,10 @@ def cleanup(root: Path, container, exited: bool = False) -> None:
     (after a monitor that died)."""
     spec = container.spec
     if spec.rootless:
-        from . import rootless_net  # they plugged it in: they unplug it
+        from . import rootless_net, rootless_netns  # they plugged it in: they unplug it
         rootless_net.detach(container, container.state)
+        if rootless_netns.uses(spec):  # the veth went with the container's namespace
+            detach(root, container.id, sorted(spec.networks), False, exited=True)
         return
     names = set(spec.networks) | set(container.state.get("Networks") or {})
     if names or spec.ports:
@@ -177,6 +179,8 @@ def prune(root: Path) -> None:
         if not networks.endpoints(root, name):
             networks.stop_dns(root, name)
     if os.geteuid() != 0:
+        from . import rootless_netns
+        rootless_netns.prune(root)  # the user's namespace, with no user network left
         return
     for record in networks.all_networks(root):
         _prune_veths(root, record)
@@ -261,6 +265,9 @@ def connect(container, name: str, aliases: list[str], ip: str | None) -> None:
     inside), or a stopped one at its next start."""
     from .errors import Conflict, UsageError
     spec = container.spec
+    if spec.rootless:
+        raise UsageError(f"network connect: rootless containers cannot be connected to "
+                         f"another network yet: run {container.name} with --network {name}")
     if spec.own_netns or spec.network == "host" or spec.network.startswith("container:"):
         raise Conflict(f"container {container.name} has --network {spec.network or 'none'}: "
                        "a container sharing a network namespace with the host or another "
@@ -288,6 +295,10 @@ def connect(container, name: str, aliases: list[str], ip: str | None) -> None:
 
 def disconnect(container, name: str) -> None:
     """``docker network disconnect``: its veth goes (and ``ethN`` inside with it)."""
+    if container.spec.rootless and container.running:
+        from .errors import UsageError
+        raise UsageError(f"network disconnect: a running rootless container cannot leave a "
+                         f"network yet: stop {container.name} first")
     unplug(container.root, container.id, name)
     plugged = dict(container.state.get("Networks") or {})
     if plugged.pop(name, None) is not None:

@@ -1,4 +1,5 @@
-"""Rootless networking through pasta (sandbox.rootless_net): outbound, -p, and the helper's life.
+"""Rootless networking through pasta (sandbox.rootless_net): outbound, -p, and the helper's life;
+names on rootless user networks (sandbox.rootless_netns), at the end.
 
 The container tests start a container rootless with ``sandbox run -d`` and give it a
 network by calling :func:`sandbox.rootless_net.attach` with its process 1, as the run
@@ -44,15 +45,6 @@ def test_no_ports_means_none_not_pastas_auto():
     argv = rootless_net.pasta_argv([], 7, 8, Path("/l"), Path("/p"))
     assert argv[argv.index("-t") + 1] == "none" and argv[argv.index("-u") + 1] == "none"
     assert argv[argv.index("--userns") + 1] == "/proc/self/fd/8"
-
-
-def test_rootless_user_networks_are_refused_in_one_sentence():
-    for mode in (None, "bridge", "none", "host", "container:web", "pasta"):
-        rootless_net.check_network(mode)
-    with pytest.raises(UsageError) as err:
-        rootless_net.check_network("mynet")
-    assert str(err.value).startswith("--network mynet: rootless containers cannot join")
-    assert "\n" not in str(err.value)
 
 
 def test_ports_as_docker_shows_them():
@@ -432,4 +424,123 @@ def test_pasta_holds_none_of_the_callers_descriptors(name, state_root):
         assert select.select([r], [], [], 5)[0] and os.read(r, 1) == b""  # end-of-file
     finally:
         os.close(r)
+        sandbox("rm", "-f", name)
+
+
+# --- user networks, rootless: sandbox.rootless_netns ----------------------------------------------
+def netns_record(state_root) -> dict | None:
+    from sandbox import rootless_netns
+    return rootless_netns._read(state_root)
+
+
+@pytest.fixture
+def user_network(name, state_root):
+    """A user network of the test's own, removed afterwards (and with it the namespace)."""
+    net = f"{name}-net"[:40]
+    sandbox("network", "create", net, check=True)
+    yield net
+    r = sandbox("network", "rm", net)
+    assert r.returncode == 0 or "not found" in r.stderr, r.stderr  # removed by the test
+
+
+@rootless_only
+def test_rootless_containers_on_a_user_network_find_each_other_by_name_and_alias(
+        name, state_root, user_network):
+    tun_usable()
+    sandbox("run", "-d", "--name", name, "--network", user_network, "--network-alias", "www",
+            "busybox", "sh", "-c",
+            "mkdir /www && echo hello-by-name > /www/index.html && exec httpd -f -p 80 -h /www",
+            check=True)
+    try:
+        record = netns_record(state_root)
+        assert record and procfs.is_alive(record["Holder"]["Pid"], record["Holder"]["PidStart"])
+        # Started later, it resolves the first by its name and by its alias (sandbox.dns).
+        for host in (name, "www"):
+            r = sandbox("run", "--rm", "--network", user_network, "busybox", "sh", "-c",
+                        f"for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://{host}/ && exit; "
+                        "sleep 0.2; done; exit 1", timeout=30)
+            assert r.returncode == 0 and r.stdout.strip() == "hello-by-name", r.stderr
+        shown = container(state_root, name).state["Networks"][user_network]
+        assert shown["IPAddress"] and shown["Gateway"]
+        r = sandbox("exec", name, "cat", "/etc/resolv.conf")  # exec joins its namespaces
+        assert f"nameserver {shown['Gateway']}" in r.stdout
+    finally:
+        sandbox("rm", "-f", name)
+
+
+@rootless_only
+def test_rootless_user_network_leaves_nothing_after_kill_9_rm_and_network_rm(
+        name, state_root, user_network):
+    tun_usable()
+    sandbox("run", "-d", "--name", name, "--network", user_network, "busybox", "sleep", "300",
+            check=True)
+    c = container(state_root, name)
+    record = netns_record(state_root)
+    from sandbox import dns
+    responder = dns.running_pid(state_root, user_network)
+    assert responder
+    os.kill(c.state["MonitorPid"], signal.SIGKILL)
+    assert sandbox("rm", "-f", name).returncode == 0
+    sandbox("system", "prune", "-f", check=True)
+    assert not os.listdir(state_root / "networks" / user_network / "endpoints")
+    assert dns.running_pid(state_root, user_network) is None  # the last endpoint has gone
+    assert sandbox("network", "rm", user_network).returncode == 0
+    for key in ("Holder", "Pasta"):
+        helper = record[key]
+        assert procfs.wait_gone(helper["Pid"], helper["PidStart"], 5)
+    assert netns_record(state_root) is None
+
+
+@rootless_only
+def test_a_killed_holder_is_started_again_by_the_next_run(name, state_root, user_network):
+    tun_usable()
+    r = sandbox("run", "--rm", "--network", user_network, "busybox", "true")
+    assert r.returncode == 0, r.stderr
+    first = netns_record(state_root)["Holder"]
+    os.kill(first["Pid"], signal.SIGKILL)
+    assert procfs.wait_gone(first["Pid"], first["PidStart"], 5)
+    r = sandbox("run", "--rm", "--network", user_network, "busybox", "ping", "-c1", "-W2",
+                netns_record_gateway(state_root, user_network))
+    assert r.returncode == 0, r.stderr
+    assert netns_record(state_root)["Holder"]["Pid"] != first["Pid"]
+
+
+def netns_record_gateway(state_root, network) -> str:
+    from sandbox import networks
+    return networks.subnet_of(networks.lookup(state_root, network))[1]
+
+
+@rootless_only
+def test_published_port_of_a_rootless_user_network_answers_through_the_proxy(
+        name, state_root, user_network):
+    tun_usable()
+    port = free_port()
+    sandbox("run", "-d", "--name", name, "--network", user_network, "-p", f"{port}:80",
+            "busybox", "sh", "-c",
+            "mkdir /www && echo hello-through-the-proxy > /www/index.html && "
+            "exec httpd -f -p 80 -h /www", check=True)
+    try:
+        c = container(state_root, name)
+        proxy = helper_of(c)
+        assert procfs.is_alive(proxy["Pid"], proxy["PidStart"])
+        assert fetch(f"http://127.0.0.1:{port}/").strip() == "hello-through-the-proxy"
+        assert sandbox("port", name).stdout.strip().endswith(f":{port}")
+    finally:
+        sandbox("rm", "-f", name)
+    assert procfs.wait_gone(proxy["Pid"], proxy["PidStart"], 5)  # it ends with its container
+
+
+@rootless_only
+def test_rootless_udp_publish_on_a_user_network_is_one_sentence(name, user_network):
+    r = sandbox("run", "--rm", "--network", user_network, "-p", "18080:53/udp", "busybox", "true")
+    fails_with_one_sentence(r, "--network", "TCP ports only")
+
+
+@rootless_only
+def test_rootless_network_connect_is_one_sentence(name, user_network):
+    sandbox("create", "--name", name, "busybox", "true", check=True)
+    try:
+        r = sandbox("network", "connect", user_network, name)
+        fails_with_one_sentence(r, "network connect")
+    finally:
         sandbox("rm", "-f", name)
