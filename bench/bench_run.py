@@ -270,7 +270,7 @@ def measure_detached(cli: str, root: Path, made: list[str]) -> tuple[list[float]
             # state.json is written before the monitor re-executes itself as a lean
             # Python: wait for that, then let its imports finish.
             deadline = time.monotonic() + 5
-            while b"sandbox.monitor" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            while b"sandbox.engine.monitor" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 if time.monotonic() > deadline:
                     raise RuntimeError("the monitor did not re-execute itself within 5 s")
                 time.sleep(0.02)

@@ -8,15 +8,20 @@ From a notebook::
     with sandbox.run("busybox", "sleep 300", detach=True) as c:
         print(c.exec("ps").stdout)
 
-The package is layered; each module imports only from the ones above it in this list:
+The package is layered; each layer imports only from the ones below it in this list
+(pyproject.toml's import-linter contract checks it: tests/test_layers.py):
 
-    syscalls                       ctypes wrappers: unshare, setns, mount, pivot_root, ...
-    namespaces rootfs cgroups      one kernel concern each
-    layers store busybox           image content: OCI layout, layer unpacking, the base image
-    records volumes monitor runtime  container records, volumes, the waiting process, the
-                                   process tree
-    lifecycle copying              create, start, stop, kill, rm, prune; cp
-    api cli checks terminal        the faces: Python API, command line, checks, foreground I/O
+    api cli/ course/ checks        the faces: Python API, command line, grading, doctor,
+    terminal chapters              foreground I/O, what later chapters bring
+    engine/                        container records, volumes, the monitor, the process tree;
+                                   create, start, stop, kill, rm, prune; cp, commit, top
+    network/                       networks, addresses, nftables, -p, DNS, rootless networking
+    content/                       digests, the OCI layout, layers, busybox, archives, registry/
+    isolation/                     one kernel concern each: namespaces, rootfs, mounts, cgroups,
+                                   devices, capabilities, seccomp, links
+    kernel/                        ctypes wrappers (unshare, setns, mount, pivot_root, ...),
+                                   syscall numbers, /proc, netlink
+    errors paths humanize          used by all
 
 Names are imported lazily, so ``import sandbox`` (and ``sandbox --help``) stay fast.
 """

@@ -17,12 +17,12 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import lifecycle
-from .records import Container as _Record
-from .records import all_containers, lookup
+from .engine import lifecycle
+from .engine.records import Container as _Record
+from .engine.records import all_containers, lookup
 from .errors import Conflict, SandboxError
 from .paths import state_root
-from .runtime import Started, Stdio, exec_into, start
+from .engine.runtime import Started, Stdio, exec_into, start
 
 
 @dataclass
@@ -191,8 +191,8 @@ class Container:
 
     @property
     def cgroup(self):
-        """The running container's cgroup (:mod:`sandbox.cgroups`): ``.dirs`` or ``.dir``, its files."""
-        from .cgroups import from_paths
+        """The running container's cgroup (:mod:`sandbox.isolation.cgroups`): ``.dirs`` or ``.dir``, its files."""
+        from .isolation.cgroups import from_paths
         return from_paths(self._record.status().get("Cgroup"))
 
     @property
@@ -222,7 +222,7 @@ class Container:
 
     def logs(self, stream: str = "stdout") -> str:
         """What the container has printed so far on ``stdout`` or ``stderr`` (its json-file log)."""
-        from .jsonlog import read
+        from .engine.jsonlog import read
         return "".join(e["log"] for e in read(self._record.dir) if e.get("stream") == stream)
 
     def start(self) -> "Container":
@@ -265,7 +265,7 @@ class Container:
 
     def top(self, ps_args: str | None = None) -> dict:
         """``docker top``, as docker-py returns it: {"Titles": [...], "Processes": [[...], ...]}."""
-        from .top import top
+        from .engine.top import top
         titles, rows = top(lifecycle.container_pids(self._record),
                            ps_args.split() if ps_args else [])
         return {"Titles": titles, "Processes": rows}
@@ -314,12 +314,12 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     ``publish_all_ports=True``, ``dns=["9.9.9.9"]``, ``extra_hosts={"db": "10.0.0.5"}``,
     ``network_aliases=["db"]``, ``ip="172.30.0.5"``.
     """
-    from .cgroups import parse_limits
-    from .mounts import parse_all
-    from .security import decide
+    from .isolation.cgroups import parse_limits
+    from .isolation.mounts import parse_all
+    from .engine.security import decide
     userns = None
     if uidmap or gidmap:
-        from .userns import parse as parse_userns
+        from .isolation.userns import parse as parse_userns
         userns = parse_userns(uidmap, gidmap)
     security = decide(_strings(cap_add), _strings(cap_drop), privileged,
                       _strings(security_opt), read_only)
@@ -437,14 +437,14 @@ def pull(name: str, platform: str | None = None, progress: bool = True, quiet: b
 
     Progress bars are tqdm.auto's: widgets in a notebook, never the cell's stderr.
     """
-    from .registry import pull as _pull
+    from .content.registry import pull as _pull
     return _pull(state_root(), lifecycle.store_for(state_root()), name, platform=platform,
                  progress=progress and not quiet, log=(lambda *_: None) if quiet else print)
 
 
 def push(name: str, quiet: bool = False) -> str:
     """Push a local image to the registry its name points at (``docker push``); return its digest."""
-    from .registry import push as _push
+    from .content.registry import push as _push
     return _push(state_root(), lifecycle.store_for(state_root()), name,
                  log=(lambda *_: None) if quiet else print)
 
@@ -456,7 +456,7 @@ def cp(source: str, destination: str, archive: bool = False,
     ``cp("web:/etc/hosts", "hosts")``, ``cp("conf/.", "web:/etc/app")``; returns
     what could not be copied as it was (owners a rootless container cannot keep).
     """
-    from .copying import cp as _cp
+    from .engine.copying import cp as _cp
     return _cp(source, destination, follow=follow_link, keep_ids=archive, root=state_root())
 
 
@@ -469,29 +469,29 @@ def prune() -> list[str]:
 def create_volume(name: str | None = None, driver_opts: dict | None = None,
                   labels: dict | None = None) -> dict:
     """``docker volume create``: the volume's record (``Name``, ``Mountpoint``, ...)."""
-    from . import volumes
+    from .engine import volumes
     from .paths import prepare_root
     return volumes.create(prepare_root(state_root()), name, labels=labels,
                           options=driver_opts)[0]
 
 
 def get_volume(name: str) -> dict:
-    from . import volumes
+    from .engine import volumes
     return volumes.get(state_root(), name)
 
 
 def list_volumes() -> list[dict]:
-    from . import volumes
+    from .engine import volumes
     return volumes.all_volumes(state_root())
 
 
 def remove_volume(name: str) -> None:
     """``docker volume rm``: refused (:class:`Conflict`) while a container uses it."""
-    from . import volumes
+    from .engine import volumes
     volumes.remove(state_root(), name)
 
 
 def prune_volumes(all: bool = False) -> list[str]:
     """``docker volume prune [-a]``: the names of the unused volumes removed."""
-    from . import volumes
+    from .engine import volumes
     return volumes.prune(state_root(), all=all)

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import syscalls as sc
+from .kernel import syscalls as sc
 from .errors import SandboxError
 from .paths import is_root, state_root
 
@@ -59,11 +59,11 @@ class Report:
 def in_child(body) -> tuple[bool, str]:
     """Run ``body`` in a throw-away child and report whether it worked, and why not.
 
-    A child (:func:`sandbox.namespaces.in_child`), because the checks change
+    A child (:func:`sandbox.isolation.namespaces.in_child`), because the checks change
     namespaces and mounts, and that must not happen to the caller (a notebook
     kernel, perhaps).
     """
-    from .namespaces import in_child as run_in_child
+    from .isolation.namespaces import in_child as run_in_child
     try:
         run_in_child(body)
         return True, ""
@@ -74,7 +74,7 @@ def in_child(body) -> tuple[bool, str]:
 def _private_mounts() -> None:
     """A private mount namespace, in a user namespace first when not root."""
     if not is_root():
-        from .namespaces import enter_user_namespace
+        from .isolation.namespaces import enter_user_namespace
         enter_user_namespace()
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -98,7 +98,7 @@ def check_user() -> Check:
 
 
 def check_userns() -> Check:
-    from .namespaces import enter_user_namespace
+    from .isolation.namespaces import enter_user_namespace
     ok, err = in_child(enter_user_namespace)
     fix = ("enable them: sudo sysctl -w kernel.unprivileged_userns_clone=1 (Debian, Ubuntu), "
            "or on Ubuntu 24.04: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0")
@@ -107,7 +107,7 @@ def check_userns() -> Check:
 
 
 def check_cgroups() -> Check:
-    from .cgroups import describe
+    from .isolation.cgroups import describe
     layout, detail = describe()
     return Check("cgroups", layout != "none", f"{layout}: {detail}",
                  "mount cgroup2 on /sys/fs/cgroup (any systemd distribution does)",
@@ -143,7 +143,7 @@ def check_pivot_root() -> Check:
 
 
 def check_busybox() -> Check:
-    from .busybox import INSTALL_HINT, find_busybox
+    from .content.busybox import INSTALL_HINT, find_busybox
     try:
         path = find_busybox()
         return Check("busybox", True, f"{path} is statically linked: the base image is built "
@@ -160,8 +160,8 @@ def check_state_root() -> Check:
 
 
 def check_tun() -> Check:
-    """Rootless containers reach the network through a tap device: sandbox.rootless_net."""
-    from .rootless_net import tun_problem
+    """Rootless containers reach the network through a tap device: sandbox.network.rootless_net."""
+    from .network.rootless_net import tun_problem
     why = tun_problem()
     return Check("/dev/net/tun", not why, why or "rootless containers can have a network "
                                                 "(pasta opens a tap device)", required=False)

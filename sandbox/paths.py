@@ -18,7 +18,7 @@
     0600  │   └── attach.sock                the monitor's socket, for `attach` (while it runs)
     0700  ├── names/                         names/<name> (0600) holds the id of the container <name>
     0700  ├── volumes/<name>/                a volume: volume.json (0600) and _data/ (0755), its
-      *   │                                  files, as the containers wrote them (sandbox.volumes)
+      *   │                                  files, as the containers wrote them (sandbox.engine.volumes)
     0700  ├── cache/seccomp/<hash>.bpf      compiled seccomp filters, by profile and capabilities
     0700  └── tmp/                           scratch space; entries are renamed into place when complete
 
@@ -214,7 +214,7 @@ MAX_SYMLINK_HOPS = 255
 
 class UnsafePath(SandboxError):
     """A path (a layer entry, a mount target) that would lead outside the root it must
-    stay in, or is otherwise malformed.  ``sandbox.layers`` calls it ``UnsafeLayer``."""
+    stay in, or is otherwise malformed.  ``sandbox.content.layers`` calls it ``UnsafeLayer``."""
 
 
 def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
@@ -249,3 +249,9 @@ def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
             continue
         done.append(part)
     return root.joinpath(*done)
+
+
+def containers_dir(root: Path) -> Path:
+    """Where the containers' records live (sandbox.engine.records); here, at the bottom,
+    because the network layer asks whether a container still has one."""
+    return root / "containers"

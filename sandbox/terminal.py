@@ -9,7 +9,7 @@ container's foreground process, exactly as on a real terminal.
 
 For ``run -it``, ``start -ai`` and ``attach`` the terminal's master side is
 held by the container's monitor, and the caller is one of its clients
-(:func:`attach`, over the monitor's socket; see :mod:`sandbox.monitor`):
+(:func:`attach`, over the monitor's socket; see :mod:`sandbox.engine.monitor`):
 Ctrl-P Ctrl-Q (or ``--detach-keys``) leaves, and the container keeps its terminal.
 
 Raw mode is entered with TCSANOW and left with TCSADRAIN (termios(3)),
@@ -27,7 +27,7 @@ import struct
 import termios
 import tty as ttymod
 
-from .runtime import Started
+from .engine.runtime import Started
 
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
@@ -118,7 +118,7 @@ class Console:
     """The caller's end of a console socket: the container sends its terminal's master side here.
 
     Used as a context manager around the start: ``child_fd`` goes into the
-    container's :class:`~sandbox.runtime.Stdio`, and :meth:`receive` returns
+    container's :class:`~sandbox.engine.runtime.Stdio`, and :meth:`receive` returns
     the master descriptor once the program has started.
     """
 
@@ -272,11 +272,11 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
            forwarder: SignalForwarder | None = None) -> int | None:
     """Be a client of a container's monitor until the container exits or we detach.
 
-    ``sock`` is connected to the monitor (:mod:`sandbox.monitor` describes the
+    ``sock`` is connected to the monitor (:mod:`sandbox.engine.monitor` describes the
     frames).  Returns the container's exit code, or None if the user detached.
     """
     import socket as _socket
-    from .monitor import frame, unframe
+    from .engine.monitor import frame, unframe
     saved = raw_mode(0) if tty and stdin else None
     escape = EscapeProxy(detach_keys if tty and stdin else b"")
     resized = [True]

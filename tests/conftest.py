@@ -90,7 +90,7 @@ def name(request) -> str:
 def no_container_left(state_root):
     """After each test: no container of this run is still running, and the test removed what it made."""
     yield
-    from sandbox.records import all_containers
+    from sandbox.engine.records import all_containers
     left = [c for c in all_containers(state_root)]
     for c in left:
         sandbox("rm", "-f", c.id)

@@ -1,6 +1,6 @@
-"""Write sandbox/syscall_table.py from the kernel's own headers (Debian's linux-libc-dev).
+"""Write sandbox/kernel/syscall_table.py from the kernel's own headers (Debian's linux-libc-dev).
 
-    .venv/bin/python tests/make_syscall_table.py          # rewrites sandbox/syscall_table.py
+    .venv/bin/python tests/make_syscall_table.py          # rewrites sandbox/kernel/syscall_table.py
 
 A seccomp filter sees a system call only as a number, and the numbers differ
 per architecture, so the filter needs a table from name to number:
@@ -24,7 +24,7 @@ from pathlib import Path
 X86_64_HEADER = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
 GENERIC_HEADER = Path("/usr/include/asm-generic/unistd.h")
 VERSION_HEADER = Path("/usr/include/linux/version.h")
-TABLE = Path(__file__).resolve().parent.parent / "sandbox" / "syscall_table.py"
+TABLE = Path(__file__).resolve().parent.parent / "sandbox" / "kernel" / "syscall_table.py"
 
 # What arch/arm64/include/uapi/asm/unistd.h defines before including asm-generic/unistd.h.
 AARCH64_WANTS = {"__ARCH_WANT_RENAMEAT", "__ARCH_WANT_NEW_STAT", "__ARCH_WANT_SET_GET_RLIMIT",

@@ -393,7 +393,7 @@ class StateRoot:
                 for m in index["manifests"]]
 
     def remove(self) -> None:
-        from sandbox.records import all_containers
+        from sandbox.engine.records import all_containers
         left = all_containers(self.path)
         for container in left:
             self.sandbox("rm", "-f", container.id)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import api, cgroups
+from sandbox import api
+from sandbox.isolation import cgroups
 from conftest import root_only, rootless_only, sandbox, wait_for
 
 HOG = "x=a; while true; do x=$x$x; done"  # doubles a shell variable until memory runs out

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from sandbox import cgroups
-from sandbox.cgroups import (CFS_PERIOD_US, CgroupMount, Limits, V1Cgroup, V2Cgroup, for_container,
+from sandbox.isolation import cgroups
+from sandbox.isolation.cgroups import (CFS_PERIOD_US, CgroupMount, Limits, V1Cgroup, V2Cgroup, for_container,
                              from_paths, layout, mounts, needed_controllers, own_paths,
                              parse_limits, parse_size, v1_files, v2_files)
 from sandbox.errors import MissingFeature, UsageError

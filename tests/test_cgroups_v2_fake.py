@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import cgroups, devices
-from sandbox.cgroups import (DELEGATION_HINT, CgroupMount, Limits, V2Cgroup, _v2_parent, check,
+from sandbox.isolation import cgroups, devices
+from sandbox.isolation.cgroups import (DELEGATION_HINT, CgroupMount, Limits, V2Cgroup, _v2_parent, check,
                              for_container, from_paths, mounts, own_paths, prepare)
 from sandbox.errors import MissingFeature
 
@@ -424,8 +424,8 @@ def test_release_by_the_monitor_keeps_the_evidence_and_reports_a_busy_cgroup(mad
     """STAND-IN for the kernel (cgroup2 laid out in tmp_path; the real v2 path runs in the
     GitHub workflow): the monitor reads OOMKilled and memory.events, then removes the
     cgroup; one that stays busy is handed back for `rm`/`system prune` to retry."""
-    from sandbox.monitor import _release_cgroup
-    from sandbox.records import _remove_cgroup
+    from sandbox.engine.monitor import _release_cgroup
+    from sandbox.engine.records import _remove_cgroup
     events = "low 0\nhigh 0\nmax 52\noom 1\noom_kill 1\noom_group_kill 0\n"
     Path(made.dir, "memory.events").write_text(events)
     Path(made.dir, "cgroup.procs").write_text("4321\n")  # a process that will not go

@@ -211,7 +211,7 @@ def test_grading_scores_correct_partial_empty_and_hostile_submissions(released, 
     assert "1 ['0', '00000000000801e1', '00000000000801e1', '1']" in printed
     assert "self ['65534', '0000000000000000', '0000000000000000', '1']" in printed
     # ...and the container's root is an ordinary host uid, from sandbox-grader's range.
-    from sandbox.userns import subid_range
+    from sandbox.isolation.userns import subid_range
     start, count = subid_range(grader.GRADER_USER)
     base = int(printed.split("uid_map ['0', '")[1].split("'")[0])
     assert start <= base < start + count and (base - start) % 65536 == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, fails_with_one_sentence, root_only, sandbox
-from sandbox.copying import placement, rebase, source_name, split_arg
+from sandbox.engine.copying import placement, rebase, source_name, split_arg
 from sandbox.errors import NotFound, SandboxError
 
 
@@ -353,7 +353,7 @@ def test_a_read_only_container_takes_no_copy(name, cleanup, tmp_path):
 def test_the_host_side_unpacks_a_hostile_stream_inside_its_directory(tmp_path):
     """What comes back from a container is unpacked as hostile too: a link to / and an
     entry through it stay below the destination, merged into it or built aside."""
-    from sandbox.copying import unpack_stream
+    from sandbox.engine.copying import unpack_stream
     outside = tmp_path / "outside"
     outside.mkdir()
     dest = tmp_path / "dest"

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import cgroups, devices
-from sandbox import syscalls as sc
-from sandbox.devices import (ALLOW_ALL, DOCKER_DEFAULT, BPF_ALU, BPF_AND, BPF_EXIT, BPF_JMP,
+from sandbox.isolation import cgroups, devices
+from sandbox.kernel import syscalls as sc
+from sandbox.isolation.devices import (ALLOW_ALL, DOCKER_DEFAULT, BPF_ALU, BPF_AND, BPF_EXIT, BPF_JMP,
                              BPF_JNE, BPF_K, BPF_LDX, BPF_MEM, BPF_MOV, BPF_RSH, BPF_W, BPF_X,
                              Insn, Rule)
 from sandbox.errors import MissingFeature
-from sandbox.namespaces import in_child
+from sandbox.isolation.namespaces import in_child
 from conftest import errno_of, root_only, sandbox
 
 JNE_K, JNE_X = BPF_JMP | BPF_JNE | BPF_K, BPF_JMP | BPF_JNE | BPF_X
@@ -60,7 +60,7 @@ def test_rootless_gets_no_rules(monkeypatch):
 
 def test_root_of_a_user_namespace_gets_no_rules():
     """Mapped to root in a new user namespace (unshare -U -r), as runc's RunningInUserNS."""
-    code = "from sandbox import devices; print(devices.needed())"
+    code = "from sandbox.isolation import devices; print(devices.needed())"
     r = subprocess.run(["unshare", "-U", "-r", sys.executable, "-c", code],
                        capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     if r.returncode != 0:

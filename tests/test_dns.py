@@ -1,4 +1,4 @@
-"""sandbox.dns: a network's DNS responder, asked by a client written here and by busybox.
+"""sandbox.network.dns: a network's DNS responder, asked by a client written here and by busybox.
 
 Most tests run the responder on a free high port of 127.0.0.1, so they need
 neither root nor a network part; the endpoint files are written by hand, in
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, REPO, root_only, sandbox
-from sandbox import dns
+from sandbox.network import dns
 from sandbox.errors import SandboxError
 
 NETWORK = "testnet"
@@ -402,7 +402,7 @@ def test_opcodes_other_than_query_are_not_implemented(net):
 def test_one_responder_per_network_even_when_asked_at_once(net):
     root, port = net
     pid = responder_pid(root)
-    code = ("import sys; from sandbox import dns; "
+    code = ("import sys; from sandbox.network import dns; "
             f"dns.ensure(sys.argv[1], {NETWORK!r}, '127.0.0.1', port={port}, upstreams=[])")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     starters = [subprocess.Popen([sys.executable, "-c", code, str(root)], env=env) for _ in range(6)]
@@ -515,7 +515,7 @@ def test_busybox_nslookup_in_a_container_asks_a_responder_on_its_port_53(tmp_pat
     try:
         pid = int(sandbox("inspect", "-f", "{{.State.Pid}}", name, check=True).stdout)
         write_endpoint(root, "a1b2c3d4e5f6a7b8c9d0", "web", "10.89.0.2", aliases=["www"])
-        code = ("import sys; from sandbox import dns; "
+        code = ("import sys; from sandbox.network import dns; "
                 f"dns.ensure(sys.argv[1], {NETWORK!r}, '127.0.0.1', upstreams=[])")
         subprocess.run([*enter_container(pid), sys.executable, "-c", code, str(root)],
                        env={**os.environ, "PYTHONPATH": str(REPO)}, check=True, timeout=30)
@@ -578,6 +578,6 @@ def responders_of_network(root: Path, network: str) -> list[int]:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if needle in cmdline and any(b"from sandbox.dns import main" in part for part in cmdline):
+            if needle in cmdline and any(b"from sandbox.network.dns import main" in part for part in cmdline):
                 found.append(int(entry))
     return found

@@ -36,8 +36,8 @@ from conftest import fails_with_one_sentence
 
 pytest.register_assert_rewrite("registry_fixture")  # imported here before pytest_plugins loads it
 from registry_fixture import StateRoot, put_manifest, sha256, upload_blob  # noqa: E402
-from sandbox.registry.pull import this_platform  # noqa: E402
-from sandbox.store import Store  # noqa: E402
+from sandbox.content.registry.pull import this_platform  # noqa: E402
+from sandbox.content.store import Store  # noqa: E402
 
 # the fixtures registry, front, fresh_root
 pytest_plugins = ("registry_fixture",)
@@ -92,7 +92,7 @@ def publish(host: str, repository: str, layers: list[tuple[bytes, str]], diff_id
 
 
 def busybox_layer() -> bytes:
-    from sandbox.busybox import find_busybox
+    from sandbox.content.busybox import find_busybox
     return tar_of({"bin/busybox": find_busybox().read_bytes()},
                   {"bin/sh": "busybox", "bin/cat": "busybox", "bin/true": "busybox"})
 

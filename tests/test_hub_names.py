@@ -15,8 +15,8 @@ import pytest
 pytest.register_assert_rewrite("registry_fixture")
 from conftest import sandbox  # noqa: E402
 from registry_fixture import StateRoot  # noqa: E402
-from sandbox.registry import server_name  # noqa: E402
-from sandbox.registry.config import credentials, credentials_for  # noqa: E402
+from sandbox.content.registry import server_name  # noqa: E402
+from sandbox.content.registry.config import credentials, credentials_for  # noqa: E402
 
 pytest_plugins = ("registry_fixture",)
 

@@ -72,7 +72,7 @@ def tar_bytes(files: dict[str, bytes], modes: dict[str, int] | None = None) -> b
 
 def busybox_rootfs(hello: bytes = b"hello\n") -> bytes:
     """The smallest root filesystem that runs: the host's static busybox and a file."""
-    from sandbox.busybox import find_busybox
+    from sandbox.content.busybox import find_busybox
     return tar_bytes({"bin/busybox": find_busybox().read_bytes(), "hello": hello},
                      {"bin/busybox": 0o755})
 

@@ -175,7 +175,7 @@ def test_sandbox_loads_what_skopeo_writes(image, name, tmp_path):
 # --- an image built by umoci runs in the sandbox -----------------------------------------
 @needs_umoci
 def test_an_image_built_by_umoci_loads_and_runs(name, tmp_path):
-    from sandbox.busybox import find_busybox
+    from sandbox.content.busybox import find_busybox
     layout, bundle = tmp_path / "layout", tmp_path / "bundle"
     umoci("init", "--layout", layout)
     umoci("new", "--image", f"{layout}:t")

@@ -11,7 +11,7 @@ The content is untrusted too: a layer is kept only if it hashes to its diff_id,
 a decompression bomb stops at ``max-layer-bytes``, a layer of a million empty
 files at ``max-layer-entries``, and neither leaves anything in ``layers/``.  The
 digests that name blobs and layers are checked before they become paths
-(``sandbox.digests``), and whiteouts follow the spec: they hide the layers
+(``sandbox.content.digests``), and whiteouts follow the spec: they hide the layers
 below, never an entry of their own layer.
 """
 
@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, root_only, rootless_only
-from sandbox import digests
-from sandbox.layers import DiffIdMismatch, LayerTooLarge, UnsafeLayer, _mkdir_inside, \
+from sandbox.content import digests
+from sandbox.content.layers import DiffIdMismatch, LayerTooLarge, UnsafeLayer, _mkdir_inside, \
     check_diff_id, clean_name, secure_join, unpack, unpacked_layer
-from sandbox.settings import LayerLimits
+from sandbox.content.settings import LayerLimits
 
 
 # --- building hostile layers ---------------------------------------------------------

@@ -79,7 +79,7 @@ def test_stats_of_a_running_container_shows_numbers_or_says_why_not(name):
 @rootless_only
 def test_stats_rootless_on_this_hybrid_machine_says_why(name):
     """This CI machine mounts cgroup v1 controllers, which a user cannot be given."""
-    from sandbox.cgroups import for_container
+    from sandbox.isolation.cgroups import for_container
     from sandbox.errors import MissingFeature
     try:
         for_container("probe")

@@ -11,7 +11,7 @@ import pytest
 
 import sandbox as api
 from conftest import IS_ROOT, fails_with_one_sentence, root_only, rootless_only, sandbox, wait_for
-from sandbox import cgroups, freezer
+from sandbox.isolation import cgroups, freezer
 
 
 def inspect(name: str, template: str) -> str:
@@ -446,7 +446,7 @@ def test_api_verbs(name):
 
 # --- pure decisions, no container ----------------------------------------------------------
 def test_top_keeps_the_containers_lines_and_their_threads():
-    from sandbox.top import parse
+    from sandbox.engine.top import parse
     output = ("USER PID TID CMD\n"
               "root 10 - sh -c x\n"      # ps -m: the process line, then its threads
               "- - 10 -\n"
@@ -460,13 +460,13 @@ def test_top_keeps_the_containers_lines_and_their_threads():
 @pytest.mark.parametrize("text, number", [("TERM", 15), ("SIGTERM", 15), ("sigusr1", 10),
                                           ("9", 9), ("64", 64)])
 def test_signals_are_read_as_docker_reads_them(text, number):
-    from sandbox.lifecycle import parse_signal
+    from sandbox.engine.lifecycle import parse_signal
     assert parse_signal(text) == number
 
 
 @pytest.mark.parametrize("text", ["NOPE", "0", "65", "SIG", "-1", "TERM ", "Signals"])
 def test_bad_signals_are_refused(text):
     from sandbox.errors import UsageError
-    from sandbox.lifecycle import parse_signal
+    from sandbox.engine.lifecycle import parse_signal
     with pytest.raises(UsageError, match=f'invalid argument "{text}" for "--stop-signal"'):
         parse_signal(text, "--stop-signal")

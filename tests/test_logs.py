@@ -7,7 +7,7 @@ import pytest
 
 from conftest import sandbox, fails_with_one_sentence, state_root  # noqa: F401
 
-from sandbox.jsonlog import JsonLog, parse_opts, parse_time, read, to_bytes
+from sandbox.engine.jsonlog import JsonLog, parse_opts, parse_time, read, to_bytes
 from sandbox.errors import UsageError
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import IS_ROOT, fails_with_one_sentence, root_only, rootless_only, sandbox
 
-from sandbox import ipam, netconfig, ports
+from sandbox.network import ipam, netconfig, ports
 
 
 def free_port() -> int:
@@ -131,7 +131,7 @@ def test_eth0_has_the_local_mtu_and_the_default_route_the_hosts(name):
     """Between containers and the host, 65535-byte packets; out by the default route, the
     host's MTU (the container's TCP takes its MSS from the route).  busybox's ``ip`` does
     not print a route's mtu: the host's ``ip``, in the container's namespace, does."""
-    from sandbox.links import LOCAL_MTU, default_route_mtu
+    from sandbox.isolation.links import LOCAL_MTU, default_route_mtu
     sandbox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
     try:
         mtu = sandbox("exec", name, "cat", "/sys/class/net/eth0/mtu", check=True).stdout
@@ -249,7 +249,7 @@ def test_two_containers_on_a_user_network_reach_each_other(name, network):
         fails_with_one_sentence(sandbox("network", "rm", network), f"(container {name})")
         assert network in sandbox("network", "ls", check=True).stdout
         import importlib.util
-        if importlib.util.find_spec("sandbox.dns") is None:
+        if importlib.util.find_spec("sandbox.network.dns") is None:
             return  # another part of chapter 09 brings the names
         r = sandbox("run", "--rm", "--network", network, "busybox", "sh", "-c",
                     f"wget -q -O - http://{name}/ && wget -q -O - http://web/", check=True)
@@ -302,7 +302,7 @@ def test_after_kill_9_and_prune_nothing_of_the_container_is_left(name, network, 
     cid = serve(name, "--network", network, "-p", f"{port}:80")
     state = json.loads((state_root / "containers" / cid / "state.json").read_text())
     record = json.loads((state_root / "networks" / network / "network.json").read_text())
-    from sandbox.links import host_veth_name
+    from sandbox.isolation.links import host_veth_name
     veth = host_veth_name(cid, record["Id"])
     assert os.path.exists(f"/sys/class/net/{veth}") and our_rules(cid)
     os.kill(state["MonitorPid"], signal.SIGKILL)
@@ -323,7 +323,7 @@ def test_after_kill_9_and_prune_nothing_of_the_container_is_left(name, network, 
 @rootless_only
 def test_rootless_networking_says_it_is_not_here_yet():
     import importlib.util
-    if importlib.util.find_spec("sandbox.rootless_net") is not None:
+    if importlib.util.find_spec("sandbox.network.rootless_net") is not None:
         pytest.skip("rootless networking is here")
     r = sandbox("run", "--rm", "--network", "bridge", "busybox", "ls", "/sys/class/net")
     assert r.returncode == 0 and r.stdout.split() == ["lo"]

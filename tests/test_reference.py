@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.errors import UsageError
-from sandbox.reference import BadReference, Reference, parse
+from sandbox.content.reference import BadReference, Reference, parse
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"

@@ -27,9 +27,9 @@ from conftest import IS_ROOT, fails_with_one_sentence, sandbox
 pytest.register_assert_rewrite("registry_fixture")  # imported here before pytest_plugins loads it
 from registry_fixture import (StateRoot, free_port, put_manifest, remove_tree,  # noqa: E402
                               sha256, upload_blob)
-from sandbox.registry.pull import this_platform
-from sandbox.registry.push import push
-from sandbox.store import Store
+from sandbox.content.registry.pull import this_platform
+from sandbox.content.registry.push import push
+from sandbox.content.store import Store
 
 # the fixtures registry, auth_registry, front, fresh_root
 pytest_plugins = ("registry_fixture",)
@@ -187,7 +187,7 @@ def _umoci(*args, cwd: Path):
 
 def test_an_image_built_by_umoci_and_pushed_by_skopeo_runs(registry, fresh_root, scratch_dir):
     skopeo, _ = need("skopeo"), need("umoci")
-    from sandbox.busybox import find_busybox
+    from sandbox.content.busybox import find_busybox
     rootless = [] if IS_ROOT else ["--rootless"]
     _umoci("init", "--layout", "layout", cwd=scratch_dir)
     _umoci("new", "--image", "layout:t", cwd=scratch_dir)
@@ -211,7 +211,7 @@ def test_an_image_built_by_umoci_and_pushed_by_skopeo_runs(registry, fresh_root,
 
 def test_an_image_pushed_by_sandbox_is_unpacked_by_skopeo_and_umoci(demo, scratch_dir):
     skopeo, _ = need("skopeo"), need("umoci")
-    from sandbox.busybox import find_busybox
+    from sandbox.content.busybox import find_busybox
     subprocess.run([skopeo, "copy", "--src-tls-verify=false", f"docker://{demo.name}",
                     f"oci:{scratch_dir}/layout:t"], check=True, capture_output=True, timeout=60)
     index = json.loads((scratch_dir / "layout" / "index.json").read_text())

@@ -34,8 +34,8 @@ from conftest import fails_with_one_sentence
 
 pytest.register_assert_rewrite("registry_fixture")  # imported here before pytest_plugins loads it
 from registry_fixture import Elsewhere, Front, StateRoot, forward_as  # noqa: E402
-from sandbox.registry.push import push  # noqa: E402
-from sandbox.store import Store  # noqa: E402
+from sandbox.content.registry.push import push  # noqa: E402
+from sandbox.content.store import Store  # noqa: E402
 
 # the fixtures registry, auth_registry, front, fresh_root
 pytest_plugins = ("registry_fixture",)
@@ -338,7 +338,7 @@ def test_a_plain_http_mirror_on_another_machine_is_refused_without_network(fresh
 # --- from HTTPS down to plain HTTP --------------------------------------------------------
 FETCH = '''
 import hashlib, sys
-from sandbox.registry.transport import PlainHTTPRefused, Transport
+from sandbox.content.registry.transport import PlainHTTPRefused, Transport
 base, digest, insecure = sys.argv[1], sys.argv[2], sys.argv[3:]
 transport = Transport(base, "creds/bb", ("learner", "s3cret"), insecure=insecure)
 with transport.request("GET", f"blobs/{digest}") as response:

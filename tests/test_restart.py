@@ -6,7 +6,7 @@ import pytest
 
 from conftest import sandbox, fails_with_one_sentence
 
-from sandbox.restart import next_delay, parse, should_restart
+from sandbox.engine.restart import next_delay, parse, should_restart
 from sandbox.errors import UsageError
 
 
@@ -64,7 +64,7 @@ def test_on_failure_restarts_n_times_with_backoff(name):
         == '2 3 {"Name": "on-failure", "MaximumRetryCount": 2}'
     stamps = sandbox("logs", "-t", name).stdout.split()[0::2]
     assert len(stamps) == 3
-    from sandbox.jsonlog import parse_time
+    from sandbox.engine.jsonlog import parse_time
     gaps = [(parse_time(b, 0) - parse_time(a, 0)) / 1e9 for a, b in zip(stamps, stamps[1:])]
     assert gaps[0] >= 0.1 and gaps[1] >= 0.2, gaps  # 100 ms, then twice as long
     sandbox("rm", name, check=True)

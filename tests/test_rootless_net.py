@@ -1,8 +1,8 @@
-"""Rootless networking through pasta (sandbox.rootless_net): outbound, -p, and the helper's life;
-names on rootless user networks (sandbox.rootless_netns), at the end.
+"""Rootless networking through pasta (sandbox.network.rootless_net): outbound, -p, and the helper's life;
+names on rootless user networks (sandbox.network.rootless_netns), at the end.
 
 The container tests start a container rootless with ``sandbox run -d`` and give it a
-network by calling :func:`sandbox.rootless_net.attach` with its process 1, as the run
+network by calling :func:`sandbox.network.rootless_net.attach` with its process 1, as the run
 path does; they run in the rootless pass (the CI's second run, as sandbox-ci).
 """
 
@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from conftest import fails_with_one_sentence, rootless_only, sandbox
-from sandbox import procfs, rootless_net
+from sandbox.kernel import procfs
+from sandbox.network import rootless_net
 from sandbox.errors import MissingFeature, UsageError
-from sandbox.records import all_containers
+from sandbox.engine.records import all_containers
 
 
 # --- pure ---------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def free_port() -> int:
 
 
 def container(state_root, name):
-    from sandbox.records import lookup
+    from sandbox.engine.records import lookup
     return lookup(state_root, name)
 
 
@@ -316,7 +317,7 @@ def test_a_stale_record_signals_nothing():
 
 @rootless_only
 def test_attach_from_inside_the_containers_user_namespace(name, state_root, tmp_path):
-    """What the rootless monitor does (sandbox.runtime): in the container's user namespace, a
+    """What the rootless monitor does (sandbox.engine.runtime): in the container's user namespace, a
     short-lived holder makes the network namespace, attach() starts pasta on it from there,
     and the program is forked inside it."""
     tun_usable()
@@ -328,8 +329,9 @@ def test_attach_from_inside_the_containers_user_namespace(name, state_root, tmp_
     child = os.fork()
     if child == 0:  # the monitor's part
         try:
-            from sandbox import namespaces, syscalls as sc
-            from sandbox.busybox import find_busybox
+            from sandbox.isolation import namespaces
+from sandbox.kernel import syscalls as sc
+            from sandbox.content.busybox import find_busybox
             namespaces.enter_user_namespace()
             made_r, made_w = os.pipe()
             holder = os.fork()
@@ -427,9 +429,9 @@ def test_pasta_holds_none_of_the_callers_descriptors(name, state_root):
         sandbox("rm", "-f", name)
 
 
-# --- user networks, rootless: sandbox.rootless_netns ----------------------------------------------
+# --- user networks, rootless: sandbox.network.rootless_netns ----------------------------------------------
 def netns_record(state_root) -> dict | None:
-    from sandbox import rootless_netns
+    from sandbox.network import rootless_netns
     return rootless_netns._read(state_root)
 
 
@@ -454,7 +456,7 @@ def test_rootless_containers_on_a_user_network_find_each_other_by_name_and_alias
     try:
         record = netns_record(state_root)
         assert record and procfs.is_alive(record["Holder"]["Pid"], record["Holder"]["PidStart"])
-        # Started later, it resolves the first by its name and by its alias (sandbox.dns).
+        # Started later, it resolves the first by its name and by its alias (sandbox.network.dns).
         for host in (name, "www"):
             r = sandbox("run", "--rm", "--network", user_network, "busybox", "sh", "-c",
                         f"for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://{host}/ && exit; "
@@ -476,7 +478,7 @@ def test_rootless_user_network_leaves_nothing_after_kill_9_rm_and_network_rm(
             check=True)
     c = container(state_root, name)
     record = netns_record(state_root)
-    from sandbox import dns
+    from sandbox.network import dns
     responder = dns.running_pid(state_root, user_network)
     assert responder
     os.kill(c.state["MonitorPid"], signal.SIGKILL)
@@ -506,7 +508,7 @@ def test_a_killed_holder_is_started_again_by_the_next_run(name, state_root, user
 
 
 def netns_record_gateway(state_root, network) -> str:
-    from sandbox import networks
+    from sandbox.network import networks
     return networks.subnet_of(networks.lookup(state_root, network))[1]
 
 

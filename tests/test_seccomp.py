@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import seccomp
-from sandbox import seccomp_bpf as bpf
-from sandbox import syscalls as sc
+from sandbox.isolation import seccomp
+from sandbox.isolation import seccomp_bpf as bpf
+from sandbox.kernel import syscalls as sc
 from sandbox.errors import KernelCallError, MissingFeature, UsageError
-from sandbox.namespaces import in_child
-from sandbox.syscall_table import TABLES
+from sandbox.isolation.namespaces import in_child
+from sandbox.kernel.syscall_table import TABLES
 
 from conftest import errno_of
 from make_syscall_table import GENERIC_HEADER, X86_64_HEADER, headers_version, render, tables
@@ -378,7 +378,7 @@ def test_the_committed_table_matches_the_installed_headers():
     """Syscall numbers are ABI: a newer kernel adds calls but never renumbers one.  So every
     committed number must be the installed headers' too; from the same headers, the file
     must be exactly what tests/make_syscall_table.py writes."""
-    from sandbox import syscall_table
+    from sandbox.kernel import syscall_table
 
     installed = tables()
     for machine, table in syscall_table.TABLES.items():
@@ -388,7 +388,7 @@ def test_the_committed_table_matches_the_installed_headers():
     if syscall_table.HEADERS == headers_version():
         committed = Path(syscall_table.__file__).read_text()
         assert committed == render(installed, headers_version()), \
-            "sandbox/syscall_table.py differs from the headers: run tests/make_syscall_table.py"
+            "sandbox/kernel/syscall_table.py differs from the headers: run tests/make_syscall_table.py"
 
 
 def test_table_spot_checks():

@@ -169,7 +169,7 @@ def test_tmpfs_is_noexec_nosuid_nodev_by_default_and_exec_can_be_asked_for():
 # --- environment ---------------------------------------------------------------------------
 def test_an_image_env_entry_without_a_value_never_reads_the_callers_environment(state_root,
                                                                                  name):
-    from sandbox.store import Store
+    from sandbox.content.store import Store
     store = Store(state_root).init()
     base = store.get("busybox")
     config = dict(base.config, config=dict(base.config.get("config", {}),
@@ -239,7 +239,7 @@ def test_the_default_filter_is_shown_in_proc_status():
 
 def test_a_custom_profile_denies_what_it_lists(tmp_path):
     import json
-    from sandbox.seccomp import default_profile
+    from sandbox.isolation.seccomp import default_profile
     profile = default_profile()
     profile["syscalls"] = [dict(rule, names=[n for n in rule["names"]
                                              if n not in ("mkdir", "mkdirat")])
@@ -279,7 +279,7 @@ def test_exec_gets_the_same_confinement(name):
 
 def test_a_profile_that_refuses_the_runtimes_own_calls_is_named(tmp_path):
     import json
-    from sandbox.seccomp import default_profile
+    from sandbox.isolation.seccomp import default_profile
     profile = default_profile()
     profile["syscalls"] = [dict(rule, names=[n for n in rule["names"] if n != "prctl"])
                            for rule in profile["syscalls"]]

@@ -4,9 +4,9 @@ import errno
 
 import pytest
 
-from sandbox import syscalls as sc
+from sandbox.kernel import syscalls as sc
 from sandbox.errors import KernelCallError
-from sandbox.namespaces import in_child
+from sandbox.isolation.namespaces import in_child
 
 
 def test_pivot_root_on_a_plain_directory_says_why(tmp_path):

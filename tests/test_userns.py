@@ -62,7 +62,7 @@ def test_limits_exec_and_users_work_and_nothing_is_left(name, state_root):
         assert name not in cgroups  # it is in its container's cgroup, named by id
     finally:
         sandbox("rm", "-f", name)
-    from sandbox import cgroups as cg
+    from sandbox.isolation import cgroups as cg
     leftover = [m.path for m in cg.mounts() if os.path.isdir(m.path)
                 for d in [os.path.join(m.path, "sandbox")] if os.path.isdir(d)
                 for c in os.listdir(d) if c.startswith(pid)]
@@ -97,7 +97,7 @@ def test_a_remapped_start_that_fails_leaves_no_cgroup(tmp_path, name):
     try:
         r = sandbox("start", "-a", name)
         assert r.returncode != 0 and "open_tree" in r.stderr
-        from sandbox import cgroups
+        from sandbox.isolation import cgroups
         left = [os.path.join(m.path, root, "sandbox", cid) for m in cgroups.mounts()
                 for root in [cgroups.own_paths().get(m.controllers[0] if m.controllers else "",
                                                      "/").lstrip("/")]

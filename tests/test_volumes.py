@@ -42,7 +42,7 @@ def mounts_of(ref: str) -> list[dict]:
     ("/tmp:/d:ro", {"type": "bind", "target": "/d", "readonly": True}),
 ])
 def test_dash_v_as_docker_reads_it(text, expected):
-    from sandbox.mounts import parse_volume
+    from sandbox.isolation.mounts import parse_volume
     m = parse_volume(text)
     assert {k: m[k] for k in expected} == expected
 
@@ -57,13 +57,13 @@ def test_dash_v_as_docker_reads_it(text, expected):
     ("type=bind,src=/tmp,dst=/d", {"type": "bind", "source": "/tmp", "readonly": False}),
 ])
 def test_dash_dash_mount_as_docker_reads_it(text, expected):
-    from sandbox.mounts import parse_mount
+    from sandbox.isolation.mounts import parse_mount
     m = parse_mount(text)
     assert {k: m[k] for k in expected} == expected
 
 
 def test_own_mounts_win_over_volumes_from_which_win_over_image_volumes():
-    from sandbox.mounts import merged, volume_mount
+    from sandbox.isolation.mounts import merged, volume_mount
     own = [volume_mount("mine", "/a")]
     inherited = [volume_mount("theirs", "/a/"), volume_mount("theirs2", "/b")]
     result = {m["target"]: m["name"] for m in merged(own, inherited, ["/a", "/b", "/c/"])}
@@ -303,7 +303,7 @@ def test_an_image_volume_becomes_an_anonymous_volume(name):
 def _add_volume_to_image_config(image: str, path: str) -> None:
     """Write the committed image again, its config with a Volumes entry (no build verb yet)."""
     from sandbox.paths import state_root
-    from sandbox.store import Store
+    from sandbox.content.store import Store
     store = Store(state_root()).init()
     found = store.get(image)
     config = dict(found.config)

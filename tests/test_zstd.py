@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from sandbox.layers import unpack
+from sandbox.content.layers import unpack
 
 zstandard = pytest.importorskip("zstandard", reason="the zstandard package is not installed")
 

@@ -11,12 +11,12 @@ import signal
 import sys
 import time
 
-from .. import lifecycle
-from ..records import UNKNOWN_EXIT, Container, all_containers, lookup
+from ..engine import lifecycle
+from ..engine.records import UNKNOWN_EXIT, Container, all_containers, lookup
 from ..errors import Conflict, NotATerminal, SandboxError, UsageError
 from ..humanize import ago, duration, parse_iso, size, table
 from ..paths import state_root
-from ..runtime import Stdio, exec_into, start
+from ..engine.runtime import Stdio, exec_into, start
 from ..terminal import (DEFAULT_DETACH_KEYS, FORWARDED, Console, SignalForwarder, attach,
                         parse_detach_keys, relay)
 
@@ -31,19 +31,19 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
             cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, init,
             stop_signal, stop_timeout, log_opt, restart, mount=(), volumes_from=(), env_file=(),
             publish=(), publish_all=False, add_host=(), dns=(), ip=None, network_alias=()):
-    from ..cgroups import parse_limits
-    from ..mounts import parse_all
-    from ..security import decide
+    from ..isolation.cgroups import parse_limits
+    from ..isolation.mounts import parse_all
+    from ..engine.security import decide
     restart_policy = log_opts = None  # None: the defaults (no restart; 10m x 3), no import
     if restart != "no":
-        from ..restart import parse as parse_restart
+        from ..engine.restart import parse as parse_restart
         restart_policy = parse_restart(restart, auto_remove=rm)
     if log_opt:
-        from ..jsonlog import parse_opts
+        from ..engine.jsonlog import parse_opts
         log_opts = parse_opts(log_opt)
     userns = None
     if uidmap or gidmap:
-        from ..userns import parse as parse_userns
+        from ..isolation.userns import parse as parse_userns
         userns = parse_userns(uidmap, gidmap)
     security = decide(_comma_list(cap_add), _comma_list(cap_drop), privileged, security_opt,
                       read_only)
@@ -71,7 +71,7 @@ def _with_env_files(env: list[str], env_files: list[str]) -> list[str]:
     """``--env-file``'s variables first, then ``-e``'s, which win (Docker's order)."""
     if not env_files:
         return list(env)
-    from ..envfile import read
+    from ..engine.envfile import read
     return [e for path in env_files for e in read(path)] + list(env)
 
 
@@ -199,7 +199,7 @@ def cmd_start(args, attach, interactive, detach_keys) -> int:
 
 
 def cmd_attach(args, detach_keys, no_stdin, sig_proxy) -> int:
-    """``docker attach``: become a client of the container's monitor (see sandbox.monitor)."""
+    """``docker attach``: become a client of the container's monitor (see sandbox.engine.monitor)."""
     keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
     container = lookup(_root(), args[0])
     if not container.running:
@@ -264,13 +264,13 @@ def cmd_ps(args, all, quiet, no_trunc) -> int:
 def _ports_column(state: dict) -> str:
     if not state.get("Ports") or state.get("Status") != "running":
         return ""
-    from ..ports import ps_column
+    from ..network.ports import ps_column
     return ps_column(state["Ports"])
 
 
 def cmd_port(args) -> int:
     """``docker port``: ``80/tcp -> 0.0.0.0:8080``, one line per published port."""
-    from ..ports import port_lines
+    from ..network.ports import port_lines
     container = lookup(_root(), args[0])
     state = container.status()
     ports = state.get("Ports") or {} if state.get("Status") == "running" else {}
@@ -352,7 +352,7 @@ def cmd_rename(args) -> int:
 
 def cmd_top(args) -> int:
     """The container's processes as the host sees them: host ``ps`` limited to its pids."""
-    from ..top import top
+    from ..engine.top import top
     titles, rows = top(lifecycle.container_pids(lookup(_root(), args[0])), args[1:])
     print(top_table(titles, rows))
     return 0
@@ -395,9 +395,9 @@ def cmd_prune(args, force) -> int:
 
 # --- logs -------------------------------------------------------------------------
 def cmd_logs(args, follow, since, tail, timestamps, until) -> int:
-    """``docker logs``: the container's json-file log (see sandbox.jsonlog), stdout lines to
+    """``docker logs``: the container's json-file log (see sandbox.engine.jsonlog), stdout lines to
     our stdout, stderr lines to our stderr."""
-    from .. import jsonlog
+    from ..engine import jsonlog
     container = lookup(_root(), args[0])
     now = time.time_ns()
     since_ns = jsonlog.parse_time(since, now, "--since") if since else None
@@ -426,7 +426,7 @@ def _print_entries(entries: list[dict], timestamps: bool) -> None:
 
 def _follow(container: Container, timestamps: bool) -> None:
     """``-f``: print lines as the monitor appends them, across rotations, until it exits."""
-    from ..jsonlog import log_path, parse_lines
+    from ..engine.jsonlog import log_path, parse_lines
     path = log_path(container.dir)
     f, inode = _open_at_end(path)
     while True:
@@ -464,8 +464,8 @@ def _open_at_end(path):
 # --- inspect ----------------------------------------------------------------------
 def container_json(c: Container) -> dict:
     """``docker inspect``'s shape, with the fields this runtime has."""
-    from ..jsonlog import DEFAULT_OPTS, log_path
-    from ..mounts import mount_json
+    from ..engine.jsonlog import DEFAULT_OPTS, log_path
+    from ..isolation.mounts import mount_json
     state = c.status()
     spec = c.spec
     status = state.get("Status", "unknown")
@@ -561,7 +561,7 @@ def cmd_inspect(args, format) -> int:
             found.append(container_json(lookup(_root(), ref)))
         except SandboxError:
             try:
-                from ..imagetools import image_json
+                from ..engine.imagetools import image_json
                 found.append(image_json(lifecycle.store_for(_root()).get(ref)))
             except SandboxError:
                 print(f"sandbox: No such object: {ref}", file=sys.stderr)
@@ -600,7 +600,7 @@ def cmd_stats(args, no_stream, all) -> int:
             print("\033[2J\033[H", end="")  # clear the screen, as docker stats does
         print(table(rows, header), flush=True)
         if unmeasured:
-            from ..cgroups import why_none
+            from ..isolation.cgroups import why_none
             names = ", ".join(c.name for c in unmeasured)
             print(f"sandbox: no numbers for {names}: the kernel counts CPU, memory and "
                   f"processes per cgroup, and {'it has' if len(unmeasured) == 1 else 'they have'}"
@@ -611,9 +611,9 @@ def cmd_stats(args, no_stream, all) -> int:
 
 # --- cp ---------------------------------------------------------------------------
 def cmd_cp(args, archive, follow_link, quiet) -> int:
-    """``docker cp``: see :mod:`sandbox.copying`.  Any failure exits 1, as Docker's does
+    """``docker cp``: see :mod:`sandbox.engine.copying`.  Any failure exits 1, as Docker's does
     (:func:`sandbox.cli.exit_code`)."""
-    from ..copying import cp
+    from ..engine.copying import cp
 
     def stop(signum, _frame):  # `kill` or `timeout`: unwind, so that no half copy stays
         raise SystemExit(128 + signum)

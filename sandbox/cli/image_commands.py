@@ -13,7 +13,7 @@ import sys
 from ..errors import SandboxError, UsageError
 from ..humanize import ago, size, table
 from ..paths import state_root
-from ..records import lookup
+from ..engine.records import lookup
 
 
 def _root():
@@ -21,20 +21,20 @@ def _root():
 
 
 def _store():
-    from ..store import Store
+    from ..content.store import Store
     return Store(_root()).init()
 
 
 # --- layers and images: diff, commit, rmi, tag, history, save, load, import, export -------
 def cmd_diff(args) -> int:
-    from ..imagetools import diff
+    from ..engine.imagetools import diff
     for kind, path in diff(lookup(_root(), args[0])):
         print(kind, path)
     return 0
 
 
 def cmd_commit(args, message, author) -> int:
-    from ..imagetools import commit
+    from ..engine.imagetools import commit
     container = lookup(_root(), args[0])
     image = commit(_store(), container, args[1] if len(args) > 1 else None,
                    message or "", author or "")
@@ -43,7 +43,7 @@ def cmd_commit(args, message, author) -> int:
 
 
 def cmd_rmi(args, force) -> int:
-    from ..imagetools import rmi
+    from ..engine.imagetools import rmi
     store, code = _store(), 0
     for name in args:
         try:
@@ -56,14 +56,14 @@ def cmd_rmi(args, force) -> int:
 
 
 def cmd_tag(args) -> int:
-    from ..imagetools import tag
+    from ..engine.imagetools import tag
     tag(_store(), args[0], args[1])
     return 0
 
 
 def cmd_history(args, no_trunc) -> int:
-    from ..imagetools import history
-    from ..imagetools import require_image
+    from ..engine.imagetools import history
+    from ..engine.imagetools import require_image
     image = require_image(_store(), args[0])
     rows = []
     for i, step in enumerate(history(image)):
@@ -88,8 +88,8 @@ def _binary_output(path):
 
 
 def cmd_save(args, output) -> int:
-    from ..archive import save
-    from ..imagetools import require_image
+    from ..content.archive import save
+    from ..engine.imagetools import require_image
     store = _store()
     images = [require_image(store, name) for name in args]
     if not output:
@@ -121,7 +121,7 @@ def _input_file(path):
 
 
 def cmd_load(args, input, quiet) -> int:
-    from ..archive import load
+    from ..content.archive import load
     path, scratch = _input_file(input)
     try:
         if not path.exists():
@@ -138,7 +138,7 @@ def cmd_load(args, input, quiet) -> int:
 
 
 def cmd_import(args) -> int:
-    from ..archive import import_rootfs
+    from ..content.archive import import_rootfs
     path, scratch = _input_file(args[0])
     try:
         if not path.exists():
@@ -154,7 +154,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args, output) -> int:
-    from ..archive import export
+    from ..content.archive import export
     container = lookup(_root(), args[0])
     with _binary_output(output) as out:
         out.flush()
@@ -164,7 +164,7 @@ def cmd_export(args, output) -> int:
 
 # --- registries: pull, push, login, logout ------------------------------------------------
 def cmd_pull(args, platform, quiet) -> int:
-    from ..registry import pull
+    from ..content.registry import pull
     image = pull(_root(), _store(), args[0], platform=platform,
                  progress=not quiet, log=(lambda *_: None) if quiet else print)
     print(_full_name(args[0]) if not quiet else image.id)
@@ -172,18 +172,18 @@ def cmd_pull(args, platform, quiet) -> int:
 
 
 def _full_name(name: str) -> str:
-    from ..reference import parse
+    from ..content.reference import parse
     return str(parse(name))
 
 
 def cmd_push(args, quiet) -> int:
-    from ..registry import push
+    from ..content.registry import push
     push(_root(), _store(), args[0], log=(lambda *_: None) if quiet else print)
     return 0
 
 
 def cmd_login(args, username, password, password_stdin) -> int:
-    from ..registry import login
+    from ..content.registry import login
     server = args[0] if args else "docker.io"
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -195,7 +195,7 @@ def cmd_login(args, username, password, password_stdin) -> int:
 
 
 def cmd_logout(args) -> int:
-    from ..registry import logout, server_name
+    from ..content.registry import logout, server_name
     server = server_name(args[0]) if args else "docker.io"
     if logout(_root(), server):
         print(f"Removing login credentials for {server}")

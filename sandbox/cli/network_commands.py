@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 
-from .. import networks
+from ..network import networks
 from ..errors import Conflict, SandboxError, UsageError
 from ..humanize import table
 from ..paths import prepare_root, state_root
@@ -104,8 +104,8 @@ def cmd_network_prune(args, force) -> int:
 
 
 def cmd_network_connect(args, alias, ip) -> int:
-    from ..records import lookup
-    from ..wiring import connect
+    from ..engine.records import lookup
+    from ..network.wiring import connect
     root = _root()
     record = networks.lookup(root, args[0])
     container = lookup(root, args[1])
@@ -114,8 +114,8 @@ def cmd_network_connect(args, alias, ip) -> int:
 
 
 def cmd_network_disconnect(args, force) -> int:
-    from ..records import lookup
-    from ..wiring import disconnect
+    from ..engine.records import lookup
+    from ..network.wiring import disconnect
     root = _root()
     record = networks.lookup(root, args[0])
     container = lookup(root, args[1])

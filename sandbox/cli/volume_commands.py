@@ -1,11 +1,11 @@
-"""``sandbox volume create|ls|inspect|rm|prune``: Docker's volume verbs (see :mod:`sandbox.volumes`)."""
+"""``sandbox volume create|ls|inspect|rm|prune``: Docker's volume verbs (see :mod:`sandbox.engine.volumes`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from .. import volumes
+from ..engine import volumes
 from ..errors import SandboxError, UsageError
 from ..humanize import table
 from ..paths import prepare_root, state_root

@@ -32,8 +32,8 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import capabilities
-from .. import syscalls as sc
+from ..isolation import capabilities
+from ..kernel import syscalls as sc
 
 # SYS_PTRACE: the checks read the kernel's /proc/PID/ns and mountinfo from outside, which
 # ptrace's access check guards (ptrace(2), "Ptrace access mode checking"); the kernel, another

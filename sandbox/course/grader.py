@@ -66,11 +66,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from .. import lifecycle
-from ..cgroups import check, parse_limits
+from ..engine import lifecycle
+from ..isolation.cgroups import check, parse_limits
 from ..errors import SandboxError
 from ..paths import is_root, state_root
-from ..records import Container, lookup
+from ..engine.records import Container, lookup
 from . import nbgrader
 from .results import HIDDEN_KEY, Outputs, feedback, output_names, score, summary
 
@@ -311,7 +311,7 @@ def grading_seccomp_profile() -> Path:
     The exercises ask learners to create namespaces and containers
     (chapters 02, 03, 12).  Docker's profile opens the calls for that only
     to a container that holds CAP_SYS_ADMIN, and as one group;
-    :func:`sandbox.seccomp.as_if_held` opens the whole group, without the
+    :func:`sandbox.isolation.seccomp.as_if_held` opens the whole group, without the
     capability, and pivot_root(2), which the default refuses every
     container, is added:
 
@@ -337,7 +337,7 @@ def grading_seccomp_profile() -> Path:
     kernel.perf_event_paranoid), syslog by kernel.dmesg_restrict, and the
     others need privilege it lacks or do only what any user may.
     """
-    from .. import seccomp
+    from ..isolation import seccomp
     from ..paths import ensure, write_atomic
     path = state_root() / "cache" / "grading-seccomp.json"
     profile = seccomp.as_if_held(seccomp.default_profile(), {"SYS_ADMIN"})
@@ -357,14 +357,14 @@ def id_ranges(workers: int | None = None) -> "queue.Queue[str]":
     """One ``0:START:65536`` map per concurrent submission, from sandbox-grader's ranges.
 
     Each submission's container runs in a user namespace whose root is an
-    ordinary host uid (see :mod:`sandbox.userns`), and no two submissions
+    ordinary host uid (see :mod:`sandbox.isolation.userns`), and no two submissions
     graded at the same time share one: their kernels cannot signal, trace
     or share a keyring with each other.  So there are never more workers
     than ranges: ``workers`` None means one per CPU, but no more than the
     ranges found (``./course`` creates 16); more asked than found is refused.
     """
     import queue
-    from ..userns import SIZE, subid_range
+    from ..isolation.userns import SIZE, subid_range
     uids, gids = subid_range(GRADER_USER, "uid"), subid_range(GRADER_USER, "gid")
     found = min(uids[1], gids[1]) // SIZE if uids and gids and uids[0] == gids[0] else 0
     if not found:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import io
 import tarfile
 
-from ..busybox import CREATED, add_file, reproducible_gzip, tar_entry
-from ..store import MEDIA_LAYER_GZIP, Store, oci_arch, sha256_digest
+from ..content.busybox import CREATED, add_file, reproducible_gzip, tar_entry
+from ..content.store import MEDIA_LAYER_GZIP, Store, oci_arch, sha256_digest
 
 DIRECTORIES = {"dev": 0o755, "etc": 0o755, "home": 0o755, "proc": 0o555, "root": 0o700,
                "sys": 0o555, "tmp": 0o1777, "usr": 0o755, "var": 0o755, "var/tmp": 0o1777}

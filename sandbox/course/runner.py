@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 
-from .. import procfs
+from ..kernel import procfs
 from .results import HIDDEN_KEY, VERDICTS_KEY
 
 GRADER_DIR = "/tmp/grader"
