@@ -330,7 +330,7 @@ def test_attach_from_inside_the_containers_user_namespace(name, state_root, tmp_
     if child == 0:  # the monitor's part
         try:
             from sandbox.isolation import namespaces
-from sandbox.kernel import syscalls as sc
+            from sandbox.kernel import syscalls as sc
             from sandbox.content.busybox import find_busybox
             namespaces.enter_user_namespace()
             made_r, made_w = os.pipe()

@@ -456,7 +456,7 @@ def exec_lean(root: Path, cid: str, init_pid: int, held: Held) -> None:
     """Replace this process by a fresh, small Python running :func:`main`."""
     for fd in held.fds():
         os.set_inheritable(fd, True)
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])  # the folder holding sandbox/
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
             "from sandbox.engine.monitor import main; main(sys.argv[2:])")
     os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", code, package_parent,
@@ -500,7 +500,7 @@ def fork_restarter(container: Container) -> tuple[int, int]:
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         for sig in IGNORED:  # ignored signals would stay ignored across execve(2)
             signal.signal(sig, signal.SIG_DFL)
-        package_parent = str(Path(__file__).resolve().parent.parent)
+        package_parent = str(Path(__file__).resolve().parents[2])  # the folder holding sandbox/
         code = ("import sys; sys.path.insert(0, sys.argv[1]); "
                 "from sandbox.engine.lifecycle import restart_now; restart_now(*sys.argv[2:])")
         os.execv("/bin/sh", ["sh", "-c", 'read go && [ "$go" = go ] && exec "$@"', "restarter",

@@ -569,7 +569,7 @@ def spawn(directory: Path, listen_ip: str, port: int, upstreams: list[str]) -> N
     It reports through a pipe: "ok" once it listens, or the sentence saying why not.
     """
     read_end, write_end = os.pipe()
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])  # the folder holding sandbox/
     argv = [sys.executable, "-I", "-S", "-c",
             "import sys; sys.path.insert(0, sys.argv[1]); "
             "from sandbox.network.dns import main; main(sys.argv[2:])",

@@ -34,7 +34,7 @@ MARK = "sandbox.network.portproxy"  # in its command line: how detach() recognis
 
 def argv(forwards: list[tuple[int, str, int]]) -> list[str]:
     """The proxy's command line: one ``FD:ADDRESS:PORT`` per listening socket."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return [sys.executable, "-I", "-S", "-c",
             f"import sys; sys.path.insert(0, sys.argv[1]); from {MARK} import main; "
             "main(sys.argv[2:])", package_parent] + [f"{fd}:{a}:{p}" for fd, a, p in forwards]
