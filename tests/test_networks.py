@@ -319,17 +319,6 @@ def test_after_kill_9_and_prune_nothing_of_the_container_is_left(name, network, 
     assert network in sandbox("network", "ls", check=True).stdout  # the network stays
 
 
-# --- rootless, until its own part lands -----------------------------------------------------------------
-@rootless_only
-def test_rootless_networking_says_it_is_not_here_yet():
-    import importlib.util
-    if importlib.util.find_spec("sandbox.network.rootless_net") is not None:
-        pytest.skip("rootless networking is here")
-    r = sandbox("run", "--rm", "--network", "bridge", "busybox", "ls", "/sys/class/net")
-    assert r.returncode == 0 and r.stdout.split() == ["lo"]
-    assert r.stderr.count("\n") == 1 and "rootless networking is not here yet" in r.stderr
-
-
 @root_only
 def test_the_python_api_publishes_ports_as_docker_py_does(name):
     from sandbox import api

@@ -193,11 +193,6 @@ def _network_plan(root: Path, config: dict, rootless: bool, network, publish, pu
     from ..network.networks import plan
     mode, plugged = plan(root, network, list(aliases), ip, rootless)
     if ports and not plugged:
-        if mode == "none" and rootless and network in (None, "", "default"):
-            import sys
-            print("sandbox: rootless networking is not here yet: -p is ignored and the "
-                  "container has only lo", file=sys.stderr)
-            return mode, plugged, []
         if mode != "host":  # Docker: published ports are discarded with --network host
             from ..errors import UsageError as _Usage
             raise _Usage(f"-p needs a network with a bridge, not --network {mode}")
@@ -279,14 +274,30 @@ def restart_now(root: str, cid: str) -> None:
         container.write_state(Status="exited", Error=str(err))
 
 
+MONITOR_LISTENS_WITHIN = 5.0  # seconds: a busy machine's python start-up, with room to spare
+
+
 def connect(container: Container):
     """A socket connected to the container's monitor, for ``attach`` (see :mod:`sandbox.engine.monitor`)."""
     import socket
+    import time
     from .monitor import socket_address
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dir_fd = os.open(container.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    # Right after `run -d` the monitor may still be re-executing itself (monitor.exec_lean)
+    # before it listens: while it lives, try again for a moment.
+    deadline = time.monotonic() + MONITOR_LISTENS_WITHIN
     try:
-        sock.connect(socket_address(dir_fd))
+        while True:
+            try:
+                sock.connect(socket_address(dir_fd))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                state = container.state
+                if time.monotonic() > deadline or not procfs.is_alive(
+                        state.get("MonitorPid"), state.get("MonitorStart")):
+                    raise
+                time.sleep(0.02)
     except OSError as err:
         sock.close()
         raise Conflict(f"cannot attach to container {container.name}: its monitor does not "

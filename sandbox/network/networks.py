@@ -328,13 +328,7 @@ def leases(root: Path, record: dict) -> ipam.Leases:
 
 def start_dns(root: Path, record: dict) -> None:
     """A user network's names: the responder of :mod:`sandbox.network.dns` on its gateway."""
-    try:
-        from . import dns
-    except ImportError:
-        import sys
-        print("sandbox: names on user networks are not here yet (sandbox.network.dns is missing); "
-              "containers reach each other by address", file=sys.stderr)
-        return
+    from . import dns
     from .rootless_netns import upstreams  # rootless: pasta's forwarder, from the user's netns
     dns.ensure(root, record["Name"], subnet_of(record)[1], upstreams=upstreams(root))
 
@@ -380,14 +374,7 @@ def plan(root: Path, mode: str | None, aliases: list[str] = (), ip: str | None =
          rootless: bool = False) -> tuple[str, dict]:
     """``--network``, ``--network-alias`` and ``--ip`` checked: (the mode, the networks to
     plug the container into at start: name → {"Aliases", "IPv4Address"})."""
-    asked = mode
     mode = check_mode(root, mode)
-    if rootless and mode != "none" and not _rootless_networking():
-        if asked not in (None, "", "default"):
-            import sys
-            print(f"sandbox: rootless networking is not here yet: --network {asked} runs "
-                  "as --network none (only lo)", file=sys.stderr)
-        return "none", {}
     if mode in ("none", "host") or mode.startswith("container:"):
         if aliases or ip:
             flag = "--ip" if ip else "--network-alias"
@@ -410,11 +397,6 @@ def plan(root: Path, mode: str | None, aliases: list[str] = (), ip: str | None =
         if not inside:
             raise UsageError(f"--ip {ip} is not in network {mode}'s subnet {subnet}")
     return mode, {mode: {"Aliases": list(aliases), "IPv4Address": ip}}
-
-
-def _rootless_networking() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("sandbox.network.rootless_net") is not None
 
 
 def is_root_user() -> bool:
