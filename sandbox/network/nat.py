@@ -92,6 +92,14 @@ def ensure_table() -> None:
         nft(SKELETON)
 
 
+def delete_table() -> None:
+    """Remove the course's table, once no bridge of the course is left to need it."""
+    try:
+        _run(["delete", "table", "ip", TABLE])
+    except RuleError:
+        pass  # gone already
+
+
 def network_rules(owner: str, device: str, subnet: str, internal: bool,
                   others: list[str]) -> str:
     """A network's rules, as nft commands: NAT out (unless internal), isolation from ``others``."""

@@ -195,7 +195,8 @@ def create(root: Path, name: str, subnet: str | None = None, gateway: str | None
         try:
             write_atomic(directory / "network.json", json.dumps(record, indent=2))
             if os.geteuid() == 0:
-                bring_up(root, record)
+                with bridge_lock(root):
+                    bring_up(root, record)
         except BaseException:
             _tear_down(record)
             rmtree(directory)
@@ -203,28 +204,32 @@ def create(root: Path, name: str, subnet: str | None = None, gateway: str | None
     return record
 
 
+def bridge_lock(root: Path) -> _Locked:
+    """Held while a bridge is made, leased from or taken down: a container that has its
+    address keeps its bridge (see :func:`take_down_if_unused`)."""
+    return _Locked(_bridge_lock(root))
+
+
 def bring_up(root: Path, record: dict) -> None:
-    """Make the network's bridge and rules if they are not there (after a reboot, say)."""
+    """Make the network's bridge and rules if they are not there (the default network's
+    first container, a reboot).  The caller holds :func:`bridge_lock`."""
     from ..isolation import links
     dev = device(record)
     if links.exists(dev):
         return
     from . import nat
-    with _Locked(_bridge_lock(root)):  # two first containers at once: one makes the bridge
-        if links.exists(dev):
-            return
-        nat.ensure_table()
-        nat.delete_owned([tag(record)])
-        subnet, gateway = subnet_of(record)
-        links.ensure_bridge(dev, gateway, int(subnet.split("/")[1]))
-        try:
-            links.forwarding_on()
-            others = [d for d in os.listdir("/sys/class/net")
-                      if d != dev and (d == DEFAULT_DEVICE or d.startswith("sbx-"))]
-            nat.nft(nat.network_rules(tag(record), dev, subnet, record["Internal"], others))
-        except BaseException:
-            links.delete(dev)
-            raise
+    nat.ensure_table()
+    nat.delete_owned([tag(record)])
+    subnet, gateway = subnet_of(record)
+    links.ensure_bridge(dev, gateway, int(subnet.split("/")[1]))
+    try:
+        links.forwarding_on()
+        others = [d for d in os.listdir("/sys/class/net")
+                  if d != dev and (d == DEFAULT_DEVICE or d.startswith("sbx-"))]
+        nat.nft(nat.network_rules(tag(record), dev, subnet, record["Internal"], others))
+    except BaseException:
+        links.delete(dev)
+        raise
 
 
 def _bridge_lock(root: Path) -> str:
@@ -244,6 +249,20 @@ def _tear_down(record: dict, root: Path | None = None) -> None:
     from . import nat
     links.delete(device(record))
     nat.delete_owned([tag(record)])
+    if not any(d == DEFAULT_DEVICE or d.startswith("sbx-") for d in os.listdir("/sys/class/net")):
+        nat.delete_table()  # no bridge of the course is left to need it
+
+
+def take_down_if_unused(root: Path, record: dict) -> None:
+    """The default network's bridge lives while a container has an address on it: the last
+    one to leave takes down the bridge, its rules, and the course's table if no bridge of
+    the course is left.  (A user network's bridge lives until ``network rm``.)"""
+    if record["Name"] != DEFAULT or os.geteuid() != 0:
+        return  # rootless: the bridge is in the user's own namespace (rootless_netns)
+    with bridge_lock(root):
+        if leases(root, record).holders():
+            return
+        _tear_down(record, root)
 
 
 def remove(root: Path, ref: str) -> str:

@@ -51,10 +51,11 @@ def plug(root: Path, cid: str, cname: str, netns_fd: int, name: str, aliases: li
          wanted_ip: str | None, inner: str, default_route: bool) -> dict:
     """One network: lease, veth, endpoint record, DNS.  Its entry of the state's Networks."""
     record = networks.lookup(root, name)
-    networks.bring_up(root, record)
     subnet, gateway = networks.subnet_of(record)
     prefixlen = int(subnet.split("/")[1])
-    address = networks.leases(root, record).take(root, cid, wanted_ip)
+    with networks.bridge_lock(root):  # the bridge, and our address on it, in one step
+        networks.bring_up(root, record)
+        address = networks.leases(root, record).take(root, cid, wanted_ip)
     veth = links.host_veth_name(cid, record["Id"])
     route = gateway if default_route and not record["Internal"] else None
     try:
@@ -62,6 +63,7 @@ def plug(root: Path, cid: str, cname: str, netns_fd: int, name: str, aliases: li
                          route, links.default_route_mtu())
     except BaseException:
         networks.leases(root, record).give_back(cid)
+        networks.take_down_if_unused(root, record)
         raise
     endpoint_id = os.urandom(32).hex()
     networks.write_endpoint(root, name, cid, {
@@ -130,6 +132,7 @@ def unplug(root: Path, cid: str, name: str, exited: bool = False) -> None:
             links.delete(links.host_veth_name(cid, record["Id"]))
     finally:  # the address is given back even if the veth would not go (prune tries again)
         networks.leases(root, record).give_back(cid)
+        networks.take_down_if_unused(root, record)
     if networks.remove_endpoint(root, name, cid):
         networks.stop_dns(root, name)
 
