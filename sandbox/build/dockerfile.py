@@ -609,7 +609,7 @@ def _read_heredocs(line: str, lines: _Lines) -> list[Heredoc]:
         while True:
             raw = lines.next()
             if raw is None:
-                raise _Fault(f"unterminated heredoc: no line {heredoc.name!r} ends it")
+                raise _Fault(f"unterminated heredoc: no line {go_quote(heredoc.name)} ends it")
             candidate = _trim_newline(raw)
             if heredoc.chomp:
                 candidate = candidate.lstrip("\t")
