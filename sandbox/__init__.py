@@ -13,6 +13,7 @@ The package is layered; each layer imports only from the ones below it in this l
 
     api cli/ course/ checks        the faces: Python API, command line, grading, doctor,
     terminal chapters              foreground I/O, what later chapters bring
+    build/                         Dockerfiles: parse, expand, the context, COPY, RUN, the cache
     engine/                        container records, volumes, the monitor, the process tree;
                                    create, start, stop, kill, rm, prune; cp, commit, top
     network/                       networks, addresses, nftables, -p, DNS, rootless networking
@@ -30,7 +31,7 @@ __version__ = "0.1.0"
 
 _API = {"run": "api", "create": "api", "Container": "api", "Completed": "api",
         "containers": "api", "get": "api", "images": "api", "prune": "api",
-        "pull": "api", "push": "api", "cp": "api", "create_volume": "api", "get_volume": "api",
+        "pull": "api", "push": "api", "cp": "api", "build": "api", "prune_builds": "api", "create_volume": "api", "get_volume": "api",
         "list_volumes": "api", "remove_volume": "api", "prune_volumes": "api",
         "doctor": "checks",
         "SandboxError": "errors", "KernelCallError": "errors", "NotFound": "errors",

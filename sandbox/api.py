@@ -460,6 +460,49 @@ def cp(source: str, destination: str, archive: bool = False,
     return _cp(source, destination, follow=follow_link, keep_ids=archive, root=state_root())
 
 
+def build(path: str | None = ".", tag=None, dockerfile: str | None = None,
+          fileobj: str | None = None, buildargs: dict | None = None, target: str | None = None,
+          nocache: bool = False, pull: bool = False, labels: dict | None = None,
+          network_mode: str | None = None, rm: bool = True, forcerm: bool = False,
+          quiet: bool = False, progress: str = "plain"):
+    """Build an image from a Dockerfile (``docker build``); return it.
+
+    docker-py's names: ``build("app", tag="app:1", buildargs={"V": "2"}, nocache=True)``;
+    ``tag`` may be a list of names; ``fileobj`` is the Dockerfile's text itself (with
+    ``path=None``, a build with no context, as ``docker build -``).  The progress is
+    printed in BuildKit's plain style, to stdout (the cell's output, never its stderr);
+    ``quiet=True`` prints nothing unless the build fails.
+    """
+    import sys
+    from .build.builder import Options, build as _build
+    from .build.progress import Progress
+    tags = [tag] if isinstance(tag, str) else list(tag or [])
+    context = Path(path) if path is not None else None
+    dockerfile_path = None
+    if dockerfile is not None:
+        dockerfile_path = Path(dockerfile)
+        if context is not None and not dockerfile_path.is_absolute():
+            dockerfile_path = context / dockerfile_path
+    options = Options(context=context, dockerfile=dockerfile_path, dockerfile_text=fileobj,
+                      tags=tags, build_args={k: str(v) for k, v in (buildargs or {}).items()},
+                      target=target, no_cache=nocache, pull=pull, labels=dict(labels or {}),
+                      network=network_mode, keep_containers=not rm and not forcerm)
+    shown = Progress(lambda text: print(text, end="", file=sys.stdout),
+                     "quiet" if quiet else progress)
+    try:
+        return _build(state_root(), options, shown)
+    except BaseException:
+        if quiet:
+            print("\n".join(shown.held))
+        raise
+
+
+def prune_builds() -> tuple[int, int]:
+    """Forget the build cache (``docker builder prune``): (steps forgotten, bytes freed)."""
+    from .build.cache import prune as _prune
+    return _prune(lifecycle.store_for(state_root()))
+
+
 def prune() -> list[str]:
     """Remove every stopped container and leftovers of crashed runs."""
     return lifecycle.prune(state_root())[0]

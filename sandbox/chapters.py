@@ -1,11 +1,10 @@
 """What the sandbox does not do yet, and which chapter of the course brings it.
 
-A learner who types ``sandbox build .`` or ``sandbox compose up`` after
+A learner who types ``sandbox compose up`` after
 reading about Docker deserves better than "unknown command": one sentence
 that says the feature is coming, and where.  The chapters are the course
 map's (COURSE.md):
 
-    10  Dockerfiles   ``sandbox build``
     11  Compose       ``sandbox compose``
 
 When a chapter's code arrives, its entries leave this table.
@@ -16,10 +15,9 @@ from __future__ import annotations
 from .errors import MissingFeature
 
 CHAPTERS = {
-    "build": ("10", "Dockerfiles"),
     "compose": ("11", "Compose"),
 }
-VERBS = ("build", "compose")  # `sandbox VERB ...`, and `sandbox image build`
+VERBS = ("compose",)  # `sandbox VERB ...`
 
 
 class NotYet(MissingFeature):

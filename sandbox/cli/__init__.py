@@ -250,6 +250,30 @@ COMMANDS = {c.name: c for c in [
     Command("volume prune", "[OPTIONS]", "Remove unused anonymous volumes",
             [Flag("all", "a", "bool", "Remove all unused volumes, not just anonymous ones"),
              Flag("force", "f", "bool", "Do not prompt for confirmation")], max_args=0),
+    Command("build", "[OPTIONS] PATH | -", "Build an image from a Dockerfile",
+            [Flag("tag", "t", "list", 'Name and optionally a tag in the "name:tag" format',
+                  metavar="list"),
+             Flag("file", "f", "str", "Name of the Dockerfile (default: \"PATH/Dockerfile\"; "
+                  "- reads it from stdin)", metavar="string"),
+             Flag("build-arg", "", "list", "Set build-time variables", metavar="list"),
+             Flag("target", "", "str", "Set the target build stage to build", metavar="string"),
+             Flag("no-cache", "", "bool", "Do not use cache when building the image"),
+             Flag("pull", "", "bool", "Always attempt to pull a newer version of the image"),
+             Flag("rm", "", "bool", "Remove intermediate containers after a successful build "
+                  "(default true)", default=True),
+             Flag("force-rm", "", "bool", "Always remove intermediate containers"),
+             Flag("quiet", "q", "bool", "Suppress the build output and print image ID on "
+                  "success"),
+             Flag("progress", "", "str", "Set type of progress output (auto, plain, tty)",
+                  default="auto", metavar="string"),
+             Flag("network", "", "str", "Set the networking mode for the RUN instructions "
+                  "during build (default, none, host)", default="default", metavar="string"),
+             Flag("label", "", "list", "Set metadata for an image", metavar="list")],
+            min_args=1, max_args=1),
+    Command("builder prune", "[OPTIONS]", "Remove build cache",
+            [Flag("force", "f", "bool", "Do not prompt for confirmation"),
+             Flag("all", "a", "bool", "Remove all unused build cache (all of it is, here)")],
+            max_args=0),
     Command("release", "SOURCE... --out DIR", "Make the student, solution and autograder "
             "versions of exercise notebooks marked as nbgrader marks them",
             [Flag("out", "o", "str", "Directory to write student/, solution/, autograder/ into",
@@ -273,18 +297,20 @@ COMMANDS = {c.name: c for c in [
 ]}
 VOLUME_VERBS = {"create", "ls", "inspect", "rm", "prune"}
 NETWORK_VERBS = {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect"}
-GROUP_ONLY = {"prune", "release", "grade"} | {f"volume {v}" for v in VOLUME_VERBS} | \
+GROUP_ONLY = {"prune", "release", "grade", "builder prune"} | {f"volume {v}" for v in VOLUME_VERBS} | \
     {f"network {v}" for v in NETWORK_VERBS}
 GROUPS = {"system": {"prune"}, "container": {"prune", "ls", "run", "create", "start", "stop",
                                              "kill", "rm", "logs", "inspect", "exec", "stats",
                                              "restart", "wait", "top", "rename", "pause",
                                              "unpause", "cp", "attach", "port"},
           "image": {"ls", "inspect", "rm", "tag", "history", "save", "load", "import", "pull",
-                    "push"},
+                    "push", "build"},
+          "builder": {"prune"},
           "course": {"release", "grade"}, "volume": VOLUME_VERBS, "network": NETWORK_VERBS}
 ALIASES = {("container", "ls"): "ps", ("image", "ls"): "images", ("image", "rm"): "rmi",
            ("container", "diff"): "diff", ("container", "commit"): "commit",
            ("container", "export"): "export",
+           ("builder", "prune"): "builder prune",
            **{("volume", v): f"volume {v}" for v in VOLUME_VERBS},
            **{("network", v): f"network {v}" for v in NETWORK_VERBS}}
 
@@ -304,6 +330,7 @@ def usage() -> str:
               "  container  Manage containers (ls, prune, and the verbs above)",
               "  image      Manage images (ls, inspect)",
               "  system     Manage sandbox (prune)",
+              "  builder    Manage builds (prune)",
               "  volume     Manage volumes (create, ls, inspect, rm, prune)",
               "  network    Manage networks (create, ls, inspect, rm, prune, connect, "
               "disconnect)",
@@ -331,12 +358,10 @@ def exit_code(verb: str, err: SandboxError) -> int:
 
 
 def _later_verb(name: str, rest: list[str]) -> str:
-    """``build``, ``network``, ``compose`` (and ``image build``): verbs a later chapter
-    brings (:mod:`sandbox.chapters`), or "" for any other word."""
+    """``compose``: verbs a later chapter brings (:mod:`sandbox.chapters`), or "" for any
+    other word."""
     from ..chapters import VERBS  # a few lines, no imports of its own beyond errors
-    if name in VERBS:
-        return name
-    return "image build" if name == "image" and rest[:1] == ["build"] else ""
+    return name if name in VERBS else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import volume_commands as verbs
         elif name.startswith("network "):
             from . import network_commands as verbs
+        elif name in ("build", "builder prune"):
+            from . import build_commands as verbs
         else:
             from . import commands as verbs
         return getattr(verbs, "cmd_" + name.replace(" ", "_"))(args, **values) or 0

@@ -279,13 +279,61 @@ class Store:
             self._write_index(index)
         return found
 
+    # --- leases ---------------------------------------------------------------
+    # containerd's word: a lease holds blobs that no image names (yet, or any more), so
+    # that garbage collection leaves them.  The build cache holds its layers this way.
+    @property
+    def leases(self) -> Path:
+        return self.dir / "leases"
+
+    def write_lease(self, name: str, record: dict) -> None:
+        """Hold the blobs ``record["digests"]`` lists, under ``leases/<name>.json``.
+
+        Written under the index lock, and only if every blob is still there: a
+        garbage collection running at the same moment either sees the lease or has
+        already taken a blob, and then the lease is not written (``FileNotFoundError``).
+        """
+        if not name.isalnum():
+            raise ValueError(f"a lease's name is letters and digits, not {name!r}")
+        with self._locked():
+            for digest in record["digests"]:
+                if not self.has_blob(digest):
+                    raise FileNotFoundError(digest)
+            ensure(self.leases)
+            write_atomic(self.leases / f"{name}.json", json.dumps(record))
+
+    def read_lease(self, name: str) -> dict | None:
+        try:
+            return json.loads((self.leases / f"{name}.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def drop_leases(self) -> int:
+        """Remove every lease (``builder prune``); the blobs go at the next garbage collection."""
+        with self._locked():
+            names = os.listdir(self.leases) if self.leases.is_dir() else []
+            for name in names:
+                (self.leases / name).unlink(missing_ok=True)
+        return len(names)
+
+    def leased(self) -> set[str]:
+        """Every blob a lease holds."""
+        held = set()
+        for name in os.listdir(self.leases) if self.leases.is_dir() else []:
+            try:
+                held.update(str(d) for d in json.loads((self.leases / name).read_text())["digests"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a lease being written or broken holds nothing
+        return held
+
     def referenced(self) -> set[str]:
-        """Every blob an image in the index needs: its manifest, config and layers.
+        """Every blob an image in the index needs (its manifest, config and layers), and
+        every blob a lease holds.
 
         Only compared with the names of the blobs on disk, never made into a path,
         so a broken image's manifest cannot stop a clean-up: it just keeps its blobs.
         """
-        live = set()
+        live = self.leased()
         for _, digest in self.refs():
             live.add(digest)
             manifest = self.read_json(digest)

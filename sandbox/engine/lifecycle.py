@@ -106,8 +106,12 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      restart: dict | None = None, network: str | None = None,
                      publish: list[str] = (), publish_all: bool = False,
                      dns: list[str] = (), add_hosts: list[str] = (), ip: str | None = None,
-                     network_aliases: list[str] = ()) -> Container:
+                     network_aliases: list[str] = (), image: Image | None = None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
+
+    ``image``, when given, is used as it is instead of looking ``image_ref`` up: a
+    build step's container runs on an image that exists only in the builder's memory
+    (its layers are in the store; no manifest names it yet).
 
     ``stop_signal`` (``--stop-signal``) is checked and kept as given, as Docker
     keeps it; ``init`` (``--init``) makes process 1 a reaper (:mod:`sandbox.engine.init`).
@@ -135,7 +139,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     security = security or sec.default()
     # A bad profile fails here, before a container is made.
     program = sec.seccomp_program(security, root / "cache" / "seccomp")
-    image = get_image(root, image_ref, log=log, store=store)
+    image = image or get_image(root, image_ref, log=log, store=store)
     config = image.config.get("config", {})
     rootless = not is_root()
     argv = _command(config, cmd or [], entrypoint)
