@@ -46,7 +46,11 @@ HEREDOC_SPACE = (" ", "\t", "\r")
 
 
 class ExpansionError(SandboxError):
-    """A word could not be expanded: names the word, as BuildKit shows it, and the fault."""
+    """A word could not be expanded: names the word, as BuildKit shows it, and the fault.
+
+    ``word`` and ``fault`` are kept apart so that the builder can say which
+    Dockerfile line held the word.
+    """
 
     def __init__(self, word: str, fault: str):
         self.word = word
@@ -101,8 +105,11 @@ def as_environment(env) -> Environment:
 class Lexer:
     """BuildKit's ``shell.Lex``: expands words with one escape character.
 
-    The options are BuildKit's, for its other uses of the lexer (the parser's
-    heredoc detection, the names shown for RUN steps):
+    ``escape`` is ``\\`` or, after a ``# escape=``` `` directive, a backtick
+    (so that Windows paths keep their backslashes).
+
+    The options are BuildKit's, for its other uses of the lexer (the
+    parser's heredoc detection, the names shown for RUN steps):
 
     - ``raw_quotes``: keep the quote characters in the result;
     - ``raw_escapes``: keep the escape characters in the result;
@@ -374,7 +381,8 @@ class _WordExpansion:
         replacement = self.word_to_closing_brace(raw_escapes=True)
         value = self.lookup(name)
         if value is None and self.lexer.skip_unset_env:
-            return "${" + name + "/" + pattern + "/" + replacement + "}"  # BuildKit drops a "//"
+            # As BuildKit writes it back: ${V//p/r} comes back as ${V/p/r}.
+            return "${" + name + "/" + pattern + "/" + replacement + "}"
         regex = _pattern_or_fault(pattern, greedy=True, anchored=False)
         if every:
             return _replace_every(regex, value or "", replacement)
