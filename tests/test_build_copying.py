@@ -596,3 +596,20 @@ def test_a_context_reached_through_a_link(tmp_path):
     make(tmp_path / "real", {"f": "x"})
     os.symlink(tmp_path / "real", tmp_path / "ctx")
     assert files_of(copy(ContextTree(tmp_path / "ctx", Matcher([])), ["f"], "/f")) == {"f": b"x"}
+
+
+def test_the_layer_unpacks_as_any_image_layer(tmp_path):
+    from sandbox.content.layers import unpack
+    tree = context(tmp_path, {"app/main.py": "print(1)", "app/lib/u.py": "u", "app/l@": "main.py"})
+    image = layers(tmp_path, {"srv/": None})
+    out = tmp_path / "layer.tar"
+    with open(out, "wb") as f:
+        write_copy_layer(f, tree, ["app"], "app/", workdir="/srv", target=image, chown=None,
+                         chmod=None, keep_owner=False, add=False, where="the build context")
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    diff_id = unpack(out, unpacked, rootless=not IS_ROOT)
+    assert diff_id == "sha256:" + hashlib.sha256(out.read_bytes()).hexdigest()
+    assert (unpacked / "srv/app/main.py").read_text() == "print(1)"
+    assert os.readlink(unpacked / "srv/app/l") == "main.py"
+    assert (unpacked / "srv/app/lib/u.py").read_text() == "u"
