@@ -473,8 +473,9 @@ class StageBuild:
 
         def make_layer():
             target = self._tree()
-            if target.lstat(path.lstrip("/") or ".") is not None:
-                return None
+            found = target.lstat(target.resolve(path.lstrip("/") or "."))
+            if found is not None:
+                return None  # it is there already (perhaps through a link): no layer
             return self._put_layer(lambda out: _directory_tar(out, path, target))
         self._remember_or_reuse(key, described, make_layer, vertex)
 
