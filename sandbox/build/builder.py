@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from ..engine import lifecycle
 from ..errors import SandboxError
 from ..humanize import now_iso, size
 from ..paths import is_root
-from . import cache, config_steps, run_step
+from . import cache, config_steps
 from .dockerfile import DockerfileError, parse
 from .instructions import parse_stages
 from .progress import Progress, Vertex
@@ -492,6 +491,7 @@ class StageBuild:
         key = cache.step_key(self.result.key, described, args_env, network, command.mounts)
 
         def make_layer():
+            from . import run_step  # the container machinery: only when a RUN runs
             from .run_mounts import run_mounts
             self.build.hold_network(network)
             with run_mounts(self, command) as mounts:
@@ -552,6 +552,7 @@ def _script(command) -> str | None:
 
 def _directory_tar(out, path: str, target) -> None:
     """A layer that adds directory ``path`` and whichever of its parents are missing."""
+    import tarfile
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         parts = [p for p in path.split("/") if p]
         for i in range(1, len(parts) + 1):
