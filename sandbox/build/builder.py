@@ -191,7 +191,7 @@ class Build:
         from .dockerignore import Matcher, read_patterns
         vertex = self.progress.vertex("[internal] load .dockerignore")
         patterns = read_patterns(self.options.context, self.options.dockerfile)
-        vertex.note(f"transferring context: {len(patterns)} patterns done")
+        vertex.note(f"{len(patterns)} patterns read")
         vertex.done()
         return ContextTree(self.options.context, Matcher(patterns))
 
@@ -291,8 +291,9 @@ class StageBuild:
                 raise build._error(stage.line, f"platform {platform} is not this machine's "
                                                f"(linux/{oci_arch()}); sandbox builds only "
                                                "for the machine it runs on")
-        vertex = self._vertex(f"FROM {base}")
         named = build.stage_by_name(base, stage.index)
+        shown = base if named is not None or base == "scratch" else _full_name(base)
+        vertex = self._vertex(f"FROM {shown}")
         if named is not None:
             parent = build._stage(named)
             result = StageResult(copy.deepcopy(parent.config), list(parent.layers), parent.key)
