@@ -225,6 +225,22 @@ def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
     is what the kernel would do for a process chrooted into ``root``
     (path_resolution(7)), done by hand because the files are not in a chroot.
     """
+    def link_at(parts: list[str]) -> str | None:
+        candidate = root.joinpath(*parts)
+        return os.readlink(candidate) if candidate.is_symlink() else None
+
+    return root.joinpath(*resolve_links(relative, link_at, follow_last))
+
+
+def resolve_links(relative: str, link_at, follow_last: bool = False) -> list[str]:
+    """The components of ``relative`` once every symbolic link on the way is followed
+    inside its root: :func:`secure_join`'s walk, for any tree.
+
+    ``link_at(components)`` says what is at that path: a link's target, or None
+    for anything else (a directory, a file, nothing).  A tree that is not one
+    directory on disk (an image's layers, read one above the other) walks the
+    same way with its own ``link_at``.
+    """
     todo = [p for p in relative.split("/") if p]
     done: list[str] = []
     hops = 0
@@ -236,19 +252,17 @@ def secure_join(root: Path, relative: str, follow_last: bool = False) -> Path:
             if done:
                 done.pop()
             continue
-        candidate = root.joinpath(*done, part)
-        is_last = not todo
-        if candidate.is_symlink() and (follow_last or not is_last):
+        target = link_at(done + [part]) if (todo or follow_last) else None
+        if target is not None:
             hops += 1
             if hops > MAX_SYMLINK_HOPS:
                 raise UnsafePath(f"too many symbolic links resolving {relative!r}")
-            target = os.readlink(candidate)
             if target.startswith("/"):
                 done = []
             todo = [p for p in target.split("/") if p] + todo
             continue
         done.append(part)
-    return root.joinpath(*done)
+    return done
 
 
 def containers_dir(root: Path) -> Path:

@@ -99,6 +99,14 @@ class Build:
         self.results: dict[int, StageResult] = {}
         self.building: set[int] = set()
         self.used_args: set[str] = set()
+        self._held = None
+
+    def hold_network(self, network: str | None) -> None:
+        """Before the first RUN on the default network: keep its bridge up until the build
+        ends, rather than make and take it down for every RUN (networks.held_default)."""
+        if self._held is None and network in (None, "default"):
+            from ..network.networks import held_default
+            self._held = held_default(self.root).__enter__()
 
     # --- the pipeline --------------------------------------------------------
     def run(self) -> Image:
@@ -112,7 +120,11 @@ class Build:
         # 2. The context, as the ignore file lets the build see it.
         self.context = self._load_context()
         # 3. The target stage, and (first, on demand) every stage it needs.
-        result = self._stage(target)
+        try:
+            result = self._stage(target)
+        finally:
+            if self._held is not None:
+                self._held.__exit__(None, None, None)
         self._warn_unused_args()
         # 4. Only now is anything named.
         return self._export(result)
@@ -174,10 +186,10 @@ class Build:
                               f'target stage "{wanted}" could not be found')
 
     def _load_context(self):
-        from .copying import ContextTree
-        from .dockerignore import Matcher, read_patterns
         if self.options.context is None:
             return None
+        from .copying import ContextTree
+        from .dockerignore import Matcher, read_patterns
         vertex = self.progress.vertex("[internal] load .dockerignore")
         patterns = read_patterns(self.options.context, self.options.dockerfile)
         vertex.note(f"transferring context: {len(patterns)} patterns done")
@@ -480,6 +492,7 @@ class StageBuild:
 
         def make_layer():
             from .run_mounts import run_mounts
+            self.build.hold_network(network)
             with run_mounts(self, command) as mounts:
                 return run_step.run(self.build.root, self.build.store, self.result.image(),
                                     argv, list(inner.get("Env") or [DEFAULT_PATH]) + args_env

@@ -180,7 +180,23 @@ class Leases:
         return freed
 
 
+    def hold(self, root: Path) -> Path:
+        """A lease without an address, held by this process: the network's bridge stays up
+        while it lives, though no container has an address (a build, between two RUN steps).
+        Named ``hold-PID``, never an address, so no address is ever taken by it."""
+        fd = self._locked()
+        try:
+            path = self.dir / f"hold-{os.getpid()}"
+            path.write_text(json.dumps({"root": str(root), "id": "", "pid": os.getpid()}))
+            return path
+        finally:
+            os.close(fd)
+
+
 def container_exists(holder: dict) -> bool:
+    """Is the holder of a lease still there: its container, or (a hold) its process?"""
+    if holder.get("pid"):
+        return os.path.exists(f"/proc/{int(holder['pid'])}")
     return (Path(holder.get("root", "/nonexistent")) / "containers" / holder.get("id", "-")).is_dir()
 
 

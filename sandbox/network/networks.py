@@ -265,6 +265,33 @@ def take_down_if_unused(root: Path, record: dict) -> None:
         _tear_down(record, root)
 
 
+class held_default:
+    """``with held_default(root):`` keeps the default bridge up for the block's time.
+
+    Each container on the default network makes the bridge when it is the first, and
+    the last one takes it down again (:func:`take_down_if_unused`): right for one
+    ``run``, but a build that runs ten RUN steps one after the other would make and
+    take down the bridge and its rules ten times.  Rootless, there is nothing to
+    hold: the bridge lives in the user's own namespace.
+    """
+
+    def __init__(self, root: Path):
+        self.root, self.path = root, None
+
+    def __enter__(self) -> "held_default":
+        if os.geteuid() == 0:
+            record = default(self.root)
+            with bridge_lock(self.root):
+                self.path = leases(self.root, record).hold(self.root)
+            self.record = record
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            take_down_if_unused(self.root, self.record)
+
+
 def remove(root: Path, ref: str) -> str:
     """``docker network rm``: refused while a container is attached (naming it)."""
     record = lookup(root, ref)
