@@ -296,8 +296,8 @@ def test_inspect_an_image(committed):
     assert via_image == via_inspect and len(via_image) == 1
     info = via_image[0]
     assert info["Id"].startswith("sha256:") and info["RepoTags"] == [ref]
-    assert info["Os"] == "linux" and info["RootFS"]["type"] == "layers"
-    assert len(info["RootFS"]["diff_ids"]) == 2
+    assert info["Os"] == "linux" and info["RootFS"]["Type"] == "layers"
+    assert len(info["RootFS"]["Layers"]) == 2
     assert info["Config"]["Cmd"] == ["sh", "-c", "echo hi > /new; rm /bin/vi"]
     assert sandbox("inspect", "-f", "{{.Id}}", ref).stdout.strip() == info["Id"]
     busybox = json.loads(sandbox("image", "inspect", "busybox", check=True).stdout)[0]
@@ -392,7 +392,7 @@ def test_import_a_rootfs_tarball(name, tmp_path, how):
         r = sandbox("import", str(tarball), ref)
     assert r.returncode == 0, r.stderr
     info = json.loads(sandbox("image", "inspect", ref, check=True).stdout)[0]
-    assert info["RootFS"]["diff_ids"] == [sha256(data)]  # stored uncompressed
+    assert info["RootFS"]["Layers"] == [sha256(data)]  # stored uncompressed
     r = sandbox("run", "--rm", ref, "/bin/busybox", "cat", "/hello")
     assert r.stdout == f"imported {how}\n", r.stderr
     sandbox("rmi", ref, check=True)
@@ -449,7 +449,7 @@ def test_two_containers_share_the_unpacked_layers(name, state_root):
         return sandbox("inspect", "-f", "{{.GraphDriver.Data.LowerDir}}", container,
                        check=True).stdout.strip()
 
-    diff_ids = json.loads(sandbox("image", "inspect", ref).stdout)[0]["RootFS"]["diff_ids"]
+    diff_ids = json.loads(sandbox("image", "inspect", ref).stdout)[0]["RootFS"]["Layers"]
     top = diff_ids[-1][7:]
     assert top not in unpacked()  # commit does not unpack; the first container does
     sandbox("create", "--name", f"{name}-a", ref, "true", check=True)

@@ -145,7 +145,7 @@ def test_skopeo_and_umoci_read_what_sandbox_saves(image, name, tmp_path, transpo
     # The config skopeo read is the image's: same diff_ids, same command.
     config = json.loads(skopeo("inspect", "--config", f"{transport}:{archive}").stdout)
     ours = json.loads(sandbox("image", "inspect", ref, check=True).stdout)[0]
-    assert config["rootfs"]["diff_ids"] == ours["RootFS"]["diff_ids"]
+    assert config["rootfs"]["diff_ids"] == ours["RootFS"]["Layers"]
     assert config["config"]["Cmd"] == ours["Config"]["Cmd"]
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from ..engine import lifecycle
 from ..errors import SandboxError
 from ..humanize import now_iso, size
 from ..paths import is_root
-from . import cache, config_steps, run_step
+from . import cache, config_steps
 from .dockerfile import DockerfileError, parse
 from .instructions import parse_stages
 from .progress import Progress, Vertex
@@ -192,7 +191,7 @@ class Build:
         from .dockerignore import Matcher, read_patterns
         vertex = self.progress.vertex("[internal] load .dockerignore")
         patterns = read_patterns(self.options.context, self.options.dockerfile)
-        vertex.note(f"transferring context: {len(patterns)} patterns done")
+        vertex.note(f"{len(patterns)} patterns read")
         vertex.done()
         return ContextTree(self.options.context, Matcher(patterns))
 
@@ -292,8 +291,9 @@ class StageBuild:
                 raise build._error(stage.line, f"platform {platform} is not this machine's "
                                                f"(linux/{oci_arch()}); sandbox builds only "
                                                "for the machine it runs on")
-        vertex = self._vertex(f"FROM {base}")
         named = build.stage_by_name(base, stage.index)
+        shown = base if named is not None or base == "scratch" else _full_name(base)
+        vertex = self._vertex(f"FROM {shown}")
         if named is not None:
             parent = build._stage(named)
             result = StageResult(copy.deepcopy(parent.config), list(parent.layers), parent.key)
@@ -473,8 +473,9 @@ class StageBuild:
 
         def make_layer():
             target = self._tree()
-            if target.lstat(path.lstrip("/") or ".") is not None:
-                return None
+            found = target.lstat(target.resolve(path.lstrip("/") or "."))
+            if found is not None:
+                return None  # it is there already (perhaps through a link): no layer
             return self._put_layer(lambda out: _directory_tar(out, path, target))
         self._remember_or_reuse(key, described, make_layer, vertex)
 
@@ -491,6 +492,7 @@ class StageBuild:
         key = cache.step_key(self.result.key, described, args_env, network, command.mounts)
 
         def make_layer():
+            from . import run_step  # the container machinery: only when a RUN runs
             from .run_mounts import run_mounts
             self.build.hold_network(network)
             with run_mounts(self, command) as mounts:
@@ -551,6 +553,7 @@ def _script(command) -> str | None:
 
 def _directory_tar(out, path: str, target) -> None:
     """A layer that adds directory ``path`` and whichever of its parents are missing."""
+    import tarfile
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         parts = [p for p in path.split("/") if p]
         for i in range(1, len(parts) + 1):

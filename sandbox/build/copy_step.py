@@ -26,7 +26,7 @@ from . import cache
 
 def copy_step(stage_build, command, vertex) -> None:
     """Carry out one COPY or ADD of ``stage_build``'s stage."""
-    from .copying import checksum, resolve_chown, write_copy_layer
+    from .copying import checksum, is_url, resolve_chown, write_copy_layer
     expand = stage_build._expander(command)
     add = command.keyword == "ADD"
     from_ = expand(command.from_) if getattr(command, "from_", None) else None
@@ -36,32 +36,48 @@ def copy_step(stage_build, command, vertex) -> None:
     chown = expand(command.chown) if command.chown else None
     chmod = expand(command.chmod) if command.chmod else None
     mode = _chmod(chmod)
-    heredoc_dir = _heredoc_context(stage_build, command, expand) if command.heredocs else None
+    scratch = _heredoc_context(stage_build, command, expand) if command.heredocs else None
     try:
-        urls = [s for s in sources if add and _is_url(s)]
-        if urls:
-            tree, where, keep_owner, sources = _downloads(stage_build, urls, sources, vertex)
-            heredoc_dir = tree.root
-        elif heredoc_dir is not None:
-            tree, where, keep_owner = _plain_tree(heredoc_dir), "the Dockerfile's heredocs", False
+        if scratch is not None:
+            tree, where, keep_owner = _plain_tree(scratch), "the Dockerfile's heredocs", False
         else:
             tree, where, keep_owner = source_tree(stage_build, from_, command)
+        # ADD https://...: downloaded first, since its bytes are part of the step's key.
+        urls = [s for s in sources if add and is_url(s)]
+        if urls:
+            scratch = scratch or _scratch_dir(stage_build, "download")
+            fetched = {url: _fetch(url, scratch, command, vertex) for url in urls}
+            sources = [fetched.get(s, s) for s in sources]
+        paths = [s for s in sources if isinstance(s, str)]
         described = " ".join([command.keyword] + _flags(from_, chown, chmod, command)
-                             + sources + [dest]) + " # buildkit"
+                             + [getattr(s, "url", s) for s in sources] + [dest]) + " # buildkit"
         key = cache.step_key(stage_build.result.key, described,
-                             checksum(tree, sources, where=where), chown, chmod)
+                             checksum(tree, paths, where=where) if paths else "",
+                             [s.digest for s in sources if not isinstance(s, str)], chown, chmod)
 
         def make_layer():
             target = stage_build._tree()
             owner = resolve_chown(chown, target) if chown else None
             return stage_build._put_layer(lambda out: write_copy_layer(
                 out, tree, sources, dest, workdir=stage_build.inner.get("WorkingDir") or "/",
-                target=target, chown=owner, chmod=mode, keep_owner=keep_owner,
-                add=add and not urls, where=where))
+                target=target, chown=owner, chmod=mode, keep_owner=keep_owner, add=add,
+                where=where))
         stage_build._remember_or_reuse(key, described, make_layer, vertex)
     finally:
-        if heredoc_dir is not None:
-            shutil.rmtree(heredoc_dir, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fetch(url: str, into: Path, command, vertex):
+    """ADD's download, checked against ``--checksum`` when the Dockerfile gives one."""
+    from .copying import download
+    vertex.note(f"downloading {url}")
+    got = download(url, into)
+    wanted = getattr(command, "checksum", None)
+    if wanted and got.digest != wanted:
+        raise UsageError(f"digest mismatch for {url}: --checksum says {wanted}, "
+                         f"the download is {got.digest}")
+    return got
 
 
 def source_tree(stage_build, from_: str | None, command):
@@ -102,24 +118,6 @@ def _heredoc_context(stage_build, command, expand) -> Path:
         body = expand(doc.content) if doc.expand else doc.content
         (directory / doc.name).write_text(body)
     return directory
-
-
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
-def _downloads(stage_build, urls: list[str], sources: list[str], vertex):
-    """ADD of URLs: each is downloaded first (its bytes are part of the step's key)."""
-    from .copying import download
-    if len(urls) != len(sources):
-        raise UsageError("ADD of URLs and local files in one instruction is not supported here: "
-                         "split it in two")
-    directory = _scratch_dir(stage_build, "download")
-    names = []
-    for url in urls:
-        vertex.note(f"downloading {url}")
-        names.append(download(url, directory))
-    return _plain_tree(directory), "the downloads", False, names
 
 
 def _chmod(text: str | None) -> int | None:

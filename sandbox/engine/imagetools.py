@@ -131,7 +131,7 @@ def image_json(image: Image) -> dict:
             "RepoDigests": [], "Created": image.config.get("created"),
             "Author": image.config.get("author", ""),
             "Architecture": image.config.get("architecture"), "Os": image.config.get("os"),
-            "Config": image.config.get("config", {}), "RootFS": image.config.get("rootfs"),
+            "Config": image.config.get("config", {}), "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
             "Size": image.size, "Manifest": image.manifest_digest}
 
 
