@@ -63,6 +63,7 @@ def test_there_are_at_least_two_exercises_for_each_chapter_from_01():
     assert set(NAMES) <= chapters, set(NAMES) - chapters   # each named after its chapter
     assert "12_security" in NAMES
     assert "09_networks" in NAMES
+    assert "10_dockerfiles" in NAMES
     for name in NAMES:
         assert len(_graded_ids(name)) >= 2, name
 
