@@ -13,7 +13,7 @@ The package is layered; each layer imports only from the ones below it in this l
 
     api cli/ course/ checks        the faces: Python API, command line, grading, doctor,
     terminal chapters              foreground I/O, what later chapters bring
-    build/                         Dockerfiles: parse, expand, the context, COPY, RUN, the cache
+    builder/                       Dockerfiles: parse, expand, the context, COPY, RUN, the cache
     engine/                        container records, volumes, the monitor, the process tree;
                                    create, start, stop, kill, rm, prune; cp, commit, top
     network/                       networks, addresses, nftables, -p, DNS, rootless networking

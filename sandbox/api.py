@@ -474,8 +474,8 @@ def build(path: str | None = ".", tag=None, dockerfile: str | None = None,
     ``quiet=True`` prints nothing unless the build fails.
     """
     import sys
-    from .build.builder import Options, build as _build
-    from .build.progress import Progress
+    from .builder.build import Options, build as _build
+    from .builder.progress import Progress
     tags = [tag] if isinstance(tag, str) else list(tag or [])
     context = Path(path) if path is not None else None
     dockerfile_path = None
@@ -499,7 +499,7 @@ def build(path: str | None = ".", tag=None, dockerfile: str | None = None,
 
 def prune_builds() -> tuple[int, int]:
     """Forget the build cache (``docker builder prune``): (steps forgotten, bytes freed)."""
-    from .build.cache import prune as _prune
+    from .builder.cache import prune as _prune
     return _prune(lifecycle.store_for(state_root()))
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.build.copying import (ContextTree, CopyError, Download, LayeredTree, checksum,
+from sandbox.builder.copying import (ContextTree, CopyError, Download, LayeredTree, checksum,
                                    download, resolve_chown, url_filename, write_copy_layer)
-from sandbox.build.dockerignore import Matcher
+from sandbox.builder.dockerignore import Matcher
 
 IS_ROOT = os.geteuid() == 0
 T0 = 1_600_000_000  # a fixed mtime, to tell the source's time from "now"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sandbox.build import cache, config_steps
+from sandbox.builder import cache, config_steps
 from sandbox.content.store import MEDIA_LAYER_TAR, Store
 
 
@@ -93,3 +93,11 @@ def test_a_lease_name_cannot_name_a_path(tmp_path):
     with pytest.raises(ValueError):
         store.write_lease("../escape", {"digests": []})
     assert json.loads((tmp_path / "oci" / "index.json").read_text())["manifests"] == []
+
+
+def test_sandbox_build_stays_the_function_once_the_builder_is_imported():
+    """The package is ``sandbox.builder``, not ``sandbox.build``: importing a subpackage
+    sets it as an attribute of its parent, which would hide the API's ``sandbox.build()``."""
+    import sandbox
+    import sandbox.builder.build  # noqa: F401
+    assert callable(sandbox.build) and sandbox.build.__module__ == "sandbox.api"

@@ -1,4 +1,4 @@
-"""The Dockerfile parser (sandbox.build.dockerfile) against BuildKit's own parser tests.
+"""The Dockerfile parser (sandbox.builder.dockerfile) against BuildKit's own parser tests.
 
 Every case of BuildKit's ``parser/testfiles`` is parsed and each node dumped
 as an S-expression, compared with the case's ``result`` line by line; every
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.build.dockerfile import DockerfileError, dump, parse, parse_heredoc
+from sandbox.builder.dockerfile import DockerfileError, dump, parse, parse_heredoc
 
 _NEAR = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 CONFORMANCE = _NEAR if _NEAR.is_dir() else Path("/work/shared/conformance")

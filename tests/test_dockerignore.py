@@ -3,9 +3,9 @@ the examples of the Docker docs ("Build context: .dockerignore files")."""
 
 import pytest
 
-from sandbox.build.dockerignore import (DockerignoreError, Matcher, _Pattern, go_clean,
+from sandbox.builder.dockerignore import (DockerignoreError, Matcher, _Pattern, go_clean,
                                         parse_patterns, read_patterns)
-from sandbox.build.pathmatch import BadPattern, filepath_match, has_wildcards
+from sandbox.builder.pathmatch import BadPattern, filepath_match, has_wildcards
 
 BAD = "bad"
 

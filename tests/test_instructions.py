@@ -1,4 +1,4 @@
-"""Typed instructions (sandbox.build.instructions): each command, its flags, and its errors.
+"""Typed instructions (sandbox.builder.instructions): each command, its flags, and its errors.
 
 Cases ported from BuildKit's ``instructions/parse_test.go`` and
 ``bflag_test.go`` where they apply.  Pure: no root, no containers.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.build.dockerfile import DockerfileError, parse
-from sandbox.build.instructions import (Add, Arg, Cmd, Copy, Entrypoint, Env, Expose, Healthcheck,
+from sandbox.builder.dockerfile import DockerfileError, parse
+from sandbox.builder.instructions import (Add, Arg, Cmd, Copy, Entrypoint, Env, Expose, Healthcheck,
                                         Label, Maintainer, Onbuild, Run, Shell, StopSignal, User,
                                         Volume, Workdir, go_duration, parse_mount, parse_stages)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.build.shell import Environment, ExpansionError, Lexer, _reverse_pattern, expand
+from sandbox.builder.shell import Environment, ExpansionError, Lexer, _reverse_pattern, expand
 from sandbox.errors import SandboxError
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"

@@ -15,8 +15,8 @@ from ..errors import UsageError
 
 def cmd_build(args, tag, file, build_arg, target, no_cache, pull, rm, force_rm, quiet,
               progress, network, label) -> int:
-    from ..build.builder import Options, build
-    from ..build.progress import Progress
+    from ..builder.build import Options, build
+    from ..builder.progress import Progress
     from ..paths import state_root
     options = _options(args[0], file, tag, build_arg, target, no_cache, pull, rm, force_rm,
                        network, label)
@@ -41,7 +41,7 @@ def _interrupted(signum, frame):
 
 def _options(path: str, file, tags, build_args, target, no_cache, pull, rm, force_rm,
              network, labels):
-    from ..build.builder import Options
+    from ..builder.build import Options
     text = None
     if path == "-":
         context = None
@@ -102,7 +102,7 @@ def _mode(progress: str, quiet: bool) -> str:
 
 
 def cmd_builder_prune(args, force, all) -> int:
-    from ..build.cache import prune
+    from ..builder.cache import prune
     from ..engine.lifecycle import store_for
     from ..humanize import size
     from ..paths import state_root

@@ -14,7 +14,7 @@ A build is three steps, as BuildKit's are: parse, plan, execute.
 - :mod:`.shell` expands ``$VAR`` words as BuildKit's shell lexer does;
 - :mod:`.dockerignore` decides which files of the context a build may see;
 - :mod:`.copying` carries out COPY and ADD, and checksums what they copy;
-- :mod:`.builder` runs the stages: each RUN in a sandbox container, each step
+- :mod:`.build` runs the stages: each RUN in a sandbox container, each step
   keyed by its parent, its instruction and the checksums of its files.
 
 Nothing here imports a library that starts threads: the process that runs a

@@ -9,8 +9,8 @@
 
 The step's cache key holds the *checksum* of what it copies — names, content,
 modes, owners — not the files' times: ``touch app.py`` changes nothing, and the
-step stays cached (:func:`sandbox.build.copying.checksum`).  The layer itself
-is written by :func:`sandbox.build.copying.write_copy_layer`.
+step stays cached (:func:`sandbox.builder.copying.checksum`).  The layer itself
+is written by :func:`sandbox.builder.copying.write_copy_layer`.
 """
 
 from __future__ import annotations
