@@ -37,26 +37,28 @@ class DotenvError(ValueError):
     """A line that is not ``KEY=VALUE``: names the line."""
 
 
-def parse(text: str, lookup: Callable[[str], "str | None"] | Mapping | None = None) -> dict[str, str]:
+def parse(text: str, lookup: Callable[[str], "str | None"] | Mapping | None = None,
+          defined: dict[str, str] | None = None) -> dict[str, str]:
     """The variables a ``.env`` text defines, in order.
 
     ``lookup`` gives the caller's variables: they win over earlier lines when a
-    value says ``${VAR}``, and they fill in a name written alone.
+    value says ``${VAR}``, and they fill in a name written alone.  ``defined``
+    holds what earlier files defined; it is updated and returned.
     """
     if isinstance(lookup, Mapping):
         lookup = lookup.get
-    reader = _Reader(text.removeprefix("\ufeff"), lookup or (lambda name: None))
+    reader = _Reader(text.removeprefix("\ufeff"), lookup or (lambda name: None), defined)
     return reader.read()
 
 
 class _Reader:
     """Reads statements one after the other, keeping the line number for errors."""
 
-    def __init__(self, text: str, lookup):
+    def __init__(self, text: str, lookup, defined: dict | None):
         self.rest = text
         self.line = 1
         self.lookup = lookup
-        self.found: dict[str, str] = {}
+        self.found: dict[str, str] = {} if defined is None else defined
 
     def read(self) -> dict[str, str]:
         while self._skip_blanks_and_comments():
@@ -172,10 +174,9 @@ def read(files: list[Path], environ: Mapping[str, str] | None = None) -> dict[st
             raise ComposeError(f"couldn't find env file {file}", file)
         if file.is_dir():
             raise ComposeError(f"{file} is a directory, not an env file", file)
-        def lookup(name):
-            return environ[name] if name in environ else found.get(name)
         try:
-            found.update(parse(file.read_text(encoding="utf-8"), lookup))
+            # One dictionary for all files: a value reads what this file and earlier files defined.
+            parse(file.read_text(encoding="utf-8"), environ.get, found)
         except DotenvError as error:
             raise ComposeError(str(error), file) from None
     # compose-go drops keys that start with a digit (``456 = ABC``): no shell could use them.

@@ -93,6 +93,14 @@ def to_yaml(project: Project | dict) -> str:
     """The project's model as YAML, as ``docker compose config`` prints it."""
     import yaml
 
+    class Dumper(yaml.SafeDumper):
+        """Multi-line strings (scripts in command:) as literal blocks, as compose prints them."""
+
+    def text(dumper, value: str):
+        style = "|" if "\n" in value and not value.rstrip("\n").count("\n\n") and " \n" not in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
     model = project.model if isinstance(project, Project) else project
-    return yaml.safe_dump(printable(model), sort_keys=False, default_flow_style=False,
-                          allow_unicode=True, width=1000)
+    return yaml.dump(printable(model), Dumper=Dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=1000)
