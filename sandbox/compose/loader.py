@@ -116,7 +116,7 @@ def _load_document(tree: dict, tagged: list, file: Path, context: _Context) -> d
     tree = _apply_extends(tree, file, context.working_dir, context, ())
     if included:
         # The including file wins over what it includes (compose-go's importResources).
-        tree = merge.merge(included, tree)
+        tree = merge.merge_files(included, tree, tagged)  # !override/!reset apply to what is included too
     return tree
 
 
@@ -148,8 +148,9 @@ def _include(entries: list, file: Path, context: _Context) -> dict:
         sub = _Context(directory, environment, context.home, context.including + (file,))
         included = _load_files(files, sub)
         _resolve_environment(included, environment)
-        model = merge.merge(model, {k: v for k, v in included.items()
-                                    if k in ("services", "networks", "volumes", "secrets", "configs")})
+        # An earlier include wins over a later one, as the including file wins over both.
+        model = merge.merge({k: v for k, v in included.items()
+                             if k in ("services", "networks", "volumes", "secrets", "configs")}, model)
     return model
 
 
@@ -239,7 +240,7 @@ def _resolve_environment(model: dict, environment: Mapping[str, str]) -> None:
             service["environment"] = {k: (environment.get(k) if v is None else v) for k, v in merged.items()}
 
 
-def _normalize(model: dict, name: str) -> dict:
+def _normalize(model: dict, name: str, file: Path) -> dict:
     """Defaults compose always prints: a network per service, full resource names, an image per build."""
     model = dict(model)
     model["name"] = name
@@ -251,7 +252,7 @@ def _normalize(model: dict, name: str) -> dict:
         service.pop("x-sandbox-resets", None)
         if "image" not in service and "build" not in service:
             raise ComposeError("has neither an image nor a build context: add image: or build:",
-                               None, ("services", service_name))
+                               file, ("services", service_name))
         if "image" not in service:
             service["image"] = f"{name}-{service_name}"  # Compose v2's name for a built image
         if "network_mode" not in service and not service.get("networks"):
@@ -388,7 +389,7 @@ def load(files: list[Path] | None = None, project_name: str | None = None, *,
         raise ComposeError("empty compose file: define at least one service under services:", files[0])
     model.pop("name", None)
     _resolve_environment(model, environment)
-    model = _normalize(model, name)
+    model = _normalize(model, name, files[0])
     active = list(profiles) or [p for p in environment.get("COMPOSE_PROFILES", "").split(",") if p]
     enabled, disabled = _split_by_profiles(model["services"], active)
     model["services"] = enabled
