@@ -62,7 +62,7 @@ c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 
 # --- who may log in ----------------------------------------------------------------------
 c.JupyterHub.authenticator_class = "pam"
-c.Authenticator.allowed_groups = {os.environ.get("COURSE_HUB_GROUP", "learners")}
+c.PAMAuthenticator.allowed_groups = {os.environ.get("COURSE_HUB_GROUP", "learners")}
 c.Authenticator.admin_users = {name for name in
                                os.environ.get("COURSE_HUB_ADMINS", "").split(",") if name}
 
