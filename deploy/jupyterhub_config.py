@@ -73,7 +73,9 @@ c.Spawner.default_url = FIRST_PAGE
 # The venv first on PATH, so that `!sandbox ps` in a cell is the course's sandbox.
 LEARNER_PATH = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
 c.Spawner.environment = {"PATH": LEARNER_PATH}
-c.Spawner.http_timeout = 60  # a first start imports JupyterLab from a cold disk
+# A first start imports JupyterLab from a cold disk, and a class logs in at once.
+c.Spawner.http_timeout = 120
+c.Spawner.start_timeout = 120
 
 
 def cgroup_v2_with_systemd() -> bool:
