@@ -29,6 +29,10 @@ module decides otherwise it says why, at the rule:
 * ``$`` in command, args and env is escaped, so that Kubernetes' own ``$(VAR)``
   expansion cannot change what compose would have run (kompose rewrites ``$VAR``
   into ``$(VAR)`` instead);
+* ``environment`` becomes the container's ``env``, env_file entries included: the
+  loader has merged them in (as ``docker compose config`` does), so the model no
+  longer says which file each came from, and kompose's one ConfigMap per env_file
+  cannot be made;
 * a bind mount becomes an ``emptyDir`` with a warning (kompose makes an empty
   claim, or reads the host's files into a ConfigMap: a pure converter reads no
   files); label the service ``kompose.volume.type: hostPath`` for a one-node cluster.
