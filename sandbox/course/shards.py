@@ -73,13 +73,13 @@ def select(named: list[tuple[Path, str]], k: int, n: int) -> list[tuple[Path, st
 
 # --- what a shard leaves for the merge ---------------------------------------------------
 def assignment_digest(assignment: Path) -> str:
-    """sha256 of the autograder notebook: the merge's proof that two shards graded one assignment."""
+    """sha256 of the autograder notebook: how the merge knows two shards graded one assignment."""
     return "sha256:" + hashlib.sha256(Path(assignment).read_bytes()).hexdigest()
 
 
 def manifest(assignment: Path, k: int, n: int, named: list[tuple[Path, str]],
              graded: list[tuple[Path, str]]) -> dict:
-    """The content of shard.json: the assignment, K/N, the whole batch, and what this shard graded."""
+    """shard.json: the assignment, K/N, the whole batch, and the NAMEs this shard graded."""
     return {"assignment": str(assignment), "digest": assignment_digest(assignment),
             "shard": [k, n], "batch": [[str(path), name] for path, name in named],
             "graded": [name for _, name in graded]}
