@@ -4,6 +4,13 @@
 Prints one markdown table.  Needs root (grading does):
 
     sudo .venv/bin/python bench/bench_grading.py [--submissions 60] [--exercise 03_namespaces]
+    sudo .venv/bin/python bench/bench_grading.py --submissions 200 --shards 2
+
+With ``--shards N`` the same batch is graded again as N shards, one after
+the other (``--shard K/N``), then merged (``--merge``): the table compares
+the two, and says whether the merged final_grades.csv is the one run's.
+Grading containers mount a tmpfs on /tmp, over the course files they bind
+from the host: run this from a clone (and a venv) outside /tmp.
 
 The submissions are a realistic mix made from the exercise's own release: a
 third correct (the solution), a third partial (the first answer only), a
@@ -36,6 +43,9 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=60)
     parser.add_argument("--exercise", default="03_namespaces")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--shards", type=int, default=0,
+                        help="also grade the batch as this many shards, one after the other, "
+                             "then --merge them (and check the CSV is the unsharded one)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("grading needs root: run this with sudo")
@@ -60,34 +70,56 @@ def main() -> None:
         path.write_text(json.dumps(nb))
         files.append(str(path))
     workers = args.workers or os.cpu_count() or 1
+    assignment = str(work / "rel" / "autograder" / source.name)
     # One warm-up grading, so the image is built and the page cache is warm.
-    subprocess.run([sys.executable, "-m", "sandbox", "course", "grade",
-                    str(work / "rel" / "autograder" / source.name), files[0],
-                    "--out", str(work / "warm")], check=True, capture_output=True)
-    started = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "sandbox", "course", "grade",
-                        str(work / "rel" / "autograder" / source.name), *files,
-                        "--out", str(work / "grades"), "--workers", str(workers)],
+    _grade([assignment, files[0], "--out", str(work / "warm")])
+    wall, seconds, statuses = _timed(work / "grades", [assignment, *files, "--workers",
+                                                      str(workers)])
+    rows = [("one run", wall, seconds)]
+    if args.shards:
+        walls, seconds = [], []
+        for k in range(1, args.shards + 1):
+            shard_wall, shard_seconds, _ = _timed(
+                work / f"shard-{k}", [assignment, *files, "--workers", str(workers),
+                                      "--shard", f"{k}/{args.shards}"])
+            walls.append(shard_wall)
+            seconds += shard_seconds
+        started = time.monotonic()
+        _grade(["--merge", *(str(work / f"shard-{k}") for k in range(1, args.shards + 1)),
+                "--out", str(work / "merged")])
+        merge_wall = time.monotonic() - started
+        same = ((work / "merged" / "final_grades.csv").read_bytes()
+                == (work / "grades" / "final_grades.csv").read_bytes())
+        rows.append((f"{args.shards} shards one after the other, then --merge "
+                     f"({merge_wall:.1f} s; CSV {'identical' if same else 'DIFFERENT'})",
+                     sum(walls) + merge_wall, seconds))
+    print(f"{args.exercise}, {args.submissions} submissions, {workers} workers, "
+          f"{os.cpu_count()} CPUs; statuses: {', '.join(sorted(statuses))}\n")
+    print("| how | median per submission | total | submissions per minute |")
+    print("|---|---:|---:|---:|")
+    for how, total, per in rows:
+        print(f"| {how} | {statistics.median(per):.1f} s | {total:.1f} s | "
+              f"{len(per) / total * 60:.1f} |")
+    subprocess.run(["rm", "-rf", str(work)])
+
+
+def _grade(arguments: list[str]) -> None:
+    r = subprocess.run([sys.executable, "-m", "sandbox", "course", "grade", *arguments],
                        capture_output=True, text=True)
-    wall = time.monotonic() - started
     if r.returncode != 0:
         raise SystemExit(r.stderr)
-    with open(work / "grades" / "final_grades.csv") as f:
+
+
+def _timed(out: Path, arguments: list[str]) -> tuple[float, list[float], set[str]]:
+    """Grade into ``out``: the wall time, each submission's own time, and the statuses."""
+    started = time.monotonic()
+    _grade([*arguments, "--out", str(out)])
+    wall = time.monotonic() - started
+    with open(out / "final_grades.csv") as f:
         rows = list(csv.DictReader(f))
-    seconds = [json.loads((work / "grades" / "results" / f"{Path(row['file']).stem}.json")
-                          .read_text())["execution_time"] for row in rows]
-    statuses = {row["status"] for row in rows}
-    per_minute = len(rows) / wall * 60
-    print(f"| what ({args.exercise}, {len(rows)} submissions, {workers} workers, "
-          f"{os.cpu_count()} CPUs) | value |")
-    print("|---|---:|")
-    print(f"| wall time of `sandbox course grade` | {wall:.1f} s |")
-    print(f"| submissions per minute | {per_minute:.1f} (target ≥ 30: "
-          f"{'met' if per_minute >= 30 else 'not met'}) |")
-    print(f"| one submission, start to end (median / min / max) | "
-          f"{statistics.median(seconds):.1f} / {min(seconds):.1f} / {max(seconds):.1f} s |")
-    print(f"| statuses | {', '.join(sorted(statuses))} |")
-    subprocess.run(["rm", "-rf", str(work)])
+    seconds = [json.loads((out / "results" / f"{row['name']}.json").read_text())
+               ["execution_time"] for row in rows]
+    return wall, seconds, {row["status"] for row in rows}
 
 
 if __name__ == "__main__":

@@ -291,7 +291,8 @@ COMMANDS = {c.name: c for c in [
             "versions of exercise notebooks marked as nbgrader marks them",
             [Flag("out", "o", "str", "Directory to write student/, solution/, autograder/ into",
                   metavar="string")], min_args=1),
-    Command("grade", "ASSIGNMENT SUBMISSION... --out DIR", "Grade notebooks, each in its own "
+    Command("grade", "ASSIGNMENT SUBMISSION... --out DIR [--shard K/N] | "
+            "--merge SHARD_DIR... --out DIR", "Grade notebooks, each in its own "
             "container with no network and resource limits; write final_grades.csv",
             [Flag("out", "o", "str", "Directory for final_grades.csv, results/ and feedback/",
                   metavar="string"),
@@ -306,7 +307,18 @@ COMMANDS = {c.name: c for c in [
              Flag("pids-limit", "", "str", "Process limit of each grading container",
                   default="256", metavar="int"),
              Flag("cpus", "", "str", "CPUs for each grading container", default="1",
-                  metavar="decimal")], min_args=2),
+                  metavar="decimal"),
+             Flag("shard", "", "str", "Grade only shard K of N: the submissions whose place "
+                  "in the sorted names, counted from 0, is K-1 modulo N", metavar="K/N"),
+             Flag("merge", "", "bool", "Merge the shards' folders given as arguments into "
+                  "--out"),
+             Flag("emit-job", "", "int", "Print the Kubernetes Jobs that grade N shards "
+                  "(paths in the volume claim, mounted at /data)", metavar="N"),
+             Flag("image", "", "str", "With --emit-job: the course image the pods run",
+                  metavar="string"),
+             Flag("claim", "", "str", "With --emit-job: the PersistentVolumeClaim holding "
+                  "assignment, submissions and results (default grading)", metavar="string")],
+            min_args=1),
 ]}
 VOLUME_VERBS = {"create", "ls", "inspect", "rm", "prune"}
 NETWORK_VERBS = {"create", "ls", "inspect", "rm", "prune", "connect", "disconnect"}

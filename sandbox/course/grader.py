@@ -71,7 +71,7 @@ from ..isolation.cgroups import check, parse_limits
 from ..errors import SandboxError
 from ..paths import is_root, state_root
 from ..engine.records import Container, lookup
-from . import nbgrader
+from . import nbgrader, shards
 from .results import HIDDEN_KEY, Outputs, feedback, output_names, score, summary
 
 IMAGE = "sandbox-grader:latest"
@@ -601,8 +601,12 @@ class Batch:
 def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: int | None = None,
                 timeout=300.0, cell_timeout=60.0, memory="1g", pids_limit="256", cpus="1",
                 parameters: dict | None = None, progress: bool = False,
-                output_cap: int = OUTPUT_CAP) -> str:
-    """``sandbox course grade``: grade every submission, write the results, return a summary."""
+                output_cap: int = OUTPUT_CAP, shard: tuple[int, int] | None = None) -> str:
+    """``sandbox course grade``: grade every submission, write the results, return a summary.
+
+    ``shard`` (K, N) grades only shard K of N (:mod:`sandbox.course.shards`)
+    and leaves its shard.json for ``--merge``.
+    """
     if not is_root():
         raise SandboxError("grading needs root: each submission runs as another user in a "
                            "container with memory and process limits; run it with sudo")
@@ -616,14 +620,21 @@ def grade_files(assignment: Path, submissions: list[Path], out: Path, workers: i
     check(parse_limits(memory, memory, cpus, None, pids_limit))  # refuse before any work
     grading_image()
     parameters = {"grading": True, **(parameters or {})}
-    named = list(zip(submissions, output_names(submissions)))
+    named = list(zip(submissions, output_names(submissions)))  # NAMEs from the whole batch
+    mine = shards.select(named, *shard) if shard else named
     with Outputs(out) as outputs:  # a link planted in --out is refused before any work, too
         batch = Batch(autograder, limits, parameters, outputs)
         started = time.monotonic()
-        rows = _grade_all(batch, named, workers, progress)
+        rows = _grade_all(batch, mine, workers, progress)
         elapsed = time.monotonic() - started
         outputs.write_grades(rows, batch.points)
-    return summary(rows, elapsed, out)
+        if shard:  # last: a shard that stopped half-way has none, and cannot be merged
+            record = shards.manifest(assignment, *shard, named, mine)
+            outputs.write_text("", shards.MANIFEST, json.dumps(record, indent=1))
+    report = summary(rows, elapsed, out)
+    if shard:
+        report = f"shard {shard[0]}/{shard[1]}: {len(mine)} of {len(named)} submissions\n" + report
+    return report
 
 
 def _grade_all(batch: Batch, named: list[tuple[Path, str]], workers: int,

@@ -194,6 +194,10 @@ class Outputs:
                              f"{sum(scores):g}", f"{sum(points.values()):g}", row["status"]])
         _write_file(self._top, "final_grades.csv", text.getvalue())
 
+    def write_text(self, folder: str, name: str, text: str) -> None:
+        """Any file: ``name`` in ``folder`` ("results", "feedback", or "" for --out itself)."""
+        _write_file(self._folders[folder] if folder else self._top, name, text)
+
     def close(self) -> None:
         for fd in [*self._folders.values(), self._top]:
             os.close(fd)
