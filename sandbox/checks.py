@@ -178,7 +178,8 @@ def check_tun() -> Check:
 # --- inside a container? ------------------------------------------------------------------------
 # Files that container runtimes leave in a container's root: Docker's /.dockerenv, and
 # Podman's /run/.containerenv (podman-run(1)).
-RUNTIME_FILES = {"/.dockerenv": "Docker's /.dockerenv", "/run/.containerenv": "Podman's /run/.containerenv"}
+RUNTIME_FILES = {"/.dockerenv": "Docker's /.dockerenv",
+                 "/run/.containerenv": "Podman's /run/.containerenv"}
 # Words in the cgroup path of a process in a container (/proc/1/cgroup), on hosts
 # without a cgroup namespace: docker-<id>.scope, kubepods/..., libpod-<id>, ...
 CGROUP_WORDS = ("docker", "kubepods", "containerd", "libpod", "lxc", "crio")

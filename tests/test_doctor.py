@@ -75,7 +75,8 @@ def test_a_state_root_on_overlayfs_is_a_failed_check_with_a_fix(monkeypatch, tmp
     check = checks.check_nested_overlay()
     assert not check.ok and check.required
     assert "overlayfs" in check.detail and "SANDBOX_ROOT" in check.fix
-    monkeypatch.setattr(checks, "_read_text", lambda path: on_overlay.replace("overlay o", "tmpfs t"))
+    on_tmpfs = on_overlay.replace("overlay o", "tmpfs t")
+    monkeypatch.setattr(checks, "_read_text", lambda path: on_tmpfs)
     assert checks.check_nested_overlay().ok
 
 

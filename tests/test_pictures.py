@@ -44,7 +44,7 @@ DRAWINGS = {
          "/sys/fs/cgroup/pids": ["sandbox", "3f2a9c1b7d0e"]},
         files={"memory.limit_in_bytes": "33554432", "pids.max": "20"},
         others={"/sys/fs/cgroup/memory": [3, 1, 0]}),
-        ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "user.slice  +3", "3f2a9c1b7d0e",
+        ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "user.slice +3", "3f2a9c1b7d0e",
          "memory.limit_in_bytes = 33554432"]),
     "overlay": (lambda: pictures.overlay_svg(["app.log", "hello.txt", "old.txt"],
                                              {"app.log": "copied up", "new.txt": "new",
@@ -65,7 +65,7 @@ DRAWINGS = {
           "netns": 4026532300},
          {"container": "client", "address": "10.89.0.3/24", "veth": "veth5d6e7f8",
           "device": "eth0"}]),
-        ["bridge sbx-3f2a9c1b7d0  10.89.0.1", "veth1a2b3c4", "veth5d6e7f8", "net:[4026532300]",
+        ["bridge sbx-3f2a9c1b7d0 · 10.89.0.1", "veth1a2b3c4", "veth5d6e7f8", "net:[4026532300]",
          "eth0 10.89.0.3/24", "veth pair"]),
 }
 

@@ -148,7 +148,7 @@ def namespaces_svg(left: tuple[str, Mapping[str, int]], right: tuple[str, Mappin
             if b is not None:
                 _box(ax, 5.4, y, 2.5, 0.26, f"{kind}:[{b}]", OWN, size=7)
                 _line(ax, (8.35, y_mid), (7.9, y + 0.13))
-    ax.text(0.15, 0.12, "grey: shared by both     blue: the right-hand process's own",
+    ax.text(0.15, 0.12, "grey: shared by both  ·  blue: the right-hand process's own",
             fontsize=7, color="#555555")
     return _svg(fig)
 
@@ -194,39 +194,37 @@ def cgroup_tree_svg(branches: Mapping[str, Sequence[str]],
     ``branches`` is {mount point: path components}, e.g. {"/sys/fs/cgroup":
     ["user.slice", "sandbox", "3f2a…"]}; the last component (the container's cgroup) is
     drawn in colour, with ``files`` ({name: value}, e.g. {"memory.max": "33554432"}) in a
-    note beside the first column.  ``others`` counts the cgroups beside each step.
+    note below the columns.  ``others`` counts the cgroups beside each step.
     """
     columns = list(branches.items())
     depth = max((len(parts) for _, parts in columns), default=0)
     col_w, row = 2.6, 0.42
-    note_lines = len(files or {})
-    width = max(0.3 + col_w * len(columns), 5.0) + (2.9 if files else 0)
-    height = 0.9 + row * (depth + 1) + 0.45 + max(0, note_lines * 0.16 - row * depth)
+    note_h = 0.2 + 0.16 * len(files) if files else 0
+    width = max(0.3 + col_w * len(columns), 5.0)
+    height = 0.9 + row * (depth + 1) + 0.45 + note_h
     fig, ax = _canvas(width, height, title)
     for c, (mount, parts) in enumerate(columns):
         x = 0.2 + col_w * c
         y = height - 0.85 - row
         _box(ax, x, y, col_w - 0.25, 0.3, _short(mount, 30), SHARED, size=7)
+        beside = list((others or {}).get(mount, []))
         for d, part in enumerate(parts):
-            leaf = d == len(parts) - 1
             indent = min(0.15 * (d + 1), 0.6)
             y_next = y - row
             _line(ax, (x + indent - 0.08, y), (x + indent - 0.08, y_next + 0.15))
             _line(ax, (x + indent - 0.08, y_next + 0.15), (x + indent, y_next + 0.15))
-            label = _short(part, 26)
-            beside = (others or {}).get(mount, [])
-            if d < len(beside) and beside[d]:
-                label += f"  +{beside[d]}"
+            more = f" +{beside[d]}" if d < len(beside) and beside[d] else ""
+            label = _short(part, 27 - len(more) - int(indent / 0.07)) + more
             _box(ax, x + indent, y_next, col_w - 0.25 - indent, 0.3, label,
-                 OWN if leaf else "white", size=7, align="left")
+                 OWN if d == len(parts) - 1 else "white", size=7, align="left")
             y = y_next
-        if files and c == 0:
-            text = "\n".join(f"{k} = {_short(str(v), 22)}" for k, v in files.items())
-            nx = 0.2 + col_w * len(columns) + 0.2
-            ax.text(nx, y + 0.15, text, fontsize=7, family="monospace", va="center",
-                    bbox={"boxstyle": "round", "facecolor": NOTE, "edgecolor": "#999999"})
-            _line(ax, (x + col_w - 0.25, y + 0.15), (nx - 0.05, y + 0.15), dashed=True)
-    ax.text(0.2, 0.12, "blue: the container's cgroup     +N: other cgroups beside this one",
+    if files:
+        text = "in the blue cgroup:\n" + "\n".join(
+            f"  {k} = {_short(str(v), 40)}" for k, v in files.items())
+        ax.text(0.2, 0.35 + note_h / 2, text, fontsize=7, family="monospace", va="center",
+                bbox={"boxstyle": "round", "facecolor": NOTE, "edgecolor": "#999999"})
+    ax.text(0.2, 0.12, "blue: the container's cgroup (or the notebook's)  ·  "
+            "+N: other cgroups beside this one",
             fontsize=7, color="#555555")
     return _svg(fig)
 
@@ -294,7 +292,7 @@ def overlay_svg(lower: Sequence[str], upper: Mapping[str, str],
             _box(ax, x, rows["merged/"], w, 0.34, _short(name, 14), SHARED)
             _line(ax, (x + w / 2, rows["lower/"] + 0.34), (x + w / 2, rows["merged/"]),
                   arrow=True, dashed=True)
-    ax.text(0.15, 0.08, "grey: from lower/     orange: from upper/ (written)     "
+    ax.text(0.15, 0.08, "grey: from lower/  ·  orange: from upper/ (written)  ·  "
             "dark: a whiteout", fontsize=7, color="#555555")
     return _svg(fig)
 
@@ -353,12 +351,12 @@ def pull_svg(reference: str, manifest: Mapping, manifest_digest: str,
         (f"layer {i + 1}", layer) for i, layer in enumerate(layers)]
     for i, (what, descriptor) in enumerate(blobs):
         y = height - 0.95 - 0.5 * i
-        text = (f"{what} {short_digest(descriptor.get('digest', '?:?'), 8)}  "
+        text = (f"{what} {short_digest(descriptor.get('digest', '?:?'), 8)} · "
                 f"{_size(int(descriptor.get('size', 0)))}")
         _box(ax, xb, y, 3.3, 0.36, text, NOTE if what == "config" else SHARED, size=6.5)
         _line(ax, (xm + 2.1, mid), (xb, y + 0.18), arrow=True)
     ax.text(0.2, 0.12, "each box is a blob named by the sha256 of its bytes; "
-            "pull checks every one" + ("     green: the platform pull chose" if index else ""),
+            "pull checks every one" + ("  ·  green: the platform pull chose" if index else ""),
             fontsize=7, color="#555555")
     return _svg(fig)
 
@@ -406,7 +404,7 @@ def bridge_svg(bridge: Mapping[str, str], endpoints: Sequence[Mapping],
     ax.text(0.3, 3.62, where, fontsize=8, style="italic", color="#555555")
     bx, bw = width / 2 - 1.6, 3.2
     _box(ax, bx, 3.05, bw, 0.42,
-         f"bridge {bridge.get('name', '?')}  {bridge.get('gateway', '?')}\n"
+         f"bridge {bridge.get('name', '?')} · {bridge.get('gateway', '?')}\n"
          f"subnet {bridge.get('subnet', '?')}", SHARED, size=7)
     for i, e in enumerate(endpoints):
         x = 0.3 + col * i + (width - 0.4 - col * n) / 2
@@ -419,6 +417,6 @@ def bridge_svg(bridge: Mapping[str, str], endpoints: Sequence[Mapping],
              f"{e.get('device', 'eth0')} {e.get('address', '?')}", OWN, size=7)
         _line(ax, (cx, 2.05), (cx, 1.5))
         ax.text(cx + 0.06, 1.62, "veth pair", fontsize=7, style="italic", color="#444444")
-    ax.text(0.2, 0.12, "blue: a container's own network namespace     yellow: the host end of "
+    ax.text(0.2, 0.12, "blue: a container's own network namespace  ·  yellow: the host end of "
             "its veth pair, a port of the bridge", fontsize=7, color="#555555")
     return _svg(fig)
