@@ -4,6 +4,13 @@ Each check tries the real thing in a throw-away child process (create a user
 namespace, mount an overlay, pivot_root into a tmpfs) rather than guessing
 from version numbers, and says OK or what is missing with one sentence on
 how to fix it.
+
+Two checks look at where the course runs rather than at the kernel: inside a
+container (a Codespace, a JupyterHub pod, ``docker run``), a container is
+nested in another, and gets only what the outer runtime grants; and the
+outer container's ``/`` is usually overlayfs, which overlayfs refuses as an
+upper directory ("filesystem on ... not supported as upperdir", fs/overlayfs/
+super.c), so the state root must be on a volume or a tmpfs.
 """
 
 from __future__ import annotations
@@ -127,7 +134,8 @@ def check_overlay() -> Check:
     ok, err = in_child(body)
     where = "" if is_root() else " inside a user namespace"
     return Check("overlayfs", ok, f"mounts{where}" if ok else f"cannot mount{where}: {err}",
-                 "load the module (sudo modprobe overlay); rootless needs Linux 5.11+")
+                 "load the module (sudo modprobe overlay); rootless needs Linux 5.11+; inside "
+                 "a container whose / is overlayfs, set TMPDIR to a volume or a tmpfs")
 
 
 def check_pivot_root() -> Check:
@@ -167,8 +175,92 @@ def check_tun() -> Check:
                                                 "(pasta opens a tap device)", required=False)
 
 
+# --- inside a container? ------------------------------------------------------------------------
+# Files that container runtimes leave in a container's root: Docker's /.dockerenv, and
+# Podman's /run/.containerenv (podman-run(1)).
+RUNTIME_FILES = {"/.dockerenv": "Docker's /.dockerenv",
+                 "/run/.containerenv": "Podman's /run/.containerenv"}
+# Words in the cgroup path of a process in a container (/proc/1/cgroup), on hosts
+# without a cgroup namespace: docker-<id>.scope, kubepods/..., libpod-<id>, ...
+CGROUP_WORDS = ("docker", "kubepods", "containerd", "libpod", "lxc", "crio")
+
+
+def mount_table(mountinfo: str) -> list[tuple[str, str]]:
+    """(mount point, filesystem type) of each line of /proc/self/mountinfo, in order."""
+    table = []
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, after = left.split(), right.split()
+        if len(fields) >= 5 and after:
+            # Spaces in a mount point are written \040 (proc(5)).
+            table.append((fields[4].replace("\\040", " "), after[0]))
+    return table
+
+
+def filesystem_of(path: str, mountinfo: str) -> str:
+    """The type of the filesystem that holds ``path``: the last-mounted of the longest
+    mount points above it (a later mount on the same point hides the earlier one)."""
+    best, kind = -1, "unknown"
+    for point, fstype in mount_table(mountinfo):
+        inside = path == point or point == "/" or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best:
+            best, kind = len(point), fstype
+    return kind
+
+
+def container_signs(exists=os.path.exists, environ=os.environ, init_cgroup: str = "",
+                    mountinfo: str = "") -> list[str]:
+    """The signs that this process runs inside a container, each a short phrase (none: [])."""
+    signs = [what for path, what in RUNTIME_FILES.items() if exists(path)]
+    if environ.get("CODESPACES") == "true":
+        signs.append("a GitHub Codespace")
+    if environ.get("KUBERNETES_SERVICE_HOST"):
+        signs.append("a Kubernetes pod")
+    if environ.get("container"):  # systemd-nspawn, podman and LXC set it for process 1
+        signs.append(f"container={environ['container']}")
+    words = [w for w in CGROUP_WORDS if w in init_cgroup]
+    if words:
+        signs.append(f"cgroup path of process 1 names {words[0]}")
+    if mountinfo and filesystem_of("/", mountinfo) == "overlay":
+        signs.append("/ is overlayfs")
+    return signs
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def check_container() -> Check:
+    signs = container_signs(init_cgroup=_read_text("/proc/1/cgroup"),
+                            mountinfo=_read_text("/proc/self/mountinfo"))
+    if not signs:
+        return Check("container", True, "not inside a container: this kernel's features are "
+                                        "the course's to use", required=False)
+    return Check("container", True,
+                 f"inside a container ({', '.join(signs)}): containers in it get only what "
+                 "its runtime allows (user namespaces, or a privileged container) and need a "
+                 "state root that is not on overlayfs", required=False)
+
+
+def check_nested_overlay() -> Check:
+    root = state_root()
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    kind = filesystem_of(str(existing.resolve()), _read_text("/proc/self/mountinfo"))
+    ok = kind != "overlay"
+    return Check("nested overlay", ok,
+                 f"the state root is on {kind}" if ok else
+                 f"the state root {root} is on overlayfs (this container's own /), which "
+                 "overlayfs refuses as a container's upper directory",
+                 "mount a volume or a tmpfs there, or set SANDBOX_ROOT to one (docker run "
+                 "-v sandbox:/var/lib/sandbox; in a pod, an emptyDir volume)")
+
+
 def doctor() -> Report:
     """Run every check and return the report (printable, and shown as a table in notebooks)."""
-    return Report([check_kernel(), check_user(), check_userns(), check_cgroups(),
-                   check_overlay(), check_pivot_root(), check_busybox(), check_state_root(),
-                   check_tun()])
+    return Report([check_kernel(), check_user(), check_container(), check_userns(),
+                   check_cgroups(), check_overlay(), check_nested_overlay(), check_pivot_root(),
+                   check_busybox(), check_state_root(), check_tun()])

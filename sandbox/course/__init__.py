@@ -1,4 +1,5 @@
-"""Exercises and grading: the checks a learner runs, and the tools an instructor runs.
+"""Exercises and grading: the checks a learner runs, and the tools an instructor runs;
+and the pictures the chapters draw.
 
     checks      ``with question("q1", points=2) as q: q.expect(ok, hint)``: a check that
                 records pass or fail and never raises, so a notebook always runs to the end
@@ -11,6 +12,8 @@
     probe       the kernel's side of a check: runs what it asks, answers with plain values
     dropuser    starts the notebook kernel as an unprivileged user with no capabilities
     image       the grading image: a skeleton root whose /usr is the host's
+    pictures    the chapters' SVG pictures (namespaces, cgroup tree, overlay, pull, bridge),
+                drawn with matplotlib from live state
 """
 
 from .checks import question
