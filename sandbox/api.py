@@ -296,7 +296,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            gidmap: str | None = None, init: bool = False, stop_signal: str | None = None,
            stop_timeout: int | None = None, mounts=None,
            volumes_from=None, ports=None, publish_all_ports: bool = False, dns=None,
-           extra_hosts=None, network_aliases=None, ip: str | None = None) -> Container:
+           extra_hosts=None, network_aliases=None, ip: str | None = None,
+           labels=None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
@@ -312,7 +313,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     ``stop_signal="SIGUSR1"`` and ``stop_timeout=3`` are what ``stop`` uses.
     Networks take docker-py's names: ``network="web"``, ``ports={"80/tcp": 8080}``,
     ``publish_all_ports=True``, ``dns=["9.9.9.9"]``, ``extra_hosts={"db": "10.0.0.5"}``,
-    ``network_aliases=["db"]``, ``ip="172.30.0.5"``.
+    ``network_aliases=["db"]``, ``ip="172.30.0.5"``.  ``labels`` takes docker-py's dict
+    (``{"team": "web"}``) or a list of names (each set to "").
     """
     from .isolation.cgroups import parse_limits
     from .isolation.mounts import parse_all
@@ -332,8 +334,15 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
         stop_signal=stop_signal, stop_timeout=stop_timeout,
         volumes_from=_strings(volumes_from), network=network, publish=_publish(ports),
         publish_all=publish_all_ports, dns=_strings(dns), add_hosts=_extra_hosts(extra_hosts),
-        network_aliases=_strings(network_aliases), ip=ip)
+        network_aliases=_strings(network_aliases), ip=ip, labels=_labels(labels))
     return Container(record)
+
+
+def _labels(labels) -> dict:
+    """docker-py's ``labels={"a": "1"}`` or ``labels=["a"]`` (each name with an empty value)."""
+    if isinstance(labels, dict):
+        return {str(k): str(v) for k, v in labels.items()}
+    return {name: "" for name in _strings(labels)}
 
 
 def _publish(ports) -> list[str]:
@@ -377,7 +386,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         read_only: bool = False, uidmap: str | None = None, gidmap: str | None = None,
         init: bool = False, stop_signal: str | None = None, stop_timeout: int | None = None,
         mounts=None, volumes_from=None, ports=None, publish_all_ports: bool = False,
-        dns=None, extra_hosts=None, network_aliases=None, ip: str | None = None):
+        dns=None, extra_hosts=None, network_aliases=None, ip: str | None = None,
+        labels=None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -397,7 +407,7 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        stop_timeout=stop_timeout, mounts=mounts,
                        volumes_from=volumes_from, ports=ports,
                        publish_all_ports=publish_all_ports, dns=dns, extra_hosts=extra_hosts,
-                       network_aliases=network_aliases, ip=ip)
+                       network_aliases=network_aliases, ip=ip, labels=labels)
     if detach:
         try:
             lifecycle.start_detached(container._record)

@@ -65,6 +65,7 @@ _CREATE_FLAGS = [
     Flag("stop-timeout", "", "int", "Timeout (in seconds) to stop a container", metavar="int"),
     Flag("log-opt", "", "list", "Log driver options: max-size=SIZE, max-file=N (json-file; "
          "default max-size=10m, max-file=3, unlike Docker's unbounded default)", metavar="list"),
+    Flag("label", "l", "list", "Set meta data on a container (KEY=VALUE)", metavar="list"),
     Flag("restart", "", "str", "Restart policy to apply when a container exits: no, "
          "on-failure[:max-retries], always, unless-stopped (nothing restarts after a reboot)",
          default="no", metavar="string"),
@@ -91,6 +92,8 @@ COMMANDS = {c.name: c for c in [
     Command("ps", "[OPTIONS]", "List containers",
             [Flag("all", "a", "bool", "Show all containers (default shows just running)"),
              Flag("quiet", "q", "bool", "Only display container IDs"),
+             Flag("filter", "f", "list", "Filter output based on conditions provided "
+                  "(label=KEY[=VALUE], name=, id=, status=)", metavar="filter"),
              Flag("no-trunc", "", "bool", "Don't truncate output")], max_args=0),
     Command("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]",
             "Execute a command in a running container",

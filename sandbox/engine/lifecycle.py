@@ -106,7 +106,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      restart: dict | None = None, network: str | None = None,
                      publish: list[str] = (), publish_all: bool = False,
                      dns: list[str] = (), add_hosts: list[str] = (), ip: str | None = None,
-                     network_aliases: list[str] = (), image: Image | None = None) -> Container:
+                     network_aliases: list[str] = (), image: Image | None = None,
+                     labels: dict | None = None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
     ``image``, when given, is used as it is instead of looking ``image_ref`` up: a
@@ -123,6 +124,9 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     ``network`` (``--network``), ``publish`` (``-p``), ``publish_all`` (``-P``), ``dns``,
     ``add_hosts``, ``ip`` and ``network_aliases`` are checked here and planned by
     :func:`sandbox.network.networks.plan`; the container is plugged in when it starts.
+
+    ``labels`` (``--label``) are the container's own; ``inspect`` shows them over the
+    image's, and ``ps --filter label=`` finds containers by them (compose does).
 
     ``limits`` (:class:`sandbox.isolation.cgroups.Limits`) are checked first: a limit this
     user cannot enforce is an error, never silently ignored.  ``security`` is
@@ -155,7 +159,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 limits=limits.as_dict() if limits else None, mounts=mounts,
                 security=security, userns=userns, init=init, stop_signal=stop_signal,
                 stop_timeout=stop_timeout, log_opts=log_opts, restart=restart, network=mode,
-                networks=plugged, ports=ports, dns=list(dns), extra_hosts=list(add_hosts))
+                networks=plugged, ports=ports, dns=list(dns), extra_hosts=list(add_hosts),
+                labels=labels)
     container = _create_with_volumes(root, spec, name, hostname)
     if program is not None:
         write_atomic(container.dir / sec.SECCOMP_FILE, program)

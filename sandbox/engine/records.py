@@ -41,7 +41,8 @@ class Spec:
                  stop_signal: str | None = None, stop_timeout: int | None = None,
                  log_opts: dict | None = None, restart: dict | None = None,
                  network: str | None = None, networks: dict | None = None,
-                 ports: list[dict] = (), dns: list[str] = (), extra_hosts: list[str] = ()):
+                 ports: list[dict] = (), dns: list[str] = (), extra_hosts: list[str] = (),
+                 labels: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -71,6 +72,7 @@ class Spec:
         self.ports = list(ports)
         self.dns = list(dns)
         self.extra_hosts = list(extra_hosts)
+        self.labels = dict(labels or {})      # --label: metadata for finding it (compose's labels)
 
     @property
     def own_netns(self) -> bool:
