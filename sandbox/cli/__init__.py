@@ -330,6 +330,7 @@ def usage() -> str:
     lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()
               if name not in GROUP_ONLY]
     lines += ["", "Management Commands:",
+              "  compose    Define and run multi-container applications (up, down, ps, ...)",
               "  container  Manage containers (ls, prune, and the verbs above)",
               "  image      Manage images (ls, inspect)",
               "  system     Manage sandbox (prune)",
@@ -380,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if name in GROUPS and rest and rest[0] in GROUPS[name]:
         name, rest = ALIASES.get((name, rest[0]), rest[0]), rest[1:]
+    if name == "compose":  # its own global flags and verbs (sandbox.cli.compose_commands)
+        from .compose_commands import main as compose
+        return compose(rest)
     command = COMMANDS.get(name)
     later = _later_verb(name, rest)
     if command is None and later:
