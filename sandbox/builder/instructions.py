@@ -29,7 +29,8 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-from .dockerfile import Dockerfile, DockerfileError, Heredoc, Node, go_quote, must_parse_heredoc
+from .dockerfile import (Dockerfile, DockerfileError, Heredoc, Node, _levenshtein, go_quote,
+                         must_parse_heredoc)
 
 
 # ---------------------------------------------------------------- the commands
@@ -242,15 +243,6 @@ def _closest(word: str, options: list[str]) -> str | None:
         if distance < best_distance:
             best, best_distance = option, distance
     return best
-
-
-def _levenshtein(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
 
 
 # ---------------------------------------------------------------- stages

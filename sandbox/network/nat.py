@@ -84,12 +84,18 @@ def _run(args: list[str], script: str | None = None) -> str:
     return out
 
 
-def ensure_table() -> None:
-    """Make the course's table and its chains, unless they are there."""
+def ensure_table(then: str = "") -> bool:
+    """Make the course's table and its chains, unless they are there; True if made now.
+
+    ``then``: more nft commands to run in the same transaction when the table is made
+    (a bridge's first rules): one ``nft`` run instead of two on the first container's path.
+    """
     try:
         _run(["list", "chain", "ip", TABLE, "ports"])
+        return False
     except RuleError:
-        nft(SKELETON)
+        nft(SKELETON + then)
+        return True
 
 
 def delete_table() -> None:

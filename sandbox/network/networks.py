@@ -218,15 +218,18 @@ def bring_up(root: Path, record: dict) -> None:
     if links.exists(dev):
         return
     from . import nat
-    nat.ensure_table()
-    nat.delete_owned([tag(record)])
     subnet, gateway = subnet_of(record)
+    others = [d for d in os.listdir("/sys/class/net")
+              if d != dev and (d == DEFAULT_DEVICE or d.startswith("sbx-"))]
+    rules = nat.network_rules(tag(record), dev, subnet, record["Internal"], others)
     links.ensure_bridge(dev, gateway, int(subnet.split("/")[1]))
     try:
         links.forwarding_on()
-        others = [d for d in os.listdir("/sys/class/net")
-                  if d != dev and (d == DEFAULT_DEVICE or d.startswith("sbx-"))]
-        nat.nft(nat.network_rules(tag(record), dev, subnet, record["Internal"], others))
+        # A new table has no rules of an earlier life of this bridge to delete: its
+        # rules go in with it, in one nft run (each run costs ~10 ms).
+        if not nat.ensure_table(then=rules):
+            nat.delete_owned([tag(record)])
+            nat.nft(rules)
     except BaseException:
         links.delete(dev)
         raise
@@ -248,9 +251,10 @@ def _tear_down(record: dict, root: Path | None = None) -> None:
     from ..isolation import links
     from . import nat
     links.delete(device(record))
-    nat.delete_owned([tag(record)])
-    if not any(d == DEFAULT_DEVICE or d.startswith("sbx-") for d in os.listdir("/sys/class/net")):
-        nat.delete_table()  # no bridge of the course is left to need it
+    if any(d == DEFAULT_DEVICE or d.startswith("sbx-") for d in os.listdir("/sys/class/net")):
+        nat.delete_owned([tag(record)])
+    else:
+        nat.delete_table()  # no bridge of the course is left to need it; its rules go with it
 
 
 def take_down_if_unused(root: Path, record: dict) -> None:
