@@ -548,3 +548,67 @@ def prune_volumes(all: bool = False) -> list[str]:
     """``docker volume prune [-a]``: the names of the unused volumes removed."""
     from .engine import volumes
     return volumes.prune(state_root(), all=all)
+
+
+# --- compose (docker compose's verbs, for a notebook) ------------------------------------------
+class ComposeProject:
+    """A compose project in a notebook: ``up()``, ``ps()``, ``logs()``, ``down()``, ``config()``.
+
+    Progress lines go to the cell's output (stdout), never its stderr.
+    """
+
+    def __init__(self, project):
+        self._project = project
+
+    def __repr__(self) -> str:
+        return f"<ComposeProject {self.name!r} services={list(self._project.services)}>"
+
+    @property
+    def name(self) -> str:
+        return self._project.name
+
+    def up(self, *services: str, build: bool = False, wait: bool = False,
+           force_recreate: bool = False, remove_orphans: bool = False,
+           scale: dict | None = None) -> "ComposeProject":
+        """``compose up -d``: build or pull, make the networks and volumes, start the services."""
+        self._project.up(services, detach=True, build=build, wait=wait,
+                         force_recreate=force_recreate, remove_orphans=remove_orphans,
+                         scale=scale)
+        return self
+
+    def down(self, volumes: bool = False, remove_orphans: bool = False) -> None:
+        """``compose down [-v]``: containers, networks, and with ``volumes`` the volumes too."""
+        self._project.down(volumes=volumes, remove_orphans=remove_orphans)
+
+    def ps(self, all: bool = False) -> list[Container]:
+        """The project's containers (running ones, or ``all``), as :class:`Container` objects."""
+        return [Container(c) for c in self._project.containers(oneoff=None)
+                if all or c.running]
+
+    def logs(self, *services: str) -> str:
+        """What the services' containers printed, each line prefixed ``name  | ``."""
+        from .engine.jsonlog import read
+        found = self._project.containers(services, oneoff=None)
+        width = max((len(c.name) for c in found), default=0)
+        return "".join(f"{c.name:<{width + 1}} | {e.get('log', '')}" for c in found
+                       for e in read(c.dir))
+
+    def config(self) -> dict:
+        """The normalized model (what ``sandbox compose config`` prints)."""
+        return self._project.model
+
+
+def compose_project(path_or_files=".", project_name: str | None = None,
+                    profiles=None) -> ComposeProject:
+    """A compose project from a directory (its ``compose.yaml``), a file, or a list of files."""
+    from .compose.loader import load
+    from .compose.progress import Progress
+    from .compose.project import Project
+    paths = [path_or_files] if isinstance(path_or_files, (str, os.PathLike)) else path_or_files
+    paths = [Path(p) for p in paths]
+    directory = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
+    loaded = load(files=None if directory else paths, project_name=project_name,
+                  project_directory=directory, env_files=None,
+                  profiles=_strings(profiles) or None)
+    return ComposeProject(Project(state_root(), loaded, Progress(write=print),
+                                  build_output=lambda text: print(text, end="")))

@@ -31,7 +31,8 @@ def colour(code: str | None, text: str) -> str:
 
 
 class Prefixes:
-    """``name  | `` for each container: padded to the longest name, coloured if asked."""
+    """``name  | `` for each container: padded to the longest name and one space more (the
+    longest gets two, as in Compose's output), coloured if asked."""
 
     def __init__(self, names: list[str], coloured: bool):
         self.width = max((len(n) for n in names), default=0)
@@ -45,7 +46,7 @@ class Prefixes:
             self.width = max(self.width, len(name))
 
     def __call__(self, name: str) -> str:
-        return colour(self.codes.get(name), f"{name:<{self.width}} | ")
+        return colour(self.codes.get(name), f"{name:<{self.width + 1}} | ")
 
     def plain(self, name: str, text: str) -> str:
         """A line about the container rather than from it (``... exited with code 0``)."""

@@ -475,10 +475,10 @@ class Project:
             everything = [c for c in everything if c not in orphans]
         for level in order.stop_levels(self.services, everything, _service):
             self._stop_together(level, timeout)
-        for c in everything:
-            self.progress("Container", c.name, "Removing")
-            lifecycle.remove(c, force=True, volumes=volumes)
-            self.progress("Container", c.name, "Removed")
+            for c in level:
+                self.progress("Container", c.name, "Removing")
+                lifecycle.remove(c, force=True, volumes=volumes)
+                self.progress("Container", c.name, "Removed")
         for record in networks.all_networks(self.root):
             if (record.get("Labels") or {}).get(names.PROJECT) != self.name:
                 continue
@@ -568,7 +568,8 @@ class Project:
                 else lifecycle.DEFAULT_STOP_TIMEOUT)
             state = c.state
             left = max(0.0, limit - (time.monotonic() - start))
-            if not procfs.wait_gone(state.get("Pid"), state.get("PidStart"), left):
+            if state.get("Pid") and not procfs.wait_gone(state["Pid"], state.get("PidStart"),
+                                                         left):
                 try:
                     lifecycle.kill(c, signal.SIGKILL)
                 except Conflict:
