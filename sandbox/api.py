@@ -608,7 +608,6 @@ def compose_project(path_or_files=".", project_name: str | None = None,
     paths = [Path(p) for p in paths]
     directory = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
     loaded = load(files=None if directory else paths, project_name=project_name,
-                  project_directory=directory, env_files=None,
-                  profiles=_strings(profiles) or None)
+                  project_directory=directory, profiles=_strings(profiles))
     return ComposeProject(Project(state_root(), loaded, Progress(write=print),
                                   build_output=lambda text: print(text, end="")))

@@ -175,12 +175,15 @@ def _root():
 def load(options: dict, verb: str = ""):
     """The loader's Project for the global flags; with ``-p`` and no file, for the verbs that
     find a project by its labels (``down``, ``ps``...), an empty one of that name."""
+    from pathlib import Path
     from ..compose.loader import load as load_files
     try:
-        return load_files(files=options["file"] or None, project_name=options["project_name"],
-                          project_directory=options["project_directory"],
-                          env_files=options["env_file"] or None,
-                          profiles=options["profile"] or None)
+        return load_files(files=[Path(f) for f in options["file"]] or None,
+                          project_name=options["project_name"],
+                          project_directory=options["project_directory"] and
+                          Path(options["project_directory"]),
+                          env_files=[Path(f) for f in options["env_file"]] or None,
+                          profiles=options["profile"])
     except SandboxError as err:
         if options["project_name"] and verb in BY_LABEL and not options["file"] \
                 and "no configuration file" in str(err).lower():
@@ -372,12 +375,11 @@ def cmd_config(options, args, quiet, services, volumes, format) -> int:
         return 0
     if args:
         model = dict(model, services={n: s for n, s in model["services"].items() if n in args})
+    from ..compose.model import printable, to_yaml
     if format == "json":
-        print(json.dumps(model, indent=4))
+        print(json.dumps(printable(model), indent=4))
     elif format == "yaml":
-        import yaml
-        sys.stdout.write(yaml.safe_dump(model, sort_keys=False, default_flow_style=False,
-                                        allow_unicode=True))
+        sys.stdout.write(to_yaml(model))
     else:
         raise UsageError(f"unsupported format {format!r}: use yaml or json")
     return 0
