@@ -196,6 +196,12 @@ class Container:
         return from_paths(self._record.status().get("Cgroup"))
 
     @property
+    def health(self) -> str | None:
+        """``starting``, ``healthy`` or ``unhealthy`` (docker-py's ``container.health``);
+        None for a container without a healthcheck, or not started yet."""
+        return (self._record.status().get("Health") or {}).get("Status")
+
+    @property
     def oom_killed(self) -> bool:
         return bool(self._record.status().get("OOMKilled"))
 
@@ -297,7 +303,7 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            stop_timeout: int | None = None, mounts=None,
            volumes_from=None, ports=None, publish_all_ports: bool = False, dns=None,
            extra_hosts=None, network_aliases=None, ip: str | None = None,
-           labels=None) -> Container:
+           healthcheck: dict | None = None, labels=None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
@@ -313,8 +319,12 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     ``stop_signal="SIGUSR1"`` and ``stop_timeout=3`` are what ``stop`` uses.
     Networks take docker-py's names: ``network="web"``, ``ports={"80/tcp": 8080}``,
     ``publish_all_ports=True``, ``dns=["9.9.9.9"]``, ``extra_hosts={"db": "10.0.0.5"}``,
-    ``network_aliases=["db"]``, ``ip="172.30.0.5"``.  ``labels`` takes docker-py's dict
-    (``{"team": "web"}``) or a list of names (each set to "").
+    ``network_aliases=["db"]``, ``ip="172.30.0.5"``.
+    ``healthcheck`` is docker-py's: ``{"test": ["CMD", "test", "-f", "/ready"],
+    "interval": 200_000_000, "retries": 2}`` (durations in nanoseconds; a string test
+    is run by ``/bin/sh -c``; ``{"test": ["NONE"]}`` turns the image's off).
+    ``labels`` takes docker-py's dict (``{"team": "web"}``) or a list of names (each
+    set to "").
     """
     from .isolation.cgroups import parse_limits
     from .isolation.mounts import parse_all
@@ -334,7 +344,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
         stop_signal=stop_signal, stop_timeout=stop_timeout,
         volumes_from=_strings(volumes_from), network=network, publish=_publish(ports),
         publish_all=publish_all_ports, dns=_strings(dns), add_hosts=_extra_hosts(extra_hosts),
-        network_aliases=_strings(network_aliases), ip=ip, labels=_labels(labels))
+        network_aliases=_strings(network_aliases), ip=ip, healthcheck=_healthcheck(healthcheck),
+        labels=_labels(labels))
     return Container(record)
 
 
@@ -343,6 +354,24 @@ def _labels(labels) -> dict:
     if isinstance(labels, dict):
         return {str(k): str(v) for k, v in labels.items()}
     return {name: "" for name in _strings(labels)}
+
+
+def _healthcheck(check: dict | None) -> dict | None:
+    """docker-py's ``healthcheck`` dict (``test``, ``interval``, ``timeout``, ``retries``,
+    ``start_period``, ``start_interval``; Docker's capitalised keys work too) as Docker's
+    HealthConfig."""
+    if check is None:
+        return None
+    fields = {"test": "Test", "interval": "Interval", "timeout": "Timeout", "retries": "Retries",
+              "start_period": "StartPeriod", "start_interval": "StartInterval"}
+    unknown = set(check) - set(fields) - set(fields.values())
+    if unknown:
+        raise SandboxError(f"healthcheck: unknown key(s) {sorted(unknown)}; use "
+                           f"{', '.join(fields)}")
+    config = {docker: check.get(py, check.get(docker)) for py, docker in fields.items()}
+    test = config["Test"]
+    config["Test"] = ["CMD-SHELL", test] if isinstance(test, str) else list(test or [])
+    return {key: value for key, value in config.items() if value or key == "Test"}
 
 
 def _publish(ports) -> list[str]:
@@ -387,7 +416,7 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         init: bool = False, stop_signal: str | None = None, stop_timeout: int | None = None,
         mounts=None, volumes_from=None, ports=None, publish_all_ports: bool = False,
         dns=None, extra_hosts=None, network_aliases=None, ip: str | None = None,
-        labels=None):
+        healthcheck: dict | None = None, labels=None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -407,7 +436,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        stop_timeout=stop_timeout, mounts=mounts,
                        volumes_from=volumes_from, ports=ports,
                        publish_all_ports=publish_all_ports, dns=dns, extra_hosts=extra_hosts,
-                       network_aliases=network_aliases, ip=ip, labels=labels)
+                       network_aliases=network_aliases, ip=ip, healthcheck=healthcheck,
+                       labels=labels)
     if detach:
         try:
             lifecycle.start_detached(container._record)

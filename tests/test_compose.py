@@ -268,10 +268,6 @@ def test_service_completed_successfully_runs_first_and_a_failure_is_named(projec
 
 
 def test_service_healthy_waits_for_the_check(project):
-    from sandbox.engine import lifecycle
-    import inspect
-    if "healthcheck" not in inspect.signature(lifecycle.create_container).parameters:
-        pytest.skip("the engine's health checks have not landed yet")
     write(project, {"services": {
         "db": {"image": "busybox", "init": True, "network_mode": "none",
                "command": ["sh", "-c", "sleep 1; touch /ready; exec sleep 60"],
@@ -414,11 +410,7 @@ def test_config_prints_the_normalized_model(project):
 def test_the_chapters_example_answers_through_its_port_with_the_databases_data(tmp_path):
     """The three-service example (notebooks/examples/compose-app): db with a volume and a
     healthcheck, backend, frontend on port 8080."""
-    import inspect
     import shutil
-    from sandbox.engine import lifecycle
-    if "healthcheck" not in inspect.signature(lifecycle.create_container).parameters:
-        pytest.skip("the engine's health checks have not landed yet (db has a healthcheck)")
     needs_networks()
     example = Path(__file__).resolve().parent.parent / "notebooks" / "examples" / "compose-app"
     directory = tmp_path / "app"

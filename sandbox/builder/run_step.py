@@ -52,7 +52,8 @@ def run(root: Path, store: Store, image: Image, argv: list[str], env: list[str],
     """
     container = lifecycle.create_container(
         root, "build", argv, env=env, workdir=workdir, user=user, entrypoint=[],
-        network=network, mounts=mounts, image=_without_volumes(image))
+        network=network, mounts=mounts, image=_without_volumes(image),
+        healthcheck={"Test": ["NONE"]})  # Docker's withoutHealthcheck: no probes in a RUN
     try:
         code = _run_streaming(container, log)
         if code != 0:

@@ -69,6 +69,19 @@ _CREATE_FLAGS = [
     Flag("restart", "", "str", "Restart policy to apply when a container exits: no, "
          "on-failure[:max-retries], always, unless-stopped (nothing restarts after a reboot)",
          default="no", metavar="string"),
+    Flag("health-cmd", "", "str", "Command to run to check health", metavar="string"),
+    Flag("health-interval", "", "str", "Time between running the check (ms|s|m|h) "
+         "(default 0s)", metavar="duration"),
+    Flag("health-retries", "", "int", "Consecutive failures needed to report unhealthy",
+         metavar="int"),
+    Flag("health-timeout", "", "str", "Maximum time to allow one check to run (ms|s|m|h) "
+         "(default 0s)", metavar="duration"),
+    Flag("health-start-period", "", "str", "Start period for the container to initialize "
+         "before starting health-retries countdown (ms|s|m|h) (default 0s)",
+         metavar="duration"),
+    Flag("health-start-interval", "", "str", "Time between running the check during the "
+         "start period (ms|s|m|h) (default 0s)", metavar="duration"),
+    Flag("no-healthcheck", "", "bool", "Disable any container-specified HEALTHCHECK"),
 ]
 _DETACH_KEYS = Flag("detach-keys", "", "str", "Override the key sequence for detaching a "
                     "container (default ctrl-p,ctrl-q)", metavar="string")

@@ -31,6 +31,8 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
             cap_add, cap_drop, privileged, security_opt, read_only, uidmap, gidmap, init,
             stop_signal, stop_timeout, log_opt, restart, mount=(), volumes_from=(), env_file=(),
             publish=(), publish_all=False, add_host=(), dns=(), ip=None, network_alias=(),
+            health_cmd=None, health_interval=None, health_retries=None, health_timeout=None,
+            health_start_period=None, health_start_interval=None, no_healthcheck=False,
             label=()):
     from ..isolation.cgroups import parse_limits
     from ..isolation.mounts import parse_all
@@ -46,6 +48,13 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
     if uidmap or gidmap:
         from ..isolation.userns import parse as parse_userns
         userns = parse_userns(uidmap, gidmap)
+    healthcheck = None
+    if no_healthcheck or any(v is not None for v in (
+            health_cmd, health_interval, health_retries, health_timeout, health_start_period,
+            health_start_interval)):
+        from ..engine.health import from_flags
+        healthcheck = from_flags(health_cmd, health_interval, health_timeout, health_retries,
+                                 health_start_period, health_start_interval, no_healthcheck)
     security = decide(_comma_list(cap_add), _comma_list(cap_drop), privileged, security_opt,
                       read_only)
     limits = parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
@@ -62,7 +71,7 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         log=lambda line: print(line, file=sys.stderr, flush=True), log_opts=log_opts,
         restart=restart_policy, network=network, publish=publish, publish_all=publish_all,
         dns=_comma_list(dns), add_hosts=add_host, ip=ip, network_aliases=network_alias,
-        labels=parse_labels(label))
+        healthcheck=healthcheck, labels=parse_labels(label))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
@@ -235,11 +244,17 @@ def cmd_attach(args, detach_keys, no_stdin, sig_proxy) -> int:
 # --- ps ---------------------------------------------------------------------------
 def status_text(state: dict, paused: bool = False) -> str:
     """Docker's STATUS column: ``Up 5 seconds``, ``Up 5 seconds (Paused)``,
+    ``Up 5 seconds (healthy)``, ``(health: starting)``, ``(unhealthy)``,
     ``Exited (0) 5 seconds ago``, ``Created``."""
     status = state.get("Status")
     if status == "running":
         up = "Up " + duration(time.time() - parse_iso(state["StartedAt"]))
-        return up + " (Paused)" if paused else up
+        if paused:
+            return up + " (Paused)"
+        health = (state.get("Health") or {}).get("Status")  # with a healthcheck: Docker's words
+        if health:
+            return f"{up} (health: starting)" if health == "starting" else f"{up} ({health})"
+        return up
     if status == "restarting":
         return f"Restarting ({state.get('ExitCode')}) {ago(state['FinishedAt'])}"
     if status == "exited":
@@ -499,6 +514,9 @@ def container_json(c: Container) -> dict:
         config["StopSignal"] = spec.stop_signal
     if spec.stop_timeout is not None:
         config["StopTimeout"] = spec.stop_timeout
+    if spec.healthcheck:
+        config["Healthcheck"] = spec.healthcheck
+    health = {"Health": state["Health"]} if "Health" in state else {}  # Docker: only with one
     return {
         "Id": c.id,
         "Created": c.config["Created"],
@@ -511,7 +529,7 @@ def container_json(c: Container) -> dict:
                   "Dead": False, "Pid": state.get("Pid", 0),
                   "ExitCode": state.get("ExitCode", 0), "Error": state.get("Error", ""),
                   "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
-                  "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z")},
+                  "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z"), **health},
         "Image": spec.image_id,
         "Name": "/" + c.name,
         "LogPath": str(log_path(c.dir)),

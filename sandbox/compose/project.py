@@ -26,7 +26,7 @@ from pathlib import Path
 from ..engine import filters, lifecycle
 from ..engine import volumes as volume_store
 from ..engine.records import Container
-from ..errors import Conflict, MissingFeature, NotFound, SandboxError, UsageError
+from ..errors import Conflict, NotFound, SandboxError, UsageError
 from ..kernel import procfs
 from ..network import networks
 from . import conditions, convert, names, order
@@ -325,12 +325,6 @@ class Project:
                                         container=overrides.pop("container", None))
         args.update(overrides)
         more = args.pop("more_networks")
-        health = args.pop("healthcheck")
-        if health is not None:
-            if not _engine_takes("healthcheck"):
-                raise MissingFeature(f'service "{name}": healthcheck needs the engine\'s '
-                                     "health checks, which are not here yet")
-            args["healthcheck"] = health
         if not quiet:
             self.progress("Container", args["name"], "Creating")
         try:
@@ -378,21 +372,9 @@ class Project:
         self.progress("Container", c.name, "Started")
 
     def _has_healthcheck(self, c: Container) -> bool:
-        """The file's healthcheck, or else the image's HEALTHCHECK (``disable`` turns both off)."""
-        check = self.services.get(_service(c), {}).get("healthcheck") or {}
-        if check.get("disable"):
-            return False
-        if check.get("test"):
-            return check["test"] != ["NONE"]
-        return self._image_healthcheck(c)
-
-    def _image_healthcheck(self, c: Container) -> bool:
-        try:
-            image = lifecycle.store_for(self.root).get(c.spec.image_id)
-        except NotFound:
-            return False
-        test = (image.config.get("config", {}).get("Healthcheck") or {}).get("Test")
-        return bool(test) and test != ["NONE"]
+        """The file's healthcheck over the image's HEALTHCHECK, as the engine merged them."""
+        from ..engine.health import active
+        return active(c.spec.healthcheck)
 
     def _wait_ready(self, containers: list[Container]) -> None:
         """``up --wait``: running, and healthy if it has a check; a one-shot that exited 0 is fine."""
@@ -606,9 +588,6 @@ class Project:
                                         container=name or names.oneoff_name(self.name, service,
                                                                             slug))
         args.pop("more_networks")
-        health = args.pop("healthcheck")
-        if health is not None and _engine_takes("healthcheck"):
-            args["healthcheck"] = health
         if not service_ports:
             args["publish"] = []
         args.update(restart=None, auto_remove=remove, tty=tty, interactive=interactive,
@@ -640,13 +619,6 @@ def _number(c: Container) -> int:
 
 def _interrupt(signum, _frame):
     raise KeyboardInterrupt
-
-
-def _engine_takes(parameter: str) -> bool:
-    """Whether ``create_container`` has ``parameter`` (the engine's health checks arrive
-    in another branch; this goes once they have landed)."""
-    import inspect
-    return parameter in inspect.signature(lifecycle.create_container).parameters
 
 
 def _project_volumes(root: Path, project: str) -> list[dict]:

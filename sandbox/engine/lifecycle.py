@@ -107,6 +107,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      publish: list[str] = (), publish_all: bool = False,
                      dns: list[str] = (), add_hosts: list[str] = (), ip: str | None = None,
                      network_aliases: list[str] = (), image: Image | None = None,
+                     healthcheck: dict | None = None,
                      labels: dict | None = None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
@@ -132,6 +133,9 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     user cannot enforce is an error, never silently ignored.  ``security`` is
     :func:`sandbox.engine.security.decide`'s record (Docker's defaults when None); its
     seccomp filter is compiled now and kept beside the container's config.
+
+    ``healthcheck`` is Docker's HealthConfig from ``--health-*`` (or the API's dict):
+    :func:`sandbox.engine.health.merged` puts it over the image's HEALTHCHECK, field by field.
     """
     if stop_signal is not None:
         parse_signal(stop_signal, "--stop-signal")
@@ -147,6 +151,9 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     config = image.config.get("config", {})
     rootless = not is_root()
     argv = _command(config, cmd or [], entrypoint)
+    if healthcheck or config.get("Healthcheck"):
+        from .health import merged
+        healthcheck = merged(healthcheck, config.get("Healthcheck"))
     mode, plugged, ports = _network_plan(root, config, rootless, network, publish, publish_all,
                                          dns, add_hosts, ip, network_aliases)
     mounts = _all_mounts(root, mounts, volumes_from, config)
@@ -160,7 +167,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 security=security, userns=userns, init=init, stop_signal=stop_signal,
                 stop_timeout=stop_timeout, log_opts=log_opts, restart=restart, network=mode,
                 networks=plugged, ports=ports, dns=list(dns), extra_hosts=list(add_hosts),
-                labels=labels)
+                healthcheck=healthcheck, labels=labels)
     container = _create_with_volumes(root, spec, name, hostname)
     if program is not None:
         write_atomic(container.dir / sec.SECCOMP_FILE, program)

@@ -29,6 +29,9 @@ detached one it re-executes itself as a fresh, small Python
 (``python -I -S``, importing only :mod:`sandbox.engine.monitor`), so that a container left running costs
 a few megabytes, not a copy of the command line or of a notebook kernel.
 The monitor imports only modules that start quickly and stay small.
+
+A container with a healthcheck has its probes run from here too: the poll
+loop's timeout is the time until the next one (:mod:`sandbox.engine.health`).
 """
 
 from __future__ import annotations
@@ -220,6 +223,8 @@ class Relay:
                 pass
         if held.client >= 0:
             self._add_client(held.client)
+        # A healthcheck's timer and probes (sandbox.engine.health): imported only when there is one.
+        self.checker = _checker(container, self.poller) if self.spec.healthcheck else None
 
     # --- the loop -----------------------------------------------------------------
     def run(self, init_pid: int) -> int:
@@ -232,7 +237,7 @@ class Relay:
         while status is None or self.sources:
             # Once it has exited, every writer is gone (its PID namespace died with it):
             # what is left in the pipes is read to the end, with a time limit all the same.
-            events = self.poller.poll(None if status is None else 1000)
+            events = self.poller.poll(self._wait_ms(status))
             if not events and status is not None:
                 break
             for fd, mask in events:
@@ -242,6 +247,11 @@ class Relay:
                     self.poller.unregister(pidfd)
                     os.close(pidfd)
                     status = _reap(init_pid)
+                    if self.checker is not None:
+                        self.checker.stop()  # the timers end with the container
+                        self.checker = None
+                elif self.checker is not None and self.checker.owns(fd):
+                    self.checker.on_ready(fd)
                 elif fd in self.sources and mask & ~select.POLLOUT:
                     self._read_output(fd)
                 elif fd == self.input and mask & (select.POLLERR | select.POLLHUP):
@@ -250,7 +260,16 @@ class Relay:
                     self._accept()
                 elif fd in self.clients:
                     self._read_client(fd)
+            if self.checker is not None:
+                self.checker.tick()
         return status
+
+    def _wait_ms(self, status) -> int | None:
+        """How long poll(2) may sleep: for ever while the container runs (until the
+        healthcheck's next probe, if it has one); a second for its last output."""
+        if status is not None:
+            return 1000
+        return None if self.checker is None else self.checker.wait_ms()
 
     def _read_output(self, fd: int) -> None:
         try:
@@ -406,6 +425,9 @@ class Relay:
             self._drop_client(fd)
 
     def close_streams(self) -> None:
+        if self.checker is not None:  # the loop ended early: no probe may outlive it
+            self.checker.stop()
+            self.checker = None
         self.log.close()
         for fd in self.held.fds():
             if fd not in (self.held.client, self.held.restarter):
@@ -419,6 +441,11 @@ class Relay:
             except OSError:
                 pass
             self.listener.close()
+
+
+def _checker(container: Container, poller):
+    from .health import Checker, active
+    return Checker(container, poller) if active(container.spec.healthcheck) else None
 
 
 def _reap(pid: int) -> int:

@@ -4,7 +4,9 @@ A container is a directory under ``<state root>/containers/<id>``:
 ``config.json`` says what was asked for and changes only with ``rename``; ``state.json``
 says what is happening and is rewritten atomically by whoever changes it
 (the monitor process when the container starts and exits, ``stop`` and
-``rm`` when they find the monitor gone).
+``rm`` when they find the monitor gone).  ``health.json``, for a container
+with a healthcheck, is the monitor's alone (:mod:`sandbox.engine.health`): its
+results come often, and a file of their own never overwrites another writer's state.
 
 The state file can be stale: if the monitor was killed, nobody wrote down
 the exit.  :func:`Container.status` therefore checks the recorded pid (and
@@ -23,6 +25,7 @@ from ..humanize import now_iso, random_name
 from ..paths import SHARED_DIR, SHARED_FILE, containers_dir, ensure, prepare_root, rmtree, write_atomic
 
 UNKNOWN_EXIT = -1  # the monitor died before it could record the exit code
+HEALTH_FILE = "health.json"
 
 
 class Spec:
@@ -42,7 +45,7 @@ class Spec:
                  log_opts: dict | None = None, restart: dict | None = None,
                  network: str | None = None, networks: dict | None = None,
                  ports: list[dict] = (), dns: list[str] = (), extra_hosts: list[str] = (),
-                 labels: dict | None = None):
+                 healthcheck: dict | None = None, labels: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -72,6 +75,9 @@ class Spec:
         self.ports = list(ports)
         self.dns = list(dns)
         self.extra_hosts = list(extra_hosts)
+        # HEALTHCHECK and --health-*, merged, in Docker's shape ({"Test": ["CMD-SHELL", "..."],
+        # "Interval": ns, ...}; Test ["NONE"]: disabled); run by the monitor: sandbox.engine.health.
+        self.healthcheck = healthcheck
         self.labels = dict(labels or {})      # --label: metadata for finding it (compose's labels)
 
     @property
@@ -132,7 +138,19 @@ class Container:
         return state
 
     def status(self) -> dict:
-        """The recorded state, corrected by what /proc says now."""
+        """The recorded state, corrected by what /proc says now; with a healthcheck, its
+        ``Health`` too (:meth:`health`)."""
+        state = self._checked_state()
+        if self.config["Spec"].get("healthcheck"):  # a dict lookup: nothing read without one
+            health = self.health
+            if health is not None:
+                if state.get("Status") != "running":
+                    # Docker: "unhealthy when the monitor has stopped" (container/health.go)
+                    health["Status"] = "unhealthy"
+                state["Health"] = health
+        return state
+
+    def _checked_state(self) -> dict:
         state = self.state
         if state.get("Status") == "running" and not procfs.is_alive(state.get("Pid"),
                                                                   state.get("PidStart")):
@@ -162,6 +180,19 @@ class Container:
                 return state
         return self.write_state(Status="exited", ExitCode=UNKNOWN_EXIT, Pid=0,
                                 FinishedAt=now_iso(), Error="the monitor process died")
+
+    @property
+    def health(self) -> dict | None:
+        """Docker's State.Health: {"Status", "FailingStreak", "Log"}; None before the first start
+        (or without a healthcheck)."""
+        try:
+            return json.loads((self.dir / HEALTH_FILE).read_text())
+        except FileNotFoundError:
+            return None
+
+    def write_health(self, health: dict) -> None:
+        """Only the container's monitor calls this (and the start, before the monitor runs)."""
+        write_atomic(self.dir / HEALTH_FILE, json.dumps(health))
 
     @property
     def running(self) -> bool:

@@ -197,6 +197,8 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     held = streams.started()  # the container's ends closed here; with -t, its master received
     os.close(err_w)
     _close_stdio(keep=[info_w, *held.fds()])
+    if spec.healthcheck:  # before "running": nobody may see the last run's health with it
+        _reset_health(container)
     container.write_state(Status="running", Pid=init_pid, PidStart=procfs.start_time(init_pid),
                           MonitorPid=os.getpid(), MonitorStart=procfs.start_time(os.getpid()),
                           StartedAt=now_iso(), ExitCode=0, Error="", OOMKilled=False,
@@ -206,6 +208,13 @@ def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, in
     if detach:
         exec_lean(container.root, container.id, waited, held)
     os._exit(watch(container, waited, held))
+
+
+def _reset_health(container: Container) -> None:
+    """Each start begins ``starting`` (sandbox.engine.health; the monitor probes from now on)."""
+    from .health import active, fresh
+    if active(container.spec.healthcheck):
+        container.write_health(fresh(container.health))
 
 
 def _on_user_network(spec) -> bool:

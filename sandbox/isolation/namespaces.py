@@ -67,6 +67,10 @@ def open_namespaces(pid: int, rootless: bool, host_owned_net: bool = False) -> l
     CAP_SYS_ADMIN over it (setns(2)).
     """
     kinds = [k for k in JOIN_ORDER if rootless or k != "user"]
+    if rootless and inode("self", "user") == inode(pid, "user"):
+        # Already in it: a rootless container's monitor, running its healthcheck
+        # (sandbox.engine.health).  setns(2) refuses one's own user namespace (EINVAL).
+        kinds.remove("user")
     if host_owned_net and rootless:
         kinds = ["net"] + [k for k in kinds if k != "net"]
     return [(kind, os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC))
