@@ -417,8 +417,19 @@ def test_the_chapters_example_answers_through_its_port_with_the_databases_data(t
     shutil.copytree(example, directory)
     name = f"t-example-{os.getpid()}"
     try:
-        compose(directory, "-p", name, "up", "-d", "--wait", check=True, timeout=120)
-        page = urllib.request.urlopen("http://127.0.0.1:8080/greeting", timeout=10).read()
-        assert b"hello" in page
+        up = compose(directory, "-p", name, "up", "-d", "--wait", check=True, timeout=120)
+        assert up.stderr.index(f"{name}-db-1  Healthy") < \
+            up.stderr.index(f"{name}-backend-1  Started")
+
+        def page():
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:8080/", timeout=5).read()
+            except OSError:
+                return b""  # its httpd is not listening yet: --wait waits for running only
+        assert b"compose-app" in wait_for(page, 15, 0.2)
+        # The backend answers with the database's data, over the project network.
+        greeting = compose(directory, "-p", name, "exec", "-T", "frontend", "wget", "-qO-",
+                           "http://backend:8000/cgi-bin/greeting", check=True)
+        assert greeting.stdout.strip() == "hello"
     finally:
         compose(directory, "-p", name, "down", "-v", "-t", "1")
