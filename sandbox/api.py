@@ -303,7 +303,7 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
            stop_timeout: int | None = None, mounts=None,
            volumes_from=None, ports=None, publish_all_ports: bool = False, dns=None,
            extra_hosts=None, network_aliases=None, ip: str | None = None,
-           healthcheck: dict | None = None) -> Container:
+           healthcheck: dict | None = None, labels=None) -> Container:
     """Create a container without starting it (``docker create``).
 
     The limits take the command line's values: ``memory="64m"``, ``cpus=0.5``,
@@ -323,6 +323,8 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
     ``healthcheck`` is docker-py's: ``{"test": ["CMD", "test", "-f", "/ready"],
     "interval": 200_000_000, "retries": 2}`` (durations in nanoseconds; a string test
     is run by ``/bin/sh -c``; ``{"test": ["NONE"]}`` turns the image's off).
+    ``labels`` takes docker-py's dict (``{"team": "web"}``) or a list of names (each
+    set to "").
     """
     from .isolation.cgroups import parse_limits
     from .isolation.mounts import parse_all
@@ -342,8 +344,16 @@ def create(image: str, command=None, *, name: str | None = None, environment=Non
         stop_signal=stop_signal, stop_timeout=stop_timeout,
         volumes_from=_strings(volumes_from), network=network, publish=_publish(ports),
         publish_all=publish_all_ports, dns=_strings(dns), add_hosts=_extra_hosts(extra_hosts),
-        network_aliases=_strings(network_aliases), ip=ip, healthcheck=_healthcheck(healthcheck))
+        network_aliases=_strings(network_aliases), ip=ip, healthcheck=_healthcheck(healthcheck),
+        labels=_labels(labels))
     return Container(record)
+
+
+def _labels(labels) -> dict:
+    """docker-py's ``labels={"a": "1"}`` or ``labels=["a"]`` (each name with an empty value)."""
+    if isinstance(labels, dict):
+        return {str(k): str(v) for k, v in labels.items()}
+    return {name: "" for name in _strings(labels)}
 
 
 def _healthcheck(check: dict | None) -> dict | None:
@@ -406,7 +416,7 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
         init: bool = False, stop_signal: str | None = None, stop_timeout: int | None = None,
         mounts=None, volumes_from=None, ports=None, publish_all_ports: bool = False,
         dns=None, extra_hosts=None, network_aliases=None, ip: str | None = None,
-        healthcheck: dict | None = None):
+        healthcheck: dict | None = None, labels=None):
     """Run a command in a new container (``docker run``).
 
     In the foreground (the default) it waits and returns :class:`Completed`,
@@ -426,7 +436,8 @@ def run(image: str, command=None, *, detach: bool = False, remove: bool | None =
                        stop_timeout=stop_timeout, mounts=mounts,
                        volumes_from=volumes_from, ports=ports,
                        publish_all_ports=publish_all_ports, dns=dns, extra_hosts=extra_hosts,
-                       network_aliases=network_aliases, ip=ip, healthcheck=healthcheck)
+                       network_aliases=network_aliases, ip=ip, healthcheck=healthcheck,
+                       labels=labels)
     if detach:
         try:
             lifecycle.start_detached(container._record)
@@ -567,3 +578,66 @@ def prune_volumes(all: bool = False) -> list[str]:
     """``docker volume prune [-a]``: the names of the unused volumes removed."""
     from .engine import volumes
     return volumes.prune(state_root(), all=all)
+
+
+# --- compose (docker compose's verbs, for a notebook) ------------------------------------------
+class ComposeProject:
+    """A compose project in a notebook: ``up()``, ``ps()``, ``logs()``, ``down()``, ``config()``.
+
+    Progress lines go to the cell's output (stdout), never its stderr.
+    """
+
+    def __init__(self, project):
+        self._project = project
+
+    def __repr__(self) -> str:
+        return f"<ComposeProject {self.name!r} services={list(self._project.services)}>"
+
+    @property
+    def name(self) -> str:
+        return self._project.name
+
+    def up(self, *services: str, build: bool = False, wait: bool = False,
+           force_recreate: bool = False, remove_orphans: bool = False,
+           scale: dict | None = None) -> "ComposeProject":
+        """``compose up -d``: build or pull, make the networks and volumes, start the services."""
+        self._project.up(services, detach=True, build=build, wait=wait,
+                         force_recreate=force_recreate, remove_orphans=remove_orphans,
+                         scale=scale)
+        return self
+
+    def down(self, volumes: bool = False, remove_orphans: bool = False) -> None:
+        """``compose down [-v]``: containers, networks, and with ``volumes`` the volumes too."""
+        self._project.down(volumes=volumes, remove_orphans=remove_orphans)
+
+    def ps(self, all: bool = False) -> list[Container]:
+        """The project's containers (running ones, or ``all``), as :class:`Container` objects."""
+        return [Container(c) for c in self._project.containers(oneoff=None)
+                if all or c.running]
+
+    def logs(self, *services: str) -> str:
+        """What the services' containers printed, each line prefixed ``name  | ``."""
+        from .engine.jsonlog import read
+        found = self._project.containers(services, oneoff=None)
+        width = max((len(c.name) for c in found), default=0)
+        return "".join(f"{c.name:<{width + 1}} | {e.get('log', '')}" for c in found
+                       for e in read(c.dir))
+
+    def config(self) -> dict:
+        """The normalized model (what ``sandbox compose config`` prints)."""
+        return self._project.model
+
+
+def compose_project(path_or_files=".", project_name: str | None = None,
+                    profiles=None) -> ComposeProject:
+    """A compose project from a directory (its ``compose.yaml``), a file, or a list of files."""
+    from .compose.loader import load
+    from .compose.progress import Progress
+    from .compose.project import Project
+    paths = [path_or_files] if isinstance(path_or_files, (str, os.PathLike)) else path_or_files
+    paths = [Path(p) for p in paths]
+    directory = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
+    loaded = load(files=None if directory else paths, project_name=project_name,
+                  project_directory=directory, profiles=_strings(profiles))
+    return ComposeProject(Project(state_root(), loaded, Progress(write=print),
+                                  build_output=lambda text: print(text, end="")))

@@ -1,23 +1,19 @@
 """What the sandbox does not do yet, and which chapter of the course brings it.
 
-A learner who types ``sandbox compose up`` after
-reading about Docker deserves better than "unknown command": one sentence
-that says the feature is coming, and where.  The chapters are the course
-map's (COURSE.md):
+A learner who types a Docker verb a later chapter brings, after reading about
+Docker, deserves better than "unknown command": one sentence that says the
+feature is coming, and where.  The chapters are the course map's (COURSE.md).
 
-    11  Compose       ``sandbox compose``
-
-When a chapter's code arrives, its entries leave this table.
+When a chapter's code arrives, its entries leave this table: ``build`` left
+with chapter 10, ``compose`` with chapter 11, and the table is empty for now.
 """
 
 from __future__ import annotations
 
 from .errors import MissingFeature
 
-CHAPTERS = {
-    "compose": ("11", "Compose"),
-}
-VERBS = ("compose",)  # `sandbox VERB ...`
+CHAPTERS: dict[str, tuple[str, str]] = {}  # verb → (chapter number, title)
+VERBS: tuple[str, ...] = ()  # `sandbox VERB ...`
 
 
 class NotYet(MissingFeature):

@@ -66,3 +66,11 @@ def test_doctor_and_containers_stay_functions():
     sandbox.run("busybox", "true")
     assert sandbox.doctor().ok and sandbox.doctor().ok
     assert isinstance(sandbox.containers(), list) and isinstance(sandbox.containers(), list)
+
+
+def test_labels_on_create():
+    c = sandbox.create("busybox", "true", labels={"team": "web"})
+    try:
+        assert c.inspect()["Config"]["Labels"] == {"team": "web"}
+    finally:
+        c.remove(force=True)

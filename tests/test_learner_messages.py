@@ -8,14 +8,16 @@ import pytest
 from conftest import IS_ROOT, fails_with_one_sentence, rootless_only, sandbox
 
 
-@pytest.mark.parametrize("argv, chapter", [
-    (["compose", "up"], "chapter 11 (Compose)"),
-])
-def test_verbs_of_later_chapters_say_which_chapter_brings_them(argv, chapter):
-    r = sandbox(*argv)
-    verb = " ".join(argv[:2]) if argv[0] == "image" else argv[0]
-    fails_with_one_sentence(r, f"`sandbox {verb}` is not here yet: {chapter} brings it")
-    assert r.returncode == 1
+def test_a_verb_of_a_later_chapter_says_which_chapter_brings_it(monkeypatch, capsys):
+    """The table is empty now that compose is here; the sentence is still the one a
+    learner would get for a verb still to come."""
+    from sandbox import chapters
+    from sandbox.cli import main
+    monkeypatch.setattr(chapters, "CHAPTERS", {"swarm": ("13", "Orchestration")})
+    monkeypatch.setattr(chapters, "VERBS", ("swarm",))
+    assert main(["swarm", "init"]) == 1
+    err = capsys.readouterr().err
+    assert err == "sandbox: `sandbox swarm` is not here yet: chapter 13 (Orchestration) brings it\n"
 
 
 @pytest.mark.parametrize("flags, needle", [
@@ -33,7 +35,7 @@ def test_a_bad_publish_gets_one_sentence_and_nothing_is_made(verb, flags, needle
     assert sandbox("inspect", name).returncode != 0  # nothing was created
 
 
-@pytest.mark.parametrize("verb", ["network", "build"])
+@pytest.mark.parametrize("verb", ["network", "build", "compose"])
 def test_chapters_that_are_here_have_left_the_table(verb):
     from sandbox.chapters import CHAPTERS, VERBS
     assert verb not in CHAPTERS and verb not in VERBS

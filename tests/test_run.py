@@ -176,3 +176,24 @@ def test_unknown_image_says_what_happened():
     assert first == "Unable to find image 'nosuchimage:latest' locally"
     assert last.startswith("sandbox: cannot pull nosuchimage:latest: ")
     assert sandbox("ps", "-a", "-q").stdout == ""
+
+
+def test_labels_are_kept_shown_by_inspect_and_filtered_by_ps(name):
+    """--label (compose finds its containers by them): inspect's Config.Labels, ps --filter."""
+    sandbox("create", "--name", name, "-l", "tier=web", "--label", "flag", "busybox", "true",
+            check=True)
+    try:
+        labels = sandbox("inspect", "-f", "{{json .Config.Labels}}", name, check=True).stdout
+        assert labels.strip() == '{"tier": "web", "flag": ""}'
+        ps = lambda *f: sandbox("ps", "-aq", "--no-trunc", *f, check=True).stdout.split()  # noqa: E731
+        cid = sandbox("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        assert cid in ps("--filter", "label=tier=web")
+        assert cid in ps("--filter", "label=flag")
+        assert cid not in ps("--filter", "label=tier=db")
+        assert cid in ps("--filter", f"name={name}", "--filter", "label=tier")
+        assert cid not in ps("--filter", "name=no-such-name-here")
+        assert cid in ps("--filter", "status=created")
+        bad = sandbox("ps", "--filter", "colour=red")
+        assert bad.returncode == 125 and "invalid filter 'colour'" in bad.stderr
+    finally:
+        sandbox("rm", "-f", name)

@@ -65,6 +65,7 @@ _CREATE_FLAGS = [
     Flag("stop-timeout", "", "int", "Timeout (in seconds) to stop a container", metavar="int"),
     Flag("log-opt", "", "list", "Log driver options: max-size=SIZE, max-file=N (json-file; "
          "default max-size=10m, max-file=3, unlike Docker's unbounded default)", metavar="list"),
+    Flag("label", "l", "list", "Set meta data on a container (KEY=VALUE)", metavar="list"),
     Flag("restart", "", "str", "Restart policy to apply when a container exits: no, "
          "on-failure[:max-retries], always, unless-stopped (nothing restarts after a reboot)",
          default="no", metavar="string"),
@@ -104,6 +105,8 @@ COMMANDS = {c.name: c for c in [
     Command("ps", "[OPTIONS]", "List containers",
             [Flag("all", "a", "bool", "Show all containers (default shows just running)"),
              Flag("quiet", "q", "bool", "Only display container IDs"),
+             Flag("filter", "f", "list", "Filter output based on conditions provided "
+                  "(label=KEY[=VALUE], name=, id=, status=)", metavar="filter"),
              Flag("no-trunc", "", "bool", "Don't truncate output")], max_args=0),
     Command("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]",
             "Execute a command in a running container",
@@ -352,6 +355,7 @@ def usage() -> str:
     lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()
               if name not in GROUP_ONLY]
     lines += ["", "Management Commands:",
+              "  compose    Define and run multi-container applications (up, down, ps, ...)",
               "  container  Manage containers (ls, prune, and the verbs above)",
               "  image      Manage images (ls, inspect)",
               "  system     Manage sandbox (prune)",
@@ -402,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if name in GROUPS and rest and rest[0] in GROUPS[name]:
         name, rest = ALIASES.get((name, rest[0]), rest[0]), rest[1:]
+    if name == "compose":  # its own global flags and verbs (sandbox.cli.compose_commands)
+        from .compose_commands import main as compose
+        return compose(rest)
     command = COMMANDS.get(name)
     later = _later_verb(name, rest)
     if command is None and later:

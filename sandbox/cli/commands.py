@@ -32,7 +32,8 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
             stop_signal, stop_timeout, log_opt, restart, mount=(), volumes_from=(), env_file=(),
             publish=(), publish_all=False, add_host=(), dns=(), ip=None, network_alias=(),
             health_cmd=None, health_interval=None, health_retries=None, health_timeout=None,
-            health_start_period=None, health_start_interval=None, no_healthcheck=False):
+            health_start_period=None, health_start_interval=None, no_healthcheck=False,
+            label=()):
     from ..isolation.cgroups import parse_limits
     from ..isolation.mounts import parse_all
     from ..engine.security import decide
@@ -70,7 +71,7 @@ def _create(args, env, name, workdir, user, hostname, entrypoint, interactive, t
         log=lambda line: print(line, file=sys.stderr, flush=True), log_opts=log_opts,
         restart=restart_policy, network=network, publish=publish, publish_all=publish_all,
         dns=_comma_list(dns), add_hosts=add_host, ip=ip, network_aliases=network_alias,
-        healthcheck=healthcheck)
+        healthcheck=healthcheck, labels=parse_labels(label))
     if notices:
         print(f"sandbox: notice: rootless unpacking left out {len(notices)} thing(s) a user "
               f"may not create, e.g. {notices[0]}", file=sys.stderr)
@@ -83,6 +84,17 @@ def _with_env_files(env: list[str], env_files: list[str]) -> list[str]:
         return list(env)
     from ..engine.envfile import read
     return [e for path in env_files for e in read(path)] + list(env)
+
+
+def parse_labels(items: list[str]) -> dict[str, str]:
+    """``--label a=1 --label b`` → {"a": "1", "b": ""}, as Docker reads them."""
+    labels = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid label '{item}': empty name")
+        labels[key] = value
+    return labels
 
 
 def _comma_list(values: list[str]) -> list[str]:
@@ -257,11 +269,15 @@ def _command_text(argv: list[str], full: bool) -> str:
     return text if full or len(text) <= 20 else text[:19] + "…"
 
 
-def cmd_ps(args, all, quiet, no_trunc) -> int:
+def cmd_ps(args, all, quiet, no_trunc, filter=()) -> int:
+    from ..engine import filters
+    wanted = filters.parse(filter)
     rows = []
     for c in all_containers(_root()):
         state = c.status()
-        if not all and state.get("Status") != "running":
+        if not all and state.get("Status") != "running" and "status" not in wanted:
+            continue  # Docker: a status filter looks at every container, as -a does
+        if wanted and not filters.keeps(c, state, wanted, _ps_status(c, state)):
             continue
         cid = c.id if no_trunc else c.short_id
         if quiet:
@@ -275,6 +291,10 @@ def cmd_ps(args, all, quiet, no_trunc) -> int:
         print(table(rows, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
                            "NAMES"]))
     return 0
+
+
+def _ps_status(c: Container, state: dict) -> str:
+    return "paused" if lifecycle.is_paused(c, state) else state.get("Status", "")
 
 
 def _ports_column(state: dict) -> str:
@@ -488,7 +508,8 @@ def container_json(c: Container) -> dict:
     paused = lifecycle.is_paused(c, state)
     config = {"Hostname": c.config["Hostname"], "User": spec.user, "Tty": spec.tty,
               "OpenStdin": spec.interactive, "Env": spec.env, "Cmd": spec.cmd,
-              "Image": spec.image, "WorkingDir": spec.workdir}
+              "Image": spec.image, "WorkingDir": spec.workdir,
+              "Labels": {**_image_labels(c), **spec.labels}}
     if spec.stop_signal:  # Docker shows them only when they were set
         config["StopSignal"] = spec.stop_signal
     if spec.stop_timeout is not None:
@@ -529,6 +550,16 @@ def container_json(c: Container) -> dict:
         "Config": config,
         "Rootless": spec.rootless,
     }
+
+
+def _image_labels(c: Container) -> dict:
+    """The image's labels, which the container's own override (Docker's merge); {} if the
+    image has been removed since."""
+    try:
+        image = lifecycle.store_for(c.root).get(c.spec.image_id)
+    except SandboxError:
+        return {}
+    return dict(image.config.get("config", {}).get("Labels") or {})
 
 
 def _port_bindings(ports: list[dict]) -> dict:

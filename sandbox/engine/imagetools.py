@@ -43,10 +43,13 @@ def commit(store: Store, container: Container, ref: str | None, message: str = "
     config["created"] = now
     if author:
         config["author"] = author
-    # Docker keeps the container's own command and environment as the new image's:
+    # Docker keeps the container's own command, environment and labels as the new image's:
     # one reason a committed image surprises whoever runs it next.
     config.setdefault("config", {})["Cmd"] = container.spec.cmd
     config["config"]["Env"] = container.spec.env
+    if container.spec.labels:
+        config["config"]["Labels"] = {**(config["config"].get("Labels") or {}),
+                                      **container.spec.labels}
     config["rootfs"]["diff_ids"] = list(base.diff_ids) + [layer["digest"]]
     config.setdefault("history", []).append(
         {"created": now, "created_by": f"sandbox commit {container.name}: "

@@ -107,7 +107,8 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                      publish: list[str] = (), publish_all: bool = False,
                      dns: list[str] = (), add_hosts: list[str] = (), ip: str | None = None,
                      network_aliases: list[str] = (), image: Image | None = None,
-                     healthcheck: dict | None = None) -> Container:
+                     healthcheck: dict | None = None,
+                     labels: dict | None = None) -> Container:
     """``docker create``: resolve the image, unpack its layers, write the container's record.
 
     ``image``, when given, is used as it is instead of looking ``image_ref`` up: a
@@ -124,6 +125,9 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
     ``network`` (``--network``), ``publish`` (``-p``), ``publish_all`` (``-P``), ``dns``,
     ``add_hosts``, ``ip`` and ``network_aliases`` are checked here and planned by
     :func:`sandbox.network.networks.plan`; the container is plugged in when it starts.
+
+    ``labels`` (``--label``) are the container's own; ``inspect`` shows them over the
+    image's, and ``ps --filter label=`` finds containers by them (compose does).
 
     ``limits`` (:class:`sandbox.isolation.cgroups.Limits`) are checked first: a limit this
     user cannot enforce is an error, never silently ignored.  ``security`` is
@@ -163,7 +167,7 @@ def create_container(root: Path, image_ref: str, cmd: list[str] | None = None,
                 security=security, userns=userns, init=init, stop_signal=stop_signal,
                 stop_timeout=stop_timeout, log_opts=log_opts, restart=restart, network=mode,
                 networks=plugged, ports=ports, dns=list(dns), extra_hosts=list(add_hosts),
-                healthcheck=healthcheck)
+                healthcheck=healthcheck, labels=labels)
     container = _create_with_volumes(root, spec, name, hostname)
     if program is not None:
         write_atomic(container.dir / sec.SECCOMP_FILE, program)

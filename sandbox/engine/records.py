@@ -45,7 +45,7 @@ class Spec:
                  log_opts: dict | None = None, restart: dict | None = None,
                  network: str | None = None, networks: dict | None = None,
                  ports: list[dict] = (), dns: list[str] = (), extra_hosts: list[str] = (),
-                 healthcheck: dict | None = None):
+                 healthcheck: dict | None = None, labels: dict | None = None):
         self.image = image                    # as the user wrote it
         self.image_id = image_id              # the config digest it resolved to
         self.lower_dirs = list(lower_dirs)    # unpacked layers, topmost first (overlayfs order)
@@ -78,6 +78,7 @@ class Spec:
         # HEALTHCHECK and --health-*, merged, in Docker's shape ({"Test": ["CMD-SHELL", "..."],
         # "Interval": ns, ...}; Test ["NONE"]: disabled); run by the monitor: sandbox.engine.health.
         self.healthcheck = healthcheck
+        self.labels = dict(labels or {})      # --label: metadata for finding it (compose's labels)
 
     @property
     def own_netns(self) -> bool:
