@@ -424,3 +424,19 @@ def test_kubernetes_validate_is_a_test_dependency():
     import tomllib
     test_extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     assert any(spec.startswith("kubernetes-validate") for spec in test_extra)
+
+
+def test_the_command_line_converts_the_chapters_example():
+    """`sandbox compose convert --format kubernetes`, as a learner types it."""
+    import subprocess
+    import sys
+    import yaml
+    example = Path(__file__).resolve().parent.parent / "notebooks" / "examples" / "compose-app"
+    done = subprocess.run([sys.executable, "-m", "sandbox", "compose", "convert", "--format",
+                           "kubernetes"], cwd=example, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(done.stdout) if doc}
+    assert {"Deployment", "Service", "PersistentVolumeClaim"} <= kinds
+    wrong = subprocess.run([sys.executable, "-m", "sandbox", "compose", "convert", "--format",
+                            "helm"], cwd=example, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode != 0 and "unsupported format 'helm'" in wrong.stderr

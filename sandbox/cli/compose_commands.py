@@ -105,6 +105,10 @@ COMMANDS = {c.name: c for c in [
              Flag("volumes", "", "bool", "Print the volume names, one per line"),
              Flag("format", "", "str", "Format the output. Values: [yaml | json]",
                   default="yaml", metavar="string")]),
+    Command("convert", "[OPTIONS]", "Convert the project to another platform's objects "
+            "(Kubernetes: Deployments, Services, PersistentVolumeClaims; kompose's rules)",
+            [Flag("format", "", "str", "Format of the output: kubernetes", default="kubernetes",
+                  metavar="string")], max_args=0),
     Command("start", "[SERVICE...]", "Start services"),
     Command("stop", "[OPTIONS] [SERVICE...]", "Stop services", [_TIMEOUT]),
     Command("restart", "[OPTIONS] [SERVICE...]", "Restart service containers", [_TIMEOUT]),
@@ -382,6 +386,18 @@ def cmd_config(options, args, quiet, services, volumes, format) -> int:
         sys.stdout.write(to_yaml(model))
     else:
         raise UsageError(f"unsupported format {format!r}: use yaml or json")
+    return 0
+
+
+def cmd_convert(options, args, format) -> int:
+    """``compose convert --format kubernetes``: the project as Kubernetes objects, with
+    what does not carry over said in comments at the top (sandbox.compose.kubernetes)."""
+    from ..compose.kubernetes import manifests, to_yaml
+    if format != "kubernetes":
+        raise UsageError(f"unsupported format {format!r}: kubernetes (for yaml or json, "
+                         "use `sandbox compose config --format`)")
+    loaded = load(options)
+    sys.stdout.write(to_yaml(manifests(loaded), loaded))
     return 0
 
 

@@ -29,12 +29,41 @@ TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "n
               "integer": "an integer", "boolean": "true or false", "null": "null"}
 
 
+# The optional packages jsonschema's format checkers import when they are installed
+# (Jupyter brings most of them): none is needed for the compose schema's one format.
+FORMAT_PACKAGES = ("rfc3987_syntax", "rfc3987", "rfc3986_validator", "rfc3339_validator",
+                   "isoduration", "fqdn", "idna", "jsonpointer", "uri_template", "webcolors")
+
+
+def _jsonschema():
+    """``import jsonschema``, without the seconds it can cost.
+
+    jsonschema's format module imports every format package that is installed, and
+    ``rfc3987_syntax`` builds a parser for IRIs while it is imported: 2 s of CPU at
+    every ``sandbox compose``, for formats the compose schema never uses.  They are
+    hidden for this one import (an ImportError makes jsonschema leave a format out)
+    and put back at once, so anything later in the process can still import them.
+    """
+    import sys
+    if "jsonschema" in sys.modules:
+        return sys.modules["jsonschema"]
+    hidden = [name for name in FORMAT_PACKAGES if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # None in sys.modules: importing it raises ImportError
+    try:
+        import jsonschema
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    return jsonschema
+
+
 @lru_cache(maxsize=1)
 def validator():
     """The schema's validator, built once (jsonschema is imported only when a file is checked)."""
-    import jsonschema
+    jsonschema = _jsonschema()
 
-    checker = jsonschema.FormatChecker()
+    checker = jsonschema.FormatChecker(formats=())  # the schema's one format is its own
 
     @checker.checks("duration", raises=Invalid)
     def is_duration(value) -> bool:
@@ -48,7 +77,7 @@ def validator():
 
 def validate(tree: dict, file) -> None:
     """Raise :class:`ComposeError` for the first way ``tree`` breaks the schema."""
-    import jsonschema
+    jsonschema = _jsonschema()
 
     error = jsonschema.exceptions.best_match(validator().iter_errors(tree))
     if error is None:
