@@ -16,8 +16,6 @@ Everything that touches the learner's work goes through ``q``:
     q.inode(kind)         the learner process's namespace inode, read from outside (/proc/PID/ns)
     q.proc(path)          a file of /proc/PID of the learner's process, read from outside
     q.expect(cond, hint)  the verdict: the first one that does not hold fails the question
-    q.cgroup_missing(c)   why the learner's process may not set limits of cgroup controller c
-                          here ("" if it may), asked of the sandbox as the learner's user
     q.not_applicable(why) ends the question as *not applicable* on this machine: 0 of 0 points
 
 Where the verdict is decided is the point.  In JupyterLab the check runs in
@@ -34,7 +32,8 @@ The first failed ``expect`` ends the block, and so does any exception the
 learner's code raised (``q.call`` raises :class:`LearnerError` for it, unless
 asked for it as a value with ``errors=True``).  Either way the block shows one
 line: ✔ or ✘, the points, and a hint.  A question this machine cannot pose (a
-cgroup limit where the user may set none) ends with ``q.not_applicable(why)``:
+cgroup limit where the user may set none: :func:`sandbox.course.machine.cgroup_missing_for`,
+which asks as the learner's user, from outside) ends with ``q.not_applicable(why)``:
 it shows –, is worth 0 of 0 points, and says why, so a learner is neither
 failed nor given points for what the machine did not let them try.  A check that takes longer than
 ``timeout`` seconds (30 by default) fails with a hint too.
@@ -182,16 +181,6 @@ class question:  # noqa: N801 - read as a phrase: `with question("q1", points=2)
         """Check ``condition``; if it is false, the question fails with ``hint``."""
         if not condition:
             raise _Missed(hint)
-
-    def cgroup_missing(self, controller: str) -> str:
-        """Why the learner's process may not set limits of ``controller`` (memory, pids,
-        cpu) here, in one sentence; "" if it may.
-
-        Decided here, as the learner's user (:mod:`sandbox.course.machine`): the
-        learner's process is only asked to *do* things, never whether it can.
-        """
-        from .machine import cgroup_missing_for
-        return cgroup_missing_for(self.pid, controller)
 
     def not_applicable(self, why: str) -> None:
         """End the question as not applicable here, saying ``why``: 0 of 0 points, not a failure."""
