@@ -102,7 +102,9 @@ def course_lab_flags(course_dir: Path) -> list[str]:
     assert found, "./course no longer starts JupyterLab with `exec \"$venv/bin/jupyter\" lab`: " \
                   "update course_lab_flags in tests/test_browser.py"
     flags = shlex.split(found.group(1).replace("\\\n", " "))
-    flags = [flag.replace("$here", str(course_dir)) for flag in flags]
+    # $dir: the course itself, or a learner's working copy of it (./course lab's workdir)
+    flags = [flag.replace("$here", str(course_dir)).replace("$dir", str(course_dir))
+             for flag in flags]
     assert f"--notebook-dir={course_dir}" in flags, flags
     return flags + (["--allow-root"] if IS_ROOT else [])
 
