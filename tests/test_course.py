@@ -121,6 +121,25 @@ def test_a_question_scores_only_from_the_runners_verdict_of_its_own():
     assert grading_results.VERDICTS_KEY not in executed["metadata"]  # not in the feedback
 
 
+def test_a_question_this_machine_cannot_pose_is_worth_nothing_and_leaves_possible(tmp_path):
+    from sandbox.course.checks import RESULTS, question
+    with question("q_na", points=3) as q:
+        q.not_applicable("no memory controller here")
+    assert RESULTS["q_na"]["applicable"] is False and RESULTS["q_na"]["hint"] == \
+        "no memory controller here"
+    points = {"q1": 2.0, "q2": 3.0}
+    executed = _executed({"q1": {"passed": True, "hint": ""},
+                          "q2": {"passed": False, "applicable": False, "hint": "no memory here"}})
+    results = grading_results.score(executed, points, "graded")
+    assert results["q2"] == {"score": 0.0, "points": 0.0, "applicable": False,
+                             "hint": grading_results.NOT_APPLICABLE + "no memory here"}
+    with grading_results.Outputs(tmp_path) as outputs:
+        outputs.write_grades([{"file": "a.ipynb", "name": "a", "results": results,
+                               "status": "graded"}], points)
+    rows = (tmp_path / "final_grades.csv").read_text().splitlines()
+    assert rows[1] == "a.ipynb,a,2,0,2,2,graded"  # possible: 2, not 5
+
+
 def test_displays_in_the_learners_cells_never_score():
     forged = {"output_type": "display_data", "metadata": {},
               "data": {MIME: {"grade_id": "q1", "passed": True, "hint": ""}}}

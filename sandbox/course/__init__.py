@@ -10,6 +10,8 @@ and the pictures the chapters draw.
     runner      what runs inside that container: the learner's cells in a kernel (nbclient),
                 then every check, judged in the runner itself
     probe       the kernel's side of a check: runs what it asks, answers with plain values
+    outside     a container seen from outside its process: /proc/PID/ns, mountinfo, root
+    machine     what this machine lets the learner's user do (a cgroup limit?), asked from outside
     dropuser    starts the notebook kernel as an unprivileged user with no capabilities
     image       the grading image: a skeleton root whose /usr is the host's
     pictures    the chapters' SVG pictures (namespaces, cgroup tree, overlay, pull, bridge),

@@ -16,6 +16,7 @@ Everything that touches the learner's work goes through ``q``:
     q.inode(kind)         the learner process's namespace inode, read from outside (/proc/PID/ns)
     q.proc(path)          a file of /proc/PID of the learner's process, read from outside
     q.expect(cond, hint)  the verdict: the first one that does not hold fails the question
+    q.not_applicable(why) ends the question as *not applicable* on this machine: 0 of 0 points
 
 Where the verdict is decided is the point.  In JupyterLab the check runs in
 the learner's own kernel (self-study: there is no one to fool but oneself).
@@ -30,7 +31,11 @@ but the learner's own answers.
 The first failed ``expect`` ends the block, and so does any exception the
 learner's code raised (``q.call`` raises :class:`LearnerError` for it, unless
 asked for it as a value with ``errors=True``).  Either way the block shows one
-line: ✔ or ✘, the points, and a hint.  A check that takes longer than
+line: ✔ or ✘, the points, and a hint.  A question this machine cannot pose (a
+cgroup limit where the user may set none: :func:`sandbox.course.machine.cgroup_missing_for`,
+which asks as the learner's user, from outside) ends with ``q.not_applicable(why)``:
+it shows –, is worth 0 of 0 points, and says why, so a learner is neither
+failed nor given points for what the machine did not let them try.  A check that takes longer than
 ``timeout`` seconds (30 by default) fails with a hint too.
 """
 
@@ -75,6 +80,10 @@ class _Missed(Exception):
 
 class _TooSlow(_Missed):
     """The check ran out of time."""
+
+
+class _NotApplicable(Exception):
+    """The machine cannot pose this question (:meth:`question.not_applicable`); carries why."""
 
 
 # --- where the learner's code is -------------------------------------------------------------
@@ -173,6 +182,10 @@ class question:  # noqa: N801 - read as a phrase: `with question("q1", points=2)
         if not condition:
             raise _Missed(hint)
 
+    def not_applicable(self, why: str) -> None:
+        """End the question as not applicable here, saying ``why``: 0 of 0 points, not a failure."""
+        raise _NotApplicable(why)
+
     # the block
     def __enter__(self) -> "question":
         import time
@@ -203,10 +216,14 @@ class question:  # noqa: N801 - read as a phrase: `with question("q1", points=2)
         self._stop_timer()
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             return False  # an interrupt (or the grader's timeout) must stop the cell
+        show = isinstance(self._link, LocalLink)
+        if kind is not None and issubclass(kind, _NotApplicable):
+            _publish(self.grade_id, False, 0, 0, str(error), show=show, applicable=False)
+            return True
         passed = kind is None
         hint = "" if passed else explain(error)
         _publish(self.grade_id, passed, self.points if passed else 0, self.points, hint,
-                 show=isinstance(self._link, LocalLink))
+                 show=show)
         return True
 
 
@@ -241,14 +258,18 @@ class KernelGone(Exception):
 
 
 def _publish(grade_id: str, passed: bool, score: float, points: float, hint: str,
-             show: bool = True) -> None:
-    RESULTS[grade_id] = {"passed": passed, "score": score, "points": points, "hint": hint}
+             show: bool = True, applicable: bool = True) -> None:
+    RESULTS[grade_id] = {"passed": passed, "score": score, "points": points, "hint": hint,
+                         "applicable": applicable}
     if not show:
         return  # the grading runner collects RESULTS; its stdout carries the reply
-    line = f"{'✔' if passed else '✘'} {grade_id}: {score:g} / {points:g} points"
-    if hint:
-        line += f"\n  hint: {hint}"
-    record = {"grade_id": grade_id, "passed": passed, "hint": hint}
+    if applicable:
+        line = f"{'✔' if passed else '✘'} {grade_id}: {score:g} / {points:g} points"
+        if hint:
+            line += f"\n  hint: {hint}"
+    else:
+        line = f"– {grade_id}: not applicable on this machine (0 / 0 points)\n  why: {hint}"
+    record = {"grade_id": grade_id, "passed": passed, "hint": hint, "applicable": applicable}
     try:
         from IPython import get_ipython
         from IPython.display import display

@@ -3,7 +3,10 @@
 A question scores when the runner's verdict for it says it passed: the runner
 ran the question's check in its own process, outside the learner's kernel
 (see :mod:`sandbox.course.runner`).  Nothing a submission prints or displays
-is read; points come from the autograder's metadata.
+is read; points come from the autograder's metadata.  A question the machine
+could not pose (the verdict says ``applicable: False``: a cgroup limit where
+none may be set) is worth 0 of 0 points: it leaves the submission's
+``possible`` too, so it is neither failed nor given away.
 
 Outputs, in ``--out``, as otter-grader writes them:
 
@@ -60,11 +63,18 @@ def score(executed: dict | None, points: dict[str, float], status: str) -> dict[
     for grade_id, verdict in (verdicts if isinstance(verdicts, dict) else {}).items():
         if grade_id not in results or not isinstance(verdict, dict):
             continue
+        if verdict.get("applicable") is False:
+            results[grade_id] = {"score": 0.0, "points": 0.0, "applicable": False,
+                                 "hint": NOT_APPLICABLE + str(verdict.get("hint", ""))[:500]}
+            continue
         passed = verdict.get("passed") is True
         results[grade_id] = {"score": points[grade_id] if passed else 0.0,
                              "points": points[grade_id],
                              "hint": "" if passed else str(verdict.get("hint", ""))[:500]}
     return results
+
+
+NOT_APPLICABLE = "not applicable on the grading machine: "
 
 
 def feedback(notebook: dict | None, results: dict[str, dict], status: str) -> dict:
@@ -94,6 +104,8 @@ def feedback(notebook: dict | None, results: dict[str, dict], status: str) -> di
 
 
 def _score_line(grade_id: str, result: dict) -> str:
+    if result.get("applicable") is False:
+        return f"**– {grade_id}: 0 / 0 points**  \n{result['hint']}"
     mark = "✔" if result["score"] == result["points"] else "✘"
     line = f"**{mark} {grade_id}: {result['score']:g} / {result['points']:g} points**"
     return line + (f"  \nHint: {result['hint']}" if result["hint"] else "")
@@ -190,8 +202,10 @@ class Outputs:
         writer.writerow(["file", "name", *points, "total", "possible", "status"])
         for row in rows:
             scores = [row["results"][gid]["score"] for gid in points]
+            # Without the questions this machine could not pose (0 of 0 points each).
+            possible = sum(row["results"][gid]["points"] for gid in points)
             writer.writerow([row["file"], row["name"], *(f"{s:g}" for s in scores),
-                             f"{sum(scores):g}", f"{sum(points.values()):g}", row["status"]])
+                             f"{sum(scores):g}", f"{possible:g}", row["status"]])
         _write_file(self._top, "final_grades.csv", text.getvalue())
 
     def write_text(self, folder: str, name: str, text: str) -> None:
@@ -244,6 +258,7 @@ def _write_file(folder: int, name: str, text: str) -> None:
 def gradescope(row: dict) -> dict:
     """Gradescope's autograder results.json: score, execution_time, output, tests."""
     tests = [{"name": gid, "number": str(n), "score": r["score"], "max_score": r["points"],
+              # Gradescope knows passed and failed: one not applicable here is 0 of 0, passed.
               "status": "passed" if r["score"] == r["points"] else "failed",
               "output": r["hint"], "visibility": "visible"}
              for n, (gid, r) in enumerate(row["results"].items(), 1)]

@@ -182,7 +182,8 @@ def _snapshot(nb) -> dict:
 
 
 def judge(checks: list, link) -> dict:
-    """Run each question's check here, against ``link``; grade_id → {passed, hint}."""
+    """Run each question's check here, against ``link``; grade_id → {passed, hint}, and
+    ``applicable: False`` for a question this machine could not pose."""
     from . import checks as checks_module
     checks_module.use(link)
     verdicts = {}
@@ -199,9 +200,13 @@ def judge(checks: list, link) -> dict:
                 f"{type(err).__name__}: {err}")}
             continue
         result = checks_module.RESULTS.get(grade_id)
-        verdicts[grade_id] = ({"passed": result["passed"] is True, "hint": result["hint"]}
-                              if result else {"passed": False, "hint": checks_module.check_failed(
-                                  f"it published no result for {grade_id}")})
+        if result is None:
+            verdicts[grade_id] = {"passed": False, "hint": checks_module.check_failed(
+                f"it published no result for {grade_id}")}
+        elif result.get("applicable") is False:  # this machine cannot pose the question
+            verdicts[grade_id] = {"passed": False, "applicable": False, "hint": result["hint"]}
+        else:
+            verdicts[grade_id] = {"passed": result["passed"] is True, "hint": result["hint"]}
     return verdicts
 
 
