@@ -26,6 +26,21 @@ INDEX = {"manifests": [
     {"digest": "sha256:" + "d4" * 32, "platform": {"os": "linux", "architecture": "amd64"}},
     {"digest": "sha256:" + "e5" * 32, "platform": {"os": "linux", "architecture": "arm64"}}]}
 
+LABELS = {name: {"app.kubernetes.io/name": name} for name in ("web", "api", "worker")}
+CLUSTER = [
+    {"kind": "Service", "metadata": {"name": "web"},
+     "spec": {"selector": LABELS["web"], "type": "LoadBalancer",
+              "ports": [{"port": 8080, "targetPort": 80}]}},
+    {"kind": "PersistentVolumeClaim", "metadata": {"name": "uploads"},
+     "spec": {"resources": {"requests": {"storage": "5Gi"}}}},
+    *({"kind": "Deployment", "metadata": {"name": name, "labels": LABELS[name]},
+       "spec": {"replicas": replicas, "template": {
+           "metadata": {"labels": LABELS[name]},
+           "spec": {"containers": [], "volumes": [
+               {"name": "u", "persistentVolumeClaim": {"claimName": "uploads"}}] if name == "api" else []}}}}
+      for name, replicas in (("web", 1), ("api", 5), ("worker", 2))),
+]
+
 
 def texts(document: str) -> str:
     """Every piece of text in an SVG document (text stays text: svg.fonttype none)."""
@@ -67,6 +82,10 @@ DRAWINGS = {
           "device": "eth0"}]),
         ["bridge sbx-3f2a9c1b7d0 · 10.89.0.1", "veth1a2b3c4", "veth5d6e7f8", "net:[4026532300]",
          "eth0 10.89.0.3/24", "veth pair"]),
+    "a project on a cluster": (lambda: pictures.cluster_svg(CLUSTER),
+                               ["Service web", "LoadBalancer 8080→80", "from outside",
+                                "Deployment api ×5", "Pod api-1", "+3 Pods", "PVC uploads",
+                                "5Gi", "no Service:", '"worker" unknown', "mounts"]),
 }
 
 

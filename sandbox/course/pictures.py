@@ -12,6 +12,7 @@ that a notebook cell can draw what is there right now:
     overlay copy-up, whiteout (05)  overlay_svg             overlay_state(lower, upper)
     a pull (07)                     pull_svg                (the manifest and index documents)
     a bridge network (09)           bridge_svg              bridge_state(root, network, pids)
+    a project on a cluster (13)     cluster_svg             (compose convert's objects)
 
 In a notebook: ``display(SVG(pictures.namespaces_svg(...)))`` (IPython.display).
 
@@ -419,4 +420,66 @@ def bridge_svg(bridge: Mapping[str, str], endpoints: Sequence[Mapping],
         ax.text(cx + 0.06, 1.62, "veth pair", fontsize=7, style="italic", color="#444444")
     ax.text(0.2, 0.12, "blue: a container's own network namespace  ·  yellow: the host end of "
             "its veth pair, a port of the bridge", fontsize=7, color="#555555")
+    return _svg(fig)
+
+
+# --- 13: a compose project as Kubernetes objects ---------------------------------------------
+def cluster_svg(objects: Sequence[Mapping],
+                title: str = "The project on a cluster: Services, Deployments, claims") -> str:
+    """One column per workload (a Deployment, or a bare Pod): its Service above it (or a
+    dashed box saying none reaches it by name), its replicas as Pods, and below them the
+    PersistentVolumeClaims they mount.
+
+    ``objects`` are the Kubernetes objects as dicts, as
+    :func:`sandbox.compose.kubernetes.manifests` makes them; a Service belongs to the
+    workload whose Pod labels its selector matches, as in the cluster.
+    """
+    workloads = [o for o in objects if o.get("kind") in ("Deployment", "Pod")]
+    services = [o for o in objects if o.get("kind") == "Service"]
+    claims = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "PersistentVolumeClaim"}
+    col = 2.5
+    width = max(0.4 + col * len(workloads), 6.0)
+    fig, ax = _canvas(width, 5.0, title)
+    claim_x = {}
+    for i, name in enumerate(claims):                     # the claims, in one row at the bottom
+        claim_x[name] = width / 2 + (i - (len(claims) - 1) / 2) * col
+        size = claims[name].get("spec", {}).get("resources", {}).get("requests", {}).get("storage", "?")
+        _box(ax, claim_x[name] - 1.0, 0.4, 2.0, 0.42, f"PVC {_short(name, 14)}\n{size}", CHANGED, size=7)
+    for i, workload in enumerate(workloads):
+        x = 0.2 + col * i + (width - 0.4 - col * len(workloads)) / 2
+        cx = x + col / 2 - 0.1
+        pod = workload["spec"].get("template", {}).get("spec", workload["spec"])
+        labels = workload["spec"].get("template", {}).get("metadata", {}).get("labels") \
+            or workload["metadata"].get("labels", {})
+        name = workload["metadata"]["name"]
+        service = next((s for s in services if s["spec"].get("selector")
+                        and s["spec"]["selector"].items() <= labels.items()), None)
+        if service is None:
+            _box(ax, x + 0.1, 3.55, col - 0.4, 0.55, f"no Service:\n\"{_short(name, 12)}\" unknown",
+                 "white", size=7, text_color=GONE, linestyle="--")
+        else:
+            spec = service["spec"]
+            kind = "headless" if spec.get("clusterIP") == "None" else spec.get("type", "ClusterIP")
+            ports = ", ".join(f"{p['port']}→{p.get('targetPort', p['port'])}" for p in spec.get("ports", []))
+            _box(ax, x + 0.1, 3.55, col - 0.4, 0.55,
+                 f"Service {_short(name, 11)}\n{kind} {_short(ports, 14)}", NOTE, size=7)
+            if kind in ("LoadBalancer", "NodePort"):
+                _line(ax, (cx, 4.55), (cx, 4.1), arrow=True, label="from outside")
+        replicas = int(workload["spec"].get("replicas", 1)) if workload["kind"] == "Deployment" else 1
+        _box(ax, x, 1.35, col - 0.2, 1.85, "", "white", linestyle="--")
+        ax.text(x + 0.08, 3.02, f"{workload['kind']} {_short(name, 12)} ×{replicas}", fontsize=7,
+                style="italic", color="#444444")
+        shown = min(replicas, 3)
+        for r in range(shown):
+            more = r == shown - 1 and replicas > shown
+            _box(ax, x + 0.15 + 0.1 * r, 2.35 - 0.3 * r, col - 0.7, 0.45,
+                 f"+{replicas - shown + 1} Pods" if more else f"Pod {_short(name, 10)}-{r + 1}",
+                 OWN, size=7)
+        _line(ax, (cx, 3.55), (cx, 2.8), arrow=True)
+        for volume in pod.get("volumes", []):
+            claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+            if claim in claim_x:
+                _line(ax, (cx, 1.35), (claim_x[claim], 0.82), dashed=True, label="mounts")
+    ax.text(0.2, 0.12, "yellow: a Service, a stable name and address  ·  blue: the Pods it "
+            "balances to  ·  orange: storage the Pods claim", fontsize=7, color="#555555")
     return _svg(fig)
