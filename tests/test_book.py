@@ -236,7 +236,8 @@ def secret_lines(student: Path, instructor: Path) -> set[str]:
     version does not have (an answer's code, a hidden test's values)."""
     # Compared without Markdown's backticks: "raise `KeyError(ref)`" in a question's text is
     # shown as "raise KeyError(ref)", which is also a line of the answer.
-    visible = squeeze("\n".join(source(cell) for cell in notebook(student)["cells"]).replace("`", ""))
+    learners = "\n".join(source(cell) for cell in notebook(student)["cells"])
+    visible = squeeze(learners.replace("`", ""))
     secrets, inside = set(), False
     for cell in notebook(instructor)["cells"]:
         for line in source(cell).splitlines():
@@ -269,13 +270,15 @@ def searchable_files(root: Path):
 def test_no_answer_or_hidden_test_reaches_the_book(book):
     """exercises/source/ has the answers and the hidden tests: not one line of them is in the
     book, its pages, their downloadable sources or the search index."""
-    leaked = [str(rel) for rel in book.html.rglob("*") if "source" in rel.relative_to(book.html).parts]
+    leaked = [str(path) for path in book.html.rglob("*")
+              if "source" in path.relative_to(book.html).parts]
     assert not leaked, f"exercises/source/ was built into the book: {leaked[:5]}"
 
     files = dict(searchable_files(book.html))
     for rel, text in files.items():
         for marker in NBGRADER_MARKERS:
-            assert marker not in text, f"{rel} shows nbgrader's {marker!r}: an answer or hidden test"
+            assert marker not in text, \
+                f"{rel} shows nbgrader's {marker!r}: an answer or a hidden test"
 
     secrets_found = 0
     for name in EXERCISES:
@@ -284,9 +287,10 @@ def test_no_answer_or_hidden_test_reaches_the_book(book):
         assert secrets, f"exercises/source/{name}.ipynb has no answer or hidden test to look for"
         secrets_found += len(secrets)
         page = files[Path("exercises") / f"{name}.html"]
-        shown = page + files.get(Path("_sources") / "exercises" / f"{name}.ipynb", "")
+        shown = page + "\n" + files.get(Path("_sources") / "exercises" / f"{name}.ipynb", "")
         # The search below can find code: a check's first line is on the page.
-        first_check = next(squeeze(line) for cell in notebook(REPO / "exercises" / f"{name}.ipynb")["cells"]
+        student = notebook(REPO / "exercises" / f"{name}.ipynb")
+        first_check = next(squeeze(line) for cell in student["cells"]
                            for line in source(cell).splitlines() if "with question(" in line)
         assert first_check in page, f"exercises/{name}.html does not show {first_check!r}"
         for secret in secrets:
@@ -303,7 +307,8 @@ def test_bookkeeping_cells_show_no_code_and_the_others_do(book, page):
         if cell["cell_type"] != "code" or not code:
             continue
         if "remove-input" in cell.get("metadata", {}).get("tags", []):
-            assert code not in text, f"{page}: a cell tagged remove-input shows its code: {code[:80]!r}"
+            assert code not in text, \
+                f"{page}: a cell tagged remove-input shows its code: {code[:80]!r}"
         else:
             assert code in text, f"{page}: a code cell is missing from its page: {code[:80]!r}"
 
@@ -337,7 +342,8 @@ def test_stored_outputs_are_shown(book, page):
 def one_pixel_png() -> str:
     """A 1x1 PNG, base64 as a notebook stores a plot."""
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        checksum = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", checksum)
 
     png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\xff\xff")) + chunk(b"IEND", b""))
@@ -358,10 +364,12 @@ def stored_chapter() -> dict:
                 code('raise SystemExit("the book ran a cell")\n!ls /proc',
                      [{"output_type": "stream", "name": "stdout", "text": "stored output 4711\n"}]),
                 code("assert bookkeeping_is_hidden",
-                     [{"output_type": "stream", "name": "stdout", "text": "kept under the hidden code\n"}],
+                     [{"output_type": "stream", "name": "stdout",
+                       "text": "kept under the hidden code\n"}],
                      tags=["remove-input"]),
                 code("plot()", [{"output_type": "display_data", "metadata": {},
-                                 "data": {"image/png": one_pixel_png(), "text/plain": "<Figure>"}}]),
+                                 "data": {"image/png": one_pixel_png(),
+                                          "text/plain": "<Figure>"}}]),
             ]}
 
 
@@ -373,7 +381,8 @@ def test_a_stored_output_is_shown_and_never_run(tmp_path):
     shutil.copy(BOOK / "_config.yml", book_dir)
     shutil.copytree(BOOK / "_ext", book_dir / "_ext")
     (book_dir / "intro.md").write_text("# Intro\n")
-    (book_dir / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
+    (book_dir / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
     (book_dir / "chapter.ipynb").write_text(json.dumps(stored_chapter()))
 
     built = build_book(book_dir, tmp_path / "out")
