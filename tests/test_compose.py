@@ -409,7 +409,7 @@ def test_config_prints_the_normalized_model(project):
 
 def test_the_chapters_example_answers_through_its_port_with_the_databases_data(tmp_path):
     """The three-service example (notebooks/examples/compose-app): db with a volume and a
-    healthcheck, backend, frontend on port 8080."""
+    healthcheck, backend, frontend on port 8080; the visit count outlives down and up."""
     import shutil
     needs_networks()
     example = Path(__file__).resolve().parent.parent / "notebooks" / "examples" / "compose-app"
@@ -427,9 +427,18 @@ def test_the_chapters_example_answers_through_its_port_with_the_databases_data(t
             except OSError:
                 return b""  # its httpd is not listening yet: --wait waits for running only
         assert b"compose-app" in wait_for(page, 15, 0.2)
-        # The backend answers with the database's data, over the project network.
-        greeting = compose(directory, "-p", name, "exec", "-T", "frontend", "wget", "-qO-",
-                           "http://backend:8000/cgi-bin/greeting", check=True)
-        assert greeting.stdout.strip() == "hello"
+        # The backend counts a visit in the database, over the project network; the
+        # frontend's page, through the published port, says the count.
+        visit = compose(directory, "-p", name, "exec", "-T", "frontend", "wget", "-qO-",
+                        "http://backend:8000/cgi-bin/visit", check=True)
+        assert json.loads(visit.stdout) == {"visits": 1}
+        hello = urllib.request.urlopen("http://127.0.0.1:8080/cgi-bin/hello", timeout=5).read()
+        assert hello == b"Hello from compose-app! This page has been seen 2 times.\n"
+        # The count is in the volume: it outlives down and up.
+        compose(directory, "-p", name, "down", "-t", "1", check=True)
+        compose(directory, "-p", name, "up", "-d", "--wait", check=True, timeout=120)
+        assert b"compose-app" in wait_for(page, 15, 0.2)
+        hello = urllib.request.urlopen("http://127.0.0.1:8080/cgi-bin/hello", timeout=5).read()
+        assert hello == b"Hello from compose-app! This page has been seen 3 times.\n"
     finally:
         compose(directory, "-p", name, "down", "-v", "-t", "1")

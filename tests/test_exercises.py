@@ -71,6 +71,7 @@ def test_there_are_at_least_two_exercises_for_each_chapter_from_01():
     assert "09_networks" in NAMES
     assert "10_dockerfiles" in NAMES
     assert "13_beyond_one_machine" in NAMES
+    assert "11_compose" in NAMES
     for name in NAMES:
         assert len(_graded_ids(name)) >= 2, name
 

@@ -256,15 +256,10 @@ def cmd_ps(options, args, all, quiet, services) -> int:
         state = c.status()
         rows.append([c.name, c.spec.image, _command_text(c.spec.cmd, False),
                      c.spec.labels.get("com.docker.compose.service", ""),
-                     ago(c.config["Created"]), status_text(state) + _health_text(state),
+                     ago(c.config["Created"]), status_text(state),
                      _ports_column(state)])
     print(table(rows, ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]))
     return 0
-
-
-def _health_text(state: dict) -> str:
-    health = (state.get("Health") or {}).get("Status")
-    return f" ({health})" if health and state.get("Status") == "running" else ""
 
 
 def cmd_logs(options, args, follow, timestamps, tail, no_color, no_log_prefix) -> int:

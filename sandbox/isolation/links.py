@@ -156,10 +156,16 @@ def ensure_bridge(device: str, gateway: str, prefixlen: int, mtu: int = LOCAL_MT
     """Make the bridge with the gateway's address, up, unless it exists (call under a lock).
 
     Its MTU then follows its ports' (the smallest of them; 1500 with none): the kernel
-    adjusts it as veths are plugged in, until someone sets it by hand."""
+    adjusts it as veths are plugged in, until someone sets it by hand.
+
+    Its MAC address is set, as moby's bridge driver does (``setupDevice``): a bridge
+    without one takes the smallest of its ports', so it changes when a veth with a
+    smaller one is plugged in, and a container that has the old one in its ARP cache
+    can no longer reach the gateway (nor the DNS server on it) for minutes."""
     if exists(device):
         return
-    ip(["-batch", "-"], stdin=f"link add name {device} mtu {mtu} type bridge\n"
+    ip(["-batch", "-"], stdin=f"link add name {device} mtu {mtu} address {mac_for(gateway)} "
+                             "type bridge\n"
                              f"addr add {gateway}/{prefixlen} dev {device}\n"
                              f"link set {device} up\n")
     # A published port must answer on 127.0.0.1 too: packets from 127.0.0.1, rewritten
