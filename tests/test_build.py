@@ -142,6 +142,24 @@ def test_build_args_env_and_their_scopes(ctx, tag):
     assert not any(e.startswith("WHO=") for e in inspect(tag)["Config"]["Env"])
 
 
+def test_a_base_without_path_gets_the_default_one_as_buildkit_gives_it(ctx, tag, tmp_path):
+    """An imported image has no Env: BuildKit sets PATH before the first step, so
+    ``ENV PATH=/venv/bin:$PATH`` keeps /usr/bin (deploy/Dockerfile relies on it)."""
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        info = tarfile.TarInfo("etc/hostname")
+        tar.addfile(info)
+    base = tag.replace(":test", "-base:test")
+    sandbox("import", str(rootfs), base, check=True)
+    try:
+        (ctx / "Dockerfile").write_text(f"FROM {base}\nENV PATH=/venv/bin:$PATH\n")
+        assert build("-q", "-t", tag, str(ctx)).returncode == 0
+        assert "PATH=/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+            in inspect(tag)["Config"]["Env"]
+    finally:
+        sandbox("rmi", "-f", base)
+
+
 @pytest.mark.parametrize("entrypoint, cmd, args, expected", [
     (None, '["echo", "exec", "cmd"]', [], "exec cmd"),
     (None, "echo shell $HOME", [], "shell /root"),

@@ -303,6 +303,7 @@ class StageBuild:
             image = self._base_image(base)
             result = StageResult(copy.deepcopy(image.config), list(image.layers),
                                  cache.step_key("", "FROM", image.id))
+            _ensure_path(result.config)
         vertex.done()
         return result
 
@@ -564,6 +565,16 @@ def _directory_tar(out, path: str, target) -> None:
             info.mode, info.uid, info.gid = (st.st_mode & 0o7777, 0, 0) if st else (0o755, 0, 0)
             info.mtime = int(st.st_mtime) if st else 0
             tar.addfile(info)
+
+
+def _ensure_path(config: dict) -> None:
+    """Give a stage whose base image sets no PATH the default one, as BuildKit does
+    ("make sure that PATH is always set", dockerfile2llb/convert.go): an image made by
+    ``import`` has no Env at all, and ``ENV PATH=/venv/bin:$PATH`` would drop /usr/bin."""
+    inner = config.setdefault("config", {})
+    env = inner.get("Env") or []
+    if not any(entry.startswith("PATH=") for entry in env):
+        inner["Env"] = env + [DEFAULT_PATH]
 
 
 def _scratch_config() -> dict:
