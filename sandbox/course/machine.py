@@ -79,3 +79,22 @@ def _ids(pid: int) -> tuple[int, int]:
     with open(f"/proc/{pid}/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     return int(fields["Uid"].split()[1]), int(fields["Gid"].split()[1])
+
+
+def networks_missing() -> str:
+    """Why containers on a network (a compose project's) cannot be started here, in one
+    sentence; "" if they can.
+
+    Asked by the check, never by the learner's process.  Where a check runs as the root of
+    a user namespace that was given no network of its own (the grading container, which
+    runs with ``--network none`` and ``--uidmap``), nested containers can make no bridge in
+    the network namespace they were given, nor mount a ``/sys`` for it, and a user-mode
+    network has no interface to lead out of.  Self-study runs as the host's root or as an
+    ordinary user, where both work.
+    """
+    from ..network.rootless_net import _host_root
+    if os.geteuid() == 0 and not _host_root():
+        return ("containers cannot be given networks here: this is the root of a user "
+                "namespace with no network of its own (a grading container), where nested "
+                "containers can neither make a bridge nor mount their /sys")
+    return ""
