@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..content.store import MEDIA_LAYER_TAR, Image, Store, normalize_ref, oci_arch
-from ..engine import lifecycle
-from ..errors import SandboxError
+from ..errors import ImageNotFound, SandboxError
 from ..humanize import now_iso, size
-from ..paths import is_root
+from ..paths import is_root, prepare_root
 from . import cache, config_steps
 from .dockerfile import DockerfileError, parse
 from .instructions import parse_stages
@@ -93,7 +92,10 @@ class Build:
 
     def __init__(self, root: Path, options: Options, progress: Progress):
         self.root, self.options, self.progress = root, options, progress
-        self.store = lifecycle.store_for(root)
+        # The store alone, as engine.lifecycle.store_for makes it, without importing the
+        # container machinery: a build whose every step is cached never runs a container.
+        prepare_root(root)
+        self.store = Store(root).init()
         self.rootless = not is_root()
         self.results: dict[int, StageResult] = {}
         self.building: set[int] = set()
@@ -313,7 +315,11 @@ class StageBuild:
             if build.options.pull and normalize_ref(ref) != "busybox:latest":
                 from ..content.registry import pull
                 return pull(build.root, build.store, ref, progress=False, log=lambda *_: None)
-            return lifecycle.get_image(build.root, ref, store=build.store)
+            try:
+                return build.store.get(ref)  # there already: no need of the engine to find it
+            except ImageNotFound:
+                from ..engine import lifecycle  # pulled, or busybox made from the host's
+                return lifecycle.get_image(build.root, ref, store=build.store)
         except SandboxError as err:
             raise build._error(self.stage.line, str(err)) from None
 
@@ -516,6 +522,7 @@ class StageBuild:
 
     def lower_dirs(self, result: StageResult) -> list[str]:
         build = self.build
+        from ..engine import lifecycle
         return lifecycle.lower_dirs(build.root, result.image(), build.rootless, None, build.store)
 
     def _put_layer(self, write) -> dict:
