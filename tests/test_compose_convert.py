@@ -117,21 +117,26 @@ def test_the_three_service_example():
     project = load([REPO / "notebooks" / "examples" / "compose-app" / "compose.yaml"], environ=HOME)
     objects = converted(project)
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("Service", "frontend"), ("PersistentVolumeClaim", "data"),
+        ("Service", "backend"), ("Service", "db"), ("Service", "frontend"),
+        ("PersistentVolumeClaim", "data"),
         ("Deployment", "backend"), ("Deployment", "db"), ("Deployment", "frontend")]
     frontend = only(objects, "Service", "frontend")["spec"]
     assert frontend["type"] == "LoadBalancer" and frontend["ports"] == [{"name": "8080", "port": 8080, "targetPort": 80}]
+    # db and backend publish no port, but expose one: a ClusterIP Service each, so the
+    # other Pods find them by name as the services do on compose's network.
+    db_service = only(objects, "Service", "db")["spec"]
+    assert db_service.get("type", "ClusterIP") == "ClusterIP"
+    assert [p["port"] for p in db_service["ports"]] == [7000]
     db = container(objects, "db")
     assert db["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
     assert db["readinessProbe"]["exec"]["command"][:2] == ["/bin/sh", "-c"]
-    assert (db["readinessProbe"]["periodSeconds"], db["readinessProbe"]["failureThreshold"]) == (2, 10)
-    assert '"/data/$key"' in db["args"][2]  # compose's $$key is a literal $key, and Kubernetes leaves it
+    assert (db["readinessProbe"]["periodSeconds"], db["readinessProbe"]["failureThreshold"]) == (10, 3)
+    assert '"$file"' in db["args"][2]  # compose's $$file is a literal $file, and Kubernetes leaves it
     assert container(objects, "backend")["env"] == [{"name": "DB_HOST", "value": "db"},
                                                     {"name": "DB_PORT", "value": "7000"}]
     assert only(objects, "Deployment", "db")["spec"]["strategy"] == {"type": "Recreate"}
-    # The example's db and backend publish no port: no Service, so a warning says how to fix it.
     warnings = manifests(project).warnings
-    assert any(w.startswith("db: no ports or expose") and "backend depends on it" in w for w in warnings)
+    assert not any("no ports or expose" in w for w in warnings), warnings
 
 
 # --- names ---------------------------------------------------------------------------------

@@ -503,7 +503,8 @@ def test_the_three_service_example():
     db, backend, frontend = p.services["db"], p.services["backend"], p.services["frontend"]
     assert all(s["image"] == "busybox" for s in p.services.values())
     assert db["volumes"] == [{"type": "volume", "source": "data", "target": "/data", "read_only": False, "volume": {}}]
-    assert db["healthcheck"]["test"][0] == "CMD-SHELL" and db["healthcheck"]["interval"] == "2s"
+    assert db["healthcheck"]["test"][0] == "CMD-SHELL" and db["healthcheck"]["interval"] == "10s"
+    assert db["healthcheck"]["start_interval"] == "100ms" and db["expose"] == ["7000"]
     assert "$key" in db["command"][2] and "$$" not in db["command"][2]  # $$ in the file is a literal $
     assert backend["depends_on"] == {"db": {"condition": "service_healthy", "required": True, "restart": False}}
     assert backend["environment"]["DB_HOST"] == "db"
