@@ -302,16 +302,7 @@ def run_argv(name: str, limits: Limits, uidmap: str) -> list[str]:
             "--security-opt", "systempaths=unconfined"]
     for volume in course_mounts():
         argv += ["-v", volume]
-    if os.path.exists(TUN):
-        # Exercises whose checks start containers on a network (11's compose project) run
-        # them rootless in here, and rootless networking (pasta, slirp4netns) opens
-        # /dev/net/tun: Docker's default device rules allow it (sandbox.isolation.devices),
-        # and a tun device made here lives in this container's own network namespace.
-        argv += ["-v", f"{TUN}:{TUN}"]
     return argv + [IMAGE, sys.executable, "-I", "-m", "sandbox.course.runner"]
-
-
-TUN = "/dev/net/tun"
 
 
 def grading_seccomp_profile() -> Path:
