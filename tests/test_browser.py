@@ -109,6 +109,16 @@ def course_lab_flags(course_dir: Path) -> list[str]:
     return flags + (["--allow-root"] if IS_ROOT else [])
 
 
+def show_hidden_code(path: Path) -> None:
+    """Unfold the code of cells a chapter folds away (its bookkeeping checks, metadata
+    ``jupyter.source_hidden``): JupyterLab shows such a cell without its prompt, so the
+    prompt could not say whether Run All reached it.  In the test's copy only."""
+    notebook = json.loads(path.read_text())
+    for cell in notebook["cells"]:
+        cell.get("metadata", {}).get("jupyter", {}).pop("source_hidden", None)
+    path.write_text(json.dumps(notebook, indent=1))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,6 +133,8 @@ class Lab:
         self.course = home / "course"
         shutil.copytree(REPO / "notebooks", self.course / "notebooks",
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        for notebook in (self.course / "notebooks").glob("*.ipynb"):
+            show_hidden_code(notebook)
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "jupyter.log"

@@ -269,9 +269,26 @@ def start_detached(container: Container, client: int = -1) -> None:
     ``client``: a connected socket the monitor serves as an attached client
     from the first byte on (``run -it``, ``start -a``).
     """
+    _wait_for_last_monitor(container)
     started = runtime.start(container, runtime.Stdio(client=client), detach=True)
     if started.error:
         raise started.as_error()
+
+
+def _wait_for_last_monitor(container: Container, timeout: float = 10.0) -> None:
+    """Let the monitor of the container's last run finish before a new run starts.
+
+    ``stop`` returns once that monitor has written the exit down; the monitor then still
+    unplugs the container's networks and removes its cgroup, whose names are made from the
+    container's id.  A start at once (``restart``, ``compose restart``, ``start`` right after
+    ``stop``) would overtake it: its new veth would be refused (EEXIST), or removed under it.
+    (The monitor itself starts a ``--restart`` container again: it does not wait for itself.)
+    """
+    state = container.state
+    pid = state.get("MonitorPid")
+    if not pid or state.get("Status") == "running" or pid in (os.getpid(), os.getppid()):
+        return
+    procfs.wait_gone(pid, state.get("MonitorStart"), timeout)
 
 
 def restart_now(root: str, cid: str) -> None:
