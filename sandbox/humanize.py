@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 
@@ -91,3 +92,28 @@ def random_name() -> str:
     """A name like Docker's, ``adjective_scientist``."""
     a, b = int.from_bytes(os.urandom(2), "big"), int.from_bytes(os.urandom(2), "big")
     return f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_SURNAMES[b % len(_SURNAMES)]}"
+
+
+# Go's durations, as Docker's flags (--health-interval), Dockerfiles (HEALTHCHECK) and compose
+# files (healthcheck.interval) write them: Go's time.ParseDuration.
+_GO_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
+             "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def go_duration(text: str) -> int:
+    """``"30s"``, ``"1m30s"``, ``"1.5h"``, ``"300ms"`` in nanoseconds; ValueError if not a
+    duration (a number needs its unit, except ``"0"``)."""
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    if body == "0":
+        return 0
+    total, at = 0.0, 0
+    while at < len(body):
+        match = _GO_PART.match(body, at)
+        if not match:
+            break
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        at = match.end()
+    if not body or at != len(body):
+        raise ValueError(f"invalid duration {text!r}")
+    return sign * round(total)

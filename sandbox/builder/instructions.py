@@ -29,6 +29,7 @@ import csv
 import re
 from dataclasses import dataclass, field
 
+from .. import humanize
 from .dockerfile import (Dockerfile, DockerfileError, Heredoc, Node, _levenshtein, go_quote,
                          must_parse_heredoc)
 
@@ -637,27 +638,12 @@ def _retries(text: str | None) -> int:
     return retries
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-            "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-
-
 def go_duration(text: str, what: str = "duration") -> int:
     """Go's time.ParseDuration, in nanoseconds: ``30s``, ``1m30s``, ``1.5h``, ``300ms``."""
-    body = text[1:] if text[:1] in "+-" else text
-    sign = -1 if text.startswith("-") else 1
-    if body == "0":
-        return 0
-    total, pos = 0.0, 0
-    while pos < len(body):
-        match = _DURATION_PART.match(body, pos)
-        if not match:
-            break
-        total += float(match.group(1)) * _UNIT_NS[match.group(2)]
-        pos = match.end()
-    if not body or pos != len(body):
-        raise _Fault(f"{what}: invalid duration {go_quote(text)} (write it as 30s, 1m30s, 500ms)")
-    return sign * round(total)
+    try:
+        return humanize.go_duration(text)
+    except ValueError:
+        raise _Fault(f"{what}: invalid duration {go_quote(text)} (write it as 30s, 1m30s, 500ms)") from None
 
 
 # ---------------------------------------------------------------- the rest

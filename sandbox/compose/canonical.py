@@ -29,6 +29,7 @@ import re
 import shlex
 from pathlib import Path
 
+from ..humanize import go_duration
 from .errors import ComposeError
 
 WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -102,29 +103,15 @@ def argv(value):
 
 # --- durations -----------------------------------------------------------------------------
 
-UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-         "m": 60_000_000_000, "h": 3_600_000_000_000}
-DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-
-
 def parse_duration(text) -> int:
     """A Go duration ("1m30s", "1.5s", "300ms") in nanoseconds (Go's ``time.ParseDuration``)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return int(text * 1_000_000_000)  # a bare number is seconds, as compose-go's duration hook says
-    text = str(text)
-    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
-    if body == "0":
-        return 0
-    total, at = 0, 0
-    while at < len(body):
-        match = DURATION_PART.match(body, at)
-        if not match or match.group(1) in ("", "."):
-            raise Invalid(f"invalid duration {text!r}: write a number and a unit, like 30s, 1m30s or 500ms")
-        total += float(match.group(1)) * UNITS[match.group(2)]
-        at = match.end()
-    if not body:
-        raise Invalid(f"invalid duration {text!r}: write a number and a unit, like 30s, 1m30s or 500ms")
-    return sign * int(round(total))
+    try:
+        return go_duration(str(text))
+    except ValueError:
+        raise Invalid(f"invalid duration {text!r}: write a number and a unit, like 30s, 1m30s "
+                      "or 500ms") from None
 
 
 def show_duration(nanoseconds: int) -> str:

@@ -19,8 +19,8 @@ than silently ignored.
 
 from __future__ import annotations
 
-import re
 
+from .. import humanize
 from ..errors import UsageError
 from . import names
 
@@ -79,24 +79,18 @@ def check_supported(name: str, service: dict) -> None:
 
 
 # --- Go durations ("1m30s") -------------------------------------------------------------
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
 def go_duration(text, what: str = "duration") -> float:
     """``"1m30s"`` → 90.0 seconds, as Go's ``time.ParseDuration`` reads it (a number: seconds)."""
     if isinstance(text, (int, float)):
         return float(text)
     text = str(text).strip()
-    if text in ("0", ""):
+    if text == "":
         return 0.0
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    parts = _PART.findall(body)
-    if not parts or "".join(n + u for n, u in parts) != body:
+    try:
+        return humanize.go_duration(text) / 1e9
+    except ValueError:
         raise UsageError(f"invalid {what} {text!r}: expected a Go duration such as 30s, 1m30s "
-                         "or 500ms")
-    return sign * sum(float(n) * _UNITS[u] for n, u in parts)
+                         "or 500ms") from None
 
 
 def _ns(text, what: str) -> int:

@@ -42,7 +42,7 @@ import signal
 import time
 
 from ..errors import UsageError
-from ..humanize import now_iso
+from ..humanize import go_duration, now_iso
 
 SECOND = 1_000_000_000  # Docker keeps durations in nanoseconds
 DEFAULT_INTERVAL = 30 * SECOND
@@ -60,28 +60,13 @@ DURATION_FIELDS = ("Interval", "Timeout", "StartPeriod", "StartInterval")
 
 
 # --- what is asked for: the flags, the image's HEALTHCHECK, and the two merged -----------------
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-            "s": SECOND, "m": 60 * SECOND, "h": 3600 * SECOND}
-
-
 def parse_duration(text: str, flag: str) -> int:
     """Go's time.ParseDuration, in nanoseconds: ``30s``, ``1m30s``, ``500ms``, ``1.5h``."""
-    body = text[1:] if text[:1] in "+-" else text
-    sign = -1 if text.startswith("-") else 1
-    if body == "0":
-        return 0
-    total, pos = 0.0, 0
-    while pos < len(body):
-        match = _DURATION_PART.match(body, pos)
-        if not match:
-            break
-        total += float(match.group(1)) * _UNIT_NS[match.group(2)]
-        pos = match.end()
-    if not body or pos != len(body):
+    try:
+        return go_duration(text)
+    except ValueError:
         raise UsageError(f'invalid argument "{text}" for "{flag}" flag: write a duration '
-                         "with its unit, such as 30s, 1m30s or 500ms")
-    return sign * round(total)
+                         "with its unit, such as 30s, 1m30s or 500ms") from None
 
 
 def from_flags(cmd: str | None = None, interval: str | None = None, timeout: str | None = None,
