@@ -24,15 +24,20 @@ def leftovers(root: Path, cgroups_before: list[str] = ()) -> dict:
         "names": os.listdir(root / "names") if (root / "names").exists() else [],
         "scratch": os.listdir(root / "tmp") if (root / "tmp").exists() else [],
         "mounts": [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                   if str(root) in line],
+                   if f"{root}/" in line or f"{root} " in line],
         # A container's cgroup sits below the cgroup of whoever started it, at any depth.
         "cgroups": [c for c in leftover_cgroups() if c not in cgroups_before],
         "processes": [],
     }
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.readlink(f"/proc/{pid}/root").startswith(str(root)) or \
-                    str(root) in Path(f"/proc/{pid}/cmdline").read_text():
+            # A path below the root, not one that merely starts with its name
+            # (/tmp/t/root is not /tmp/t/rootless/...: another pass's root, beside ours).
+            inside = os.readlink(f"/proc/{pid}/root")
+            words = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+            if inside == str(root) or inside.startswith(f"{root}/") or \
+                    any(w == str(root) or w.startswith(f"{root}/") or f"={root}" in w
+                        for w in words):
                 found["processes"].append(pid)
         except OSError:
             continue
