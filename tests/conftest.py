@@ -86,6 +86,60 @@ def name(request) -> str:
     return ("t-" + cleaned)[:40].strip("-")
 
 
+# Container cgroups of this run that were empty after some test, and which test that was:
+# the session ends with the ones still there (tests/conftest.py, pytest_sessionfinish).
+EMPTY_CGROUPS: dict[str, str] = {}
+
+
+def empty_container_cgroups() -> set[str]:
+    """``sandbox/<container id>`` cgroups with no process in them, below this process's own
+    cgroup in each hierarchy (where the containers it starts get theirs)."""
+    from sandbox.isolation import cgroups
+    found = set()
+    try:
+        own, mounts = cgroups.own_paths(), cgroups.mounts()
+    except OSError:
+        return found
+    for mount in mounts:
+        for key in mount.controllers if mount.version == 1 else ("",):
+            parent = os.path.join(mount.path, own.get(key, "/").lstrip("/"), "sandbox")
+            try:
+                children = [e.path for e in os.scandir(parent) if e.is_dir()]
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    if not open(os.path.join(child, "cgroup.procs")).read().strip():
+                        found.add(child)
+                except OSError:
+                    continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_cgroup_left_unnamed(request):
+    """Note which test was running when a container cgroup first stood empty."""
+    before = empty_container_cgroups()
+    yield
+    for path in empty_container_cgroups() - before:
+        EMPTY_CGROUPS.setdefault(path, request.node.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a container cgroup it saw standing empty is still there (after the
+    moment a removal takes), naming the test after which it first stood empty."""
+    import time
+    deadline = time.monotonic() + 3
+    left = {p: t for p, t in EMPTY_CGROUPS.items() if os.path.isdir(p)}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = {p: t for p, t in left.items() if os.path.isdir(p)}
+    if left:
+        lines = "\n".join(f"  {p}  (empty since {t})" for p, t in sorted(left.items()))
+        print(f"\ncontainer cgroups left behind by this run:\n{lines}")
+        session.exitstatus = 1
+
+
 @pytest.fixture(autouse=True)
 def no_container_left(state_root):
     """After each test: no container of this run is still running, and the test removed what it made."""

@@ -337,3 +337,43 @@ def test_exec_runs_under_the_containers_limits(name):
         assert hog.returncode == 137
     finally:
         sandbox("rm", "-f", name)
+
+
+@root_only
+def test_removing_an_ended_containers_cgroup_kills_what_is_left_in_it():
+    """A helper that joined the cgroup from outside the container's PID namespace (an
+    exec's, a healthcheck's) outlives the container's init: the removal kills it rather
+    than give up and leave the cgroup behind."""
+    cid = os.urandom(32).hex()
+    cgroup = cgroups.prepare(cid, cgroups.Limits())
+    straggler = subprocess.Popen(["sleep", "60"])
+    try:
+        cgroup.join(straggler.pid)
+        cgroup.remove()
+        assert straggler.wait(timeout=5) == -signal.SIGKILL
+        assert not [d for d in cgroup.paths()["dirs"].values() if os.path.isdir(d)]
+    finally:
+        straggler.kill()
+        straggler.wait()
+
+
+@root_only
+def test_system_prune_finds_cgroups_whose_container_is_gone():
+    """An empty container cgroup that nothing records (its state root deleted, its monitor
+    killed) is an orphan once it has stood empty a while; one with a process is not."""
+    gone, alive = os.urandom(32).hex(), os.urandom(32).hex()
+    orphan, live = cgroups.prepare(gone, cgroups.Limits()), cgroups.prepare(alive, cgroups.Limits())
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        live.join(sleeper.pid)
+        found = cgroups.orphans(min_age=0)
+        assert set(orphan.paths()["dirs"].values()) <= set(found)
+        assert not set(live.paths()["dirs"].values()) & set(found)
+        assert not [d for d in cgroups.orphans() if gone in d]  # made just now: not yet
+        cgroups.remove_orphans(min_age=0)
+        assert not [d for d in orphan.paths()["dirs"].values() if os.path.isdir(d)]
+        assert all(os.path.isdir(d) for d in live.paths()["dirs"].values())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        live.remove()

@@ -651,6 +651,9 @@ def prune(root: Path) -> tuple[list[str], int]:
             removed.append(container.id)
             reclaimed += layer
     _clean_scratch(root)
+    if is_root():  # cgroups whose container is gone (its monitor killed, its root deleted)
+        from ..isolation.cgroups import remove_orphans
+        remove_orphans()
     if (root / "networks").is_dir() or is_root():
         from ..network.wiring import prune as prune_network_leftovers
         prune_network_leftovers(root, lambda cid: _running(root, cid))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import time
 
 from ..errors import MissingFeature, UsageError
@@ -637,20 +638,88 @@ def _mkdir_nested(directory: str) -> None:
 def _rmdir_nested(directory: str) -> None:
     """Remove a container's cgroup, then its ``sandbox`` parent if no other container uses it.
 
-    rmdir(2) of a cgroup fails with EBUSY while a process is still inside;
-    after a container's PID 1 exits the kernel needs a moment to empty it.
+    rmdir(2) of a cgroup fails with EBUSY while a process is still inside.  After a
+    container's PID 1 exits, the kernel kills every process of its PID namespace, but
+    not the helpers that joined its cgroup from outside that namespace (an ``exec``'s,
+    a healthcheck's, sandbox.engine.runtime.exec_into): they end when their child does,
+    which on a busy machine may take a while.  This is only called once the container has
+    ended, so whatever is still inside after a moment is the container's own leftover:
+    it is killed, as runc's destroy kills what is left in a container's cgroup, and the
+    removal tried again.  Given up on (EBUSY) only if something survives SIGKILL.
     """
-    for attempt in range(200):
+    for attempt in range(RMDIR_ATTEMPTS):
         try:
             os.rmdir(directory)
             break
         except FileNotFoundError:
             break
         except OSError as err:
-            if err.errno != errno.EBUSY or attempt == 199:
+            if err.errno != errno.EBUSY or attempt == RMDIR_ATTEMPTS - 1:
                 raise
+            if attempt % 100 == 99:  # every half second
+                _kill_leftovers(directory)
             time.sleep(0.005)
     try:
         os.rmdir(os.path.dirname(directory))
     except OSError:
         pass  # another container's cgroup is still there, or a race: fine either way
+
+
+RMDIR_ATTEMPTS = 600  # 5 ms apart: three seconds
+
+
+def _kill_leftovers(directory: str) -> None:
+    """SIGKILL every process still in an ended container's cgroup (thawed first: a frozen
+    process on cgroup v1 takes its SIGKILL only when thawed)."""
+    for name, thawed in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+        if os.path.exists(os.path.join(directory, name)):
+            try:
+                _write(os.path.join(directory, name), thawed)
+            except OSError:
+                pass
+    for pid in _pids(directory):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def orphans(min_age: float = 60.0) -> list[str]:
+    """Container cgroups (``sandbox/<64 hex>``) with no process in them, made more than
+    ``min_age`` seconds ago, below this process's own cgroup in each hierarchy.
+
+    A container's cgroup is made a moment before its first process joins it, and removed
+    when its container ends; one that stays empty for a minute belongs to no container:
+    its monitor was killed, or its state root deleted before ``rm`` could remove it.
+    """
+    found, now = [], time.time()
+    own = own_paths()
+    for mount in mounts():
+        for key in mount.controllers if mount.version == 1 else ("",):
+            parent = os.path.join(mount.path, own.get(key, "/").lstrip("/"), "sandbox")
+            try:
+                entries = list(os.scandir(parent))
+            except OSError:
+                continue
+            for entry in entries:
+                if len(entry.name) != 64 or entry.name.strip("0123456789abcdef"):
+                    continue
+                try:
+                    old = now - entry.stat(follow_symlinks=False).st_ctime > min_age
+                except OSError:
+                    continue
+                if old and entry.is_dir() and not _pids(entry.path):
+                    found.append(entry.path)
+    return sorted(found)
+
+
+def remove_orphans(min_age: float = 60.0) -> list[str]:
+    """``system prune``'s part: remove :func:`orphans`; the paths removed."""
+    removed = []
+    for directory in orphans(min_age):
+        try:
+            _rmdir_nested(directory)
+            removed.append(directory)
+        except OSError:
+            continue  # something came to life in it, or it went meanwhile
+    return removed
