@@ -22,66 +22,24 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
+
+from podman_peer import (cell, load_busybox_into_podman, log, podman_args, podman_workspace,
+                         prepare_sandbox, timed)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SEED = REPO / "notebooks" / "examples" / "seed-app"
 TARGETS = {"cached": 0.25, "no-cache": 0.5}
-TIMEOUT = 120
-
-
-def log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def timed(argv, cwd, env=None) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          timeout=TIMEOUT)
-    took = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-400:]}")
-    return took
-
-
-def nft_tables() -> set[str]:
-    done = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
-    return set(done.stdout.splitlines())
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        log("run as root: podman's peer numbers here are root's")
-    work = Path(tempfile.mkdtemp(prefix="bench-build-"))
-    tables_before = nft_tables()
-    bridge_before = Path("/sys/class/net/cni-podman0").exists()
-    try:
+    with podman_workspace("bench-build-") as work:
         return run(work, args.runs)
-    finally:
-        if shutil.which("podman"):
-            subprocess.run(podman_argv(work) + ["system", "reset", "-f"], capture_output=True)
-        if not bridge_before:
-            subprocess.run(["ip", "link", "del", "cni-podman0"], capture_output=True)
-        for table in nft_tables() - tables_before:
-            subprocess.run(["nft", "delete"] + table.split(), capture_output=True)
-        subprocess.run(["umount", "-R", str(work / "podman")], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def podman_argv(work: Path) -> list[str]:
-    return ["podman", "--root", str(work / "podman" / "root"), "--runroot",
-            str(work / "podman" / "run"), "--storage-driver", "overlay",
-            "--cgroup-manager", "cgroupfs", "--events-backend", "none",
-            "--runtime", shutil.which("runc") or "runc"]
 
 
 def run(work: Path, runs: int) -> int:
@@ -89,20 +47,13 @@ def run(work: Path, runs: int) -> int:
     shutil.copytree(SEED, context)
     env = {**os.environ, "SANDBOX_ROOT": str(work / "sandbox-root")}
     sandbox = [str(Path(sys.executable).parent / "sandbox")]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "sandbox")], check=True)
-    # The course's busybox image is made from the host's busybox on first use.
-    subprocess.run(sandbox + ["run", "--rm", "--network", "none", "busybox", "true"], env=env,
-                   check=True)
+    prepare_sandbox(sandbox, env, REPO)
     cases = {"base.dockerfile": ["-t", "vf_base", "-f", "base.dockerfile", "."],
              "Dockerfile": ["-t", "hello-app:1.0", "."]}
     engines = {"sandbox": lambda extra: sandbox + ["build", "-q"] + extra}
-    podman = shutil.which("podman")
-    if podman:
-        pod = podman_argv(work)
-        archive = work / "busybox.tar"
-        subprocess.run(sandbox + ["save", "-o", str(archive), "busybox"], env=env, check=True)
-        subprocess.run(pod + ["load", "-q", "-i", str(archive)], check=True,
-                       capture_output=True)
+    if shutil.which("podman"):
+        load_busybox_into_podman(sandbox, env, work)
+        pod = ["podman", *podman_args(work)]
         engines["podman"] = lambda extra: pod + ["build", "-q"] + extra
     else:
         log("podman is not installed (apt install podman): no peer column")
@@ -118,11 +69,6 @@ def run(work: Path, runs: int) -> int:
                         timed(argv(extra), context, env))
     print(table(times, engines, cases, runs))
     return 0
-
-
-def cell(samples: list[float]) -> str:
-    return (f"{statistics.median(samples) * 1000:.0f} ms "
-            f"({min(samples) * 1000:.0f}–{max(samples) * 1000:.0f})")
 
 
 def table(times, engines, cases, runs) -> str:

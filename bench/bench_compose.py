@@ -38,42 +38,17 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import yaml
+from podman_peer import (TIMEOUT, cell, load_busybox_into_podman, log, podman_args,
+                         podman_workspace, prepare_sandbox, timed)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 EXAMPLE = REPO / "notebooks" / "examples" / "compose-app"
 TARGET = 1.0  # seconds, each of up -d and down
-TIMEOUT = 120
 ULIMITS = "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
-
-
-def log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def timed(argv, cwd, env) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          timeout=TIMEOUT)
-    took = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-400:]}")
-    return took
-
-
-def nft_tables() -> set[str]:
-    done = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
-    return set(done.stdout.splitlines())
-
-
-def links() -> set[str]:
-    return set(os.listdir("/sys/class/net"))
 
 
 def free_port() -> int:
@@ -88,12 +63,6 @@ def find_podman_compose(given: str | None) -> str | None:
         if candidate and Path(candidate).is_file():
             return candidate
     return None
-
-
-def podman_args(work: Path) -> list[str]:
-    return ["--root", str(work / "podman" / "root"), "--runroot", str(work / "podman" / "run"),
-            "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs",
-            "--events-backend", "none", "--runtime", shutil.which("runc") or "runc"]
 
 
 def peers_file(text: str) -> str:
@@ -111,23 +80,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--podman-compose", help="the podman-compose program to compare with")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        log("run as root: podman's peer numbers here are root's")
-    work = Path(tempfile.mkdtemp(prefix="bench-compose-"))
-    tables_before, links_before = nft_tables(), links()
-    try:
+    with podman_workspace("bench-compose-") as work:
         return run(work, args.runs, find_podman_compose(args.podman_compose))
-    finally:
-        if shutil.which("podman"):
-            subprocess.run(["podman", *podman_args(work), "system", "reset", "-f"],
-                           capture_output=True)
-        for link in links() - links_before:
-            if link.startswith("cni-podman") or link.startswith("podman"):
-                subprocess.run(["ip", "link", "del", link], capture_output=True)
-        for table in nft_tables() - tables_before:
-            subprocess.run(["nft", "delete"] + table.split(), capture_output=True)
-        subprocess.run(["umount", "-R", str(work / "podman")], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def run(work: Path, runs: int, podman_compose: str | None) -> int:
@@ -138,20 +92,14 @@ def run(work: Path, runs: int, podman_compose: str | None) -> int:
     env = {**os.environ, "SANDBOX_ROOT": str(work / "sandbox-root"),
            "FRONTEND_PORT": str(free_port())}
     sandbox = [sys.executable, "-m", "sandbox"]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "sandbox")], check=True)
-    # The course's busybox image is made from the host's busybox on first use.
-    subprocess.run(sandbox + ["run", "--rm", "--network", "none", "busybox", "true"], env=env,
-                   check=True)
+    prepare_sandbox(sandbox, env, REPO)
     # (engine, file) → (argv of up -d, argv of down, the folder)
     cases = {("sandbox", "as written"): (sandbox + ["compose", "up", "-d"],
                                          sandbox + ["compose", "down"], ours),
              ("sandbox", "peer's file"): (sandbox + ["compose", "-p", "peer", "up", "-d"],
                                           sandbox + ["compose", "-p", "peer", "down"], theirs)}
     if shutil.which("podman") and podman_compose:
-        pod = ["podman", *podman_args(work)]
-        archive = work / "busybox.tar"
-        subprocess.run(sandbox + ["save", "-o", str(archive), "busybox"], env=env, check=True)
-        subprocess.run(pod + ["load", "-q", "-i", str(archive)], check=True, capture_output=True)
+        load_busybox_into_podman(sandbox, env, work)
         pc = [podman_compose, "--podman-args", shlex.join(podman_args(work)),
               "--podman-run-args", ULIMITS, "-p", "podman"]
         cases[("podman-compose", "peer's file")] = (pc + ["up", "-d"], pc + ["down"], theirs)
@@ -170,11 +118,6 @@ def run(work: Path, runs: int, podman_compose: str | None) -> int:
         subprocess.run(down + ["-v"], cwd=folder, env=env, capture_output=True, timeout=TIMEOUT)
     print(table(times, cases, runs))
     return 0
-
-
-def cell(samples: list[float]) -> str:
-    return (f"{statistics.median(samples) * 1000:.0f} ms "
-            f"({min(samples) * 1000:.0f}–{max(samples) * 1000:.0f})")
 
 
 def table(times, cases, runs) -> str:

@@ -117,3 +117,28 @@ def go_duration(text: str) -> int:
     if not body or at != len(body):
         raise ValueError(f"invalid duration {text!r}")
     return sign * round(total)
+
+
+def go_duration_text(nanoseconds: int) -> str:
+    """Nanoseconds written as Go's ``Duration.String`` does: "1m30s", "1.5s", "500ms", "0s"."""
+    if nanoseconds == 0:
+        return "0s"
+    sign, n = ("-" if nanoseconds < 0 else ""), abs(nanoseconds)
+    if n < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if n >= size:
+                return sign + _decimal(n, size) + unit
+    hours, rest = divmod(n, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    out = f"{hours}h" if hours else ""
+    if hours or minutes:
+        out += f"{minutes}m"
+    return sign + out + _decimal(rest, 1_000_000_000) + "s"
+
+
+def _decimal(n: int, size: int) -> str:
+    """``n / size`` with only the decimals it needs: 1500, 1000 → "1.5"."""
+    whole, fraction = divmod(n, size)
+    if not fraction:
+        return str(whole)
+    return f"{whole}." + str(fraction).rjust(len(str(size)) - 1, "0").rstrip("0")

@@ -7,7 +7,6 @@ own test checks (``loader/loader_test.go``, ``extends_test.go``, ``include_test.
 course's three-service example.
 """
 
-import os
 from pathlib import Path
 
 import pytest

@@ -22,15 +22,17 @@ step tags nothing, and its containers are gone (:mod:`.run_step`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..content.store import MEDIA_LAYER_TAR, Image, Store, normalize_ref, oci_arch
+from ..content.store import MEDIA_LAYER_TAR, Image, normalize_ref, oci_arch, store_for
 from ..errors import ImageNotFound, SandboxError
 from ..humanize import now_iso, size
-from ..paths import is_root, prepare_root
+from ..paths import is_root
 from . import cache, config_steps
 from .dockerfile import DockerfileError, parse
 from .instructions import parse_stages
@@ -92,22 +94,21 @@ class Build:
 
     def __init__(self, root: Path, options: Options, progress: Progress):
         self.root, self.options, self.progress = root, options, progress
-        # The store alone, as engine.lifecycle.store_for makes it, without importing the
-        # container machinery: a build whose every step is cached never runs a container.
-        prepare_root(root)
-        self.store = Store(root).init()
+        self.store = store_for(root)
         self.rootless = not is_root()
         self.results: dict[int, StageResult] = {}
         self.building: set[int] = set()
         self.used_args: set[str] = set()
-        self._held = None
+        self.held: contextlib.ExitStack | None = None  # what the build holds until it ends
+        self.holds_network = False
 
     def hold_network(self, network: str | None) -> None:
         """Before the first RUN on the default network: keep its bridge up until the build
         ends, rather than make and take it down for every RUN (networks.held_default)."""
-        if self._held is None and network in (None, "default"):
+        if network in (None, "default") and not self.holds_network:
             from ..network.networks import held_default
-            self._held = held_default(self.root).__enter__()
+            self.held.enter_context(held_default(self.root))
+            self.holds_network = True
 
     # --- the pipeline --------------------------------------------------------
     def run(self) -> Image:
@@ -121,11 +122,8 @@ class Build:
         # 2. The context, as the ignore file lets the build see it.
         self.context = self._load_context()
         # 3. The target stage, and (first, on demand) every stage it needs.
-        try:
-            result = self._stage(target)
-        finally:
-            if self._held is not None:
-                self._held.__exit__(None, None, None)
+        with contextlib.ExitStack() as self.held:
+            result = self.stage_result(target)
         self._warn_unused_args()
         # 4. Only now is anything named.
         return self._export(result)
@@ -163,16 +161,16 @@ class Build:
                   "BUILDARCH": oci_arch(), "BUILDVARIANT": ""}
         for command in meta_args:
             for name, default in command.pairs:
-                values[name] = self._arg_value(name, default, values, command)
+                values[name] = self.arg_value(name, default, values, command)
         return values
 
-    def _arg_value(self, name: str, default: str | None, env: dict, command) -> str | None:
+    def arg_value(self, name: str, default: str | None, env: dict, command) -> str | None:
         if name in self.options.build_args:
             self.used_args.add(name)
             return self.options.build_args[name]
         if default is None:
             return None
-        return self._expand(default, env, command)
+        return self.expand(default, env, command)
 
     def _target_index(self) -> int:
         if not self.stages:
@@ -198,13 +196,13 @@ class Build:
         return ContextTree(self.options.context, Matcher(patterns))
 
     # --- stages ----------------------------------------------------------------
-    def _stage(self, index: int) -> StageResult:
+    def stage_result(self, index: int) -> StageResult:
         """Build stage ``index`` (once), and first the stages it names."""
         if index in self.results:
             return self.results[index]
         if index in self.building:
             stage = self.stages[index]
-            raise self._error(stage.line, "circular dependency detected on stage: "
+            raise self.error(stage.line, "circular dependency detected on stage: "
                                           f"{stage.name or index}")
         self.building.add(index)
         self.results[index] = StageBuild(self, self.stages[index]).run()
@@ -221,15 +219,13 @@ class Build:
         return None
 
     def expand(self, word: str, env: dict, command) -> str:
-        return self._expand(word, env, command)
-
-    def _expand(self, word: str, env: dict, command) -> str:
+        """``word`` with its variables expanded; an error names the command's line."""
         try:
             return self.lexer.process_word(word, env)
         except SandboxError as err:
-            raise self._error(command.line, str(err)) from None
+            raise self.error(command.line, str(err)) from None
 
-    def _error(self, line: int, message: str) -> DockerfileError:
+    def error(self, line: int, message: str) -> DockerfileError:
         source = self.dockerfile.lines[line - 1] if 0 < line <= len(self.dockerfile.lines) else None
         return DockerfileError(self.dockerfile.path, line, message, source)
 
@@ -290,14 +286,14 @@ class StageBuild:
         if stage.platform:
             platform = build.expand(stage.platform, _defined(build.meta), stage)
             if platform not in (f"linux/{oci_arch()}", "linux"):
-                raise build._error(stage.line, f"platform {platform} is not this machine's "
+                raise build.error(stage.line, f"platform {platform} is not this machine's "
                                                f"(linux/{oci_arch()}); sandbox builds only "
                                                "for the machine it runs on")
         named = build.stage_by_name(base, stage.index)
         shown = base if named is not None or base == "scratch" else _full_name(base)
         vertex = self._vertex(f"FROM {shown}")
         if named is not None:
-            parent = build._stage(named)
+            parent = build.stage_result(named)
             result = StageResult(copy.deepcopy(parent.config), list(parent.layers), parent.key)
         elif base == "scratch":
             result = StageResult(_scratch_config(), [], cache.step_key("", "FROM scratch"))
@@ -321,7 +317,7 @@ class StageBuild:
                 from ..engine import lifecycle  # pulled, or busybox made from the host's
                 return lifecycle.get_image(build.root, ref, store=build.store)
         except SandboxError as err:
-            raise build._error(self.stage.line, str(err)) from None
+            raise build.error(self.stage.line, str(err)) from None
 
     def _onbuild_triggers(self) -> list:
         """ONBUILD: the base image's triggers run first, as if written after FROM; the new
@@ -352,7 +348,7 @@ class StageBuild:
         except DockerfileError:
             raise
         except (SandboxError, ValueError, OSError) as err:
-            raise self.build._error(command.line, str(err)) from None
+            raise self.build.error(command.line, str(err)) from None
 
     def env(self) -> dict[str, str]:
         """What ``$NAME`` means in this stage now: its ARGs, overridden by its ENV (an ENV
@@ -368,16 +364,16 @@ class StageBuild:
             if default is None and name in self.build.meta and name not in self.build.options.build_args:
                 self.args[name] = self.build.meta[name]  # a global ARG, brought into the stage
             else:
-                self.args[name] = self.build._arg_value(name, default, self.env(), command)
+                self.args[name] = self.build.arg_value(name, default, self.env(), command)
 
     def _config_step(self, command) -> None:
         described = self._apply_config(command)
         key = cache.step_key(self.result.key, described)
-        self._remember_or_reuse(key, described, None)
+        self.remember_or_reuse(key, described, None)
 
     def _apply_config(self, command) -> str:
         """Change the config as ``command`` says; return how history describes it."""
-        inner, keyword, expand = self.inner, command.keyword, self._expander(command)
+        inner, keyword, expand = self.inner, command.keyword, self.expander(command)
         if keyword == "ENV":
             pairs = [(expand(k), expand(v)) for k, v in command.pairs]
             config_steps.set_env(inner, pairs)
@@ -410,18 +406,18 @@ class StageBuild:
             argv = config_steps.shell_or_exec(inner, command.script, command.argv)
             setter = config_steps.set_cmd if keyword == "CMD" else config_steps.set_entrypoint
             setter(inner, argv, self.flags)
-            return f"{keyword} {_json(argv)}"
+            return f"{keyword} {json.dumps(argv)}"
         if keyword == "HEALTHCHECK":
             config_steps.set_healthcheck(inner, list(command.test), command.interval,
                                          command.timeout, command.start_period,
                                          command.start_interval, command.retries)
-            return f"HEALTHCHECK {_json(command.test)}"
+            return f"HEALTHCHECK {json.dumps(command.test)}"
         if keyword == "ONBUILD":
             config_steps.add_onbuild(inner, command.expression)
             return f"ONBUILD {command.expression}"
-        raise self.build._error(command.line, f"{keyword} is not supported here")
+        raise self.build.error(command.line, f"{keyword} is not supported here")
 
-    def _expander(self, command):
+    def expander(self, command):
         env = self.env()
         return lambda word: self.build.expand(word, env, command)
 
@@ -447,7 +443,7 @@ class StageBuild:
             raise
         vertex.done()
 
-    def _remember_or_reuse(self, key: str, described: str, make_layer, vertex=None) -> None:
+    def remember_or_reuse(self, key: str, described: str, make_layer, vertex=None) -> None:
         """The step's result from the cache, or made now (``make_layer``) and remembered."""
         build = self.build
         if not build.options.no_cache:
@@ -474,17 +470,17 @@ class StageBuild:
         cache.remember(build.store, key, config, layers, described)
 
     def _workdir(self, command, vertex) -> None:
-        path = config_steps.workdir(self.inner, self._expander(command)(command.path))
+        path = config_steps.workdir(self.inner, self.expander(command)(command.path))
         described = f"WORKDIR {path}"
         key = cache.step_key(self.result.key, described)
 
         def make_layer():
-            target = self._tree()
+            target = self.tree()
             found = target.lstat(target.resolve(path.lstrip("/") or "."))
             if found is not None:
                 return None  # it is there already (perhaps through a link): no layer
-            return self._put_layer(lambda out: _directory_tar(out, path, target))
-        self._remember_or_reuse(key, described, make_layer, vertex)
+            return self.put_layer(lambda out: _directory_tar(out, path, target))
+        self.remember_or_reuse(key, described, make_layer, vertex)
 
     def _run(self, command, vertex) -> None:
         inner = self.inner
@@ -509,13 +505,13 @@ class StageBuild:
                                     inner.get("User") or "",
                                     None if network in (None, "default") else network, mounts,
                                     vertex.log, keep=self.build.options.keep_containers)
-        self._remember_or_reuse(key, described, make_layer, vertex)
+        self.remember_or_reuse(key, described, make_layer, vertex)
 
     def _copy(self, command, vertex) -> None:
         from .copy_step import copy_step
         copy_step(self, command, vertex)
 
-    def _tree(self):
+    def tree(self):
         """The stage's files so far, read through its unpacked layers."""
         from .copying import LayeredTree
         return LayeredTree(self.lower_dirs(self.result))
@@ -525,7 +521,7 @@ class StageBuild:
         from ..engine import lifecycle
         return lifecycle.lower_dirs(build.root, result.image(), build.rootless, None, build.store)
 
-    def _put_layer(self, write) -> dict:
+    def put_layer(self, write) -> dict:
         """A layer tar written by ``write(out)`` into the store."""
         store = self.build.store
         scratch = store.tmp / f"build-{os.getpid()}-{os.urandom(4).hex()}.tar"
@@ -591,9 +587,3 @@ def _scratch_config() -> dict:
 
 def _defined(values: dict) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
-
-
-def _json(value) -> str:
-    import json
-    return json.dumps(value)
-

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from ..content.store import Store
 
@@ -69,7 +70,6 @@ def prune(store: Store) -> tuple[int, int]:
 
 
 def _blob_bytes(store: Store) -> int:
-    import os
     total = 0
     for name in os.listdir(store.blobs):
         try:

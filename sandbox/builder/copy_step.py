@@ -27,7 +27,7 @@ from . import cache
 def copy_step(stage_build, command, vertex) -> None:
     """Carry out one COPY or ADD of ``stage_build``'s stage."""
     from .copying import checksum, is_url, resolve_chown, write_copy_layer
-    expand = stage_build._expander(command)
+    expand = stage_build.expander(command)
     add = command.keyword == "ADD"
     from_ = expand(command.from_) if getattr(command, "from_", None) else None
     sources = [expand(s) for s in command.sources] if not command.heredocs else [
@@ -56,13 +56,13 @@ def copy_step(stage_build, command, vertex) -> None:
                              [s.digest for s in sources if not isinstance(s, str)], chown, chmod)
 
         def make_layer():
-            target = stage_build._tree()
+            target = stage_build.tree()
             owner = resolve_chown(chown, target) if chown else None
-            return stage_build._put_layer(lambda out: write_copy_layer(
+            return stage_build.put_layer(lambda out: write_copy_layer(
                 out, tree, sources, dest, workdir=stage_build.inner.get("WorkingDir") or "/",
                 target=target, chown=owner, chmod=mode, keep_owner=keep_owner, add=add,
                 where=where))
-        stage_build._remember_or_reuse(key, described, make_layer, vertex)
+        stage_build.remember_or_reuse(key, described, make_layer, vertex)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -91,7 +91,7 @@ def source_tree(stage_build, from_: str | None, command):
         return build.context, "the build context", False
     index = build.stage_by_name(from_, stage_build.stage.index)
     if index is not None:
-        result = build._stage(index)
+        result = build.stage_result(index)
         return LayeredTree(stage_build.lower_dirs(result)), f"stage {from_}", True
     from ..engine import lifecycle
     image = lifecycle.get_image(build.root, from_, store=build.store)

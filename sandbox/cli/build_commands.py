@@ -15,7 +15,7 @@ from ..errors import UsageError
 
 def cmd_build(args, tag, file, build_arg, target, no_cache, pull, rm, force_rm, quiet,
               progress, network, label) -> int:
-    from ..builder.build import Options, build
+    from ..builder.build import build
     from ..builder.progress import Progress
     from ..paths import state_root
     options = _options(args[0], file, tag, build_arg, target, no_cache, pull, rm, force_rm,
@@ -103,7 +103,7 @@ def _mode(progress: str, quiet: bool) -> str:
 
 def cmd_builder_prune(args, force, all) -> int:
     from ..builder.cache import prune
-    from ..engine.lifecycle import store_for
+    from ..content.store import store_for
     from ..humanize import size
     from ..paths import state_root
     steps, freed = prune(store_for(state_root()))

@@ -30,6 +30,7 @@ import shlex
 from pathlib import Path
 
 from ..humanize import go_duration
+from ..humanize import go_duration_text as show_duration
 from .errors import ComposeError
 
 WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -112,32 +113,6 @@ def parse_duration(text) -> int:
     except ValueError:
         raise Invalid(f"invalid duration {text!r}: write a number and a unit, like 30s, 1m30s "
                       "or 500ms") from None
-
-
-def show_duration(nanoseconds: int) -> str:
-    """Nanoseconds written as Go's ``Duration.String`` does: "1m30s", "500ms", "0s"."""
-    if nanoseconds == 0:
-        return "0s"
-    sign = "-" if nanoseconds < 0 else ""
-    n = abs(nanoseconds)
-    if n < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if n >= size:
-                return sign + _decimal(n, size) + unit
-    hours, rest = divmod(n, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    out = f"{hours}h" if hours else ""
-    if hours or minutes:
-        out += f"{minutes}m"
-    return sign + out + _decimal(rest, 1_000_000_000) + "s"
-
-
-def _decimal(n: int, size: int) -> str:
-    whole, fraction = divmod(n, size)
-    if not fraction:
-        return str(whole)
-    digits = str(fraction).rjust(len(str(size)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"
 
 
 def duration(value) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import digests
 from ..errors import ImageNotFound, SandboxError
-from ..paths import ensure, write_atomic
+from ..paths import ensure, prepare_root, write_atomic
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -450,3 +450,9 @@ class NewBlobs:
     def __exit__(self, kind, error, traceback) -> None:
         if kind is not None:  # BaseException too: a Ctrl-C half-way leaves no stray blob
             self.store.remove_unreferenced(self.added)
+
+
+def store_for(root: Path) -> Store:
+    """The image store under ``root``, made (private to this user) if it is not there yet."""
+    prepare_root(root)  # first: a state root of another user is refused before anything is written
+    return Store(root).init()

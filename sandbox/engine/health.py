@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import signal
 import time
 
 from ..errors import UsageError
 from ..humanize import go_duration, now_iso
+from ..humanize import go_duration_text as duration_text
 
 SECOND = 1_000_000_000  # Docker keeps durations in nanoseconds
 DEFAULT_INTERVAL = 30 * SECOND
@@ -148,31 +148,6 @@ def setting(check: dict, field: str) -> float:
     defaults = {"Interval": DEFAULT_INTERVAL, "Timeout": DEFAULT_TIMEOUT,
                 "StartPeriod": DEFAULT_START_PERIOD, "StartInterval": DEFAULT_START_INTERVAL}
     return (check.get(field) or defaults[field]) / SECOND
-
-
-def duration_text(ns: int) -> str:
-    """Go's time.Duration.String, as Docker's timeout message prints it: 1m30s, 1.5s, 200ms."""
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-" if ns < 0 else ""), abs(ns)
-    if ns < 1_000:
-        return f"{sign}{ns}ns"
-    if ns < 1_000_000:
-        return sign + _decimal(ns, 1_000) + "µs"
-    if ns < SECOND:
-        return sign + _decimal(ns, 1_000_000) + "ms"
-    hours, rest = divmod(ns, 3600 * SECOND)
-    minutes, rest = divmod(rest, 60 * SECOND)
-    seconds = _decimal(rest, SECOND) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{seconds}"
-    return f"{sign}{minutes}m{seconds}" if minutes else sign + seconds
-
-
-def _decimal(value: int, unit: int) -> str:
-    whole, part = divmod(value, unit)
-    fraction = f"{part:0{len(str(unit)) - 1}d}".rstrip("0")
-    return f"{whole}.{fraction}" if fraction else str(whole)
 
 
 # --- the state: Docker's handleProbeResult ---------------------------------------------------

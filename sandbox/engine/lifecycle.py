@@ -22,14 +22,8 @@ from ..kernel import procfs
 from . import runtime
 from .records import Container, Spec, all_containers, create, remove_files
 from ..errors import Conflict, ContainerNotFound, ImageNotFound, SandboxError, UsageError
-from ..paths import is_root, prepare_root, rmtree, write_atomic
-from ..content.store import Image, Store, normalize_ref
-
-
-def store_for(root: Path) -> Store:
-    """The image store under ``root``, made (private to this user) if it is not there yet."""
-    prepare_root(root)  # first: a state root of another user is refused before anything is written
-    return Store(root).init()
+from ..paths import is_root, rmtree, write_atomic
+from ..content.store import Image, Store, normalize_ref, store_for  # noqa: F401 (store_for: re-exported)
 
 
 def get_image(root: Path, ref: str, pull_missing: bool = True, log=None,
