@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -342,3 +343,45 @@ def test_rm_f_after_a_killed_monitor_gives_everything_back(name, state_root):
     assert not os.path.exists(f"{ports.CLAIMS}/tcp-{port}")
     leases = "/run/sandbox/sandbox0/leases"
     assert not any(cid in open(os.path.join(leases, f)).read() for f in os.listdir(leases))
+
+
+PLUG_OVER_AN_OLD_END = r"""
+import os, subprocess, sys, threading, time
+from sandbox.isolation import links
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True)
+
+ip("link", "add", "br0", "type", "bridge")
+holder = subprocess.Popen(["unshare", "-n", "sleep", "30"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+time.sleep(0.2)
+netns = os.open(f"/proc/{holder.pid}/ns/net", os.O_RDONLY)
+ip("link", "add", "vethold", "type", "veth", "peer", "name", "oldpeer")  # the last run's
+if sys.argv[1] == "goes":                        # the kernel's worker takes it a moment later
+    threading.Timer(0.3, ip, ("link", "del", "vethold")).start()
+began = time.monotonic()
+try:
+    links.plug(netns, "vethold", "br0", "eth0", "10.9.0.2", 24, None, 1500)
+finally:
+    holder.kill()
+waited = time.monotonic() - began
+shown = subprocess.run(["ip", "-o", "link", "show", "vethold"], capture_output=True,
+                       text=True, check=True).stdout
+print("oldpeer" not in shown, "master br0" in shown, round(waited, 1))
+"""
+
+
+@root_only
+@pytest.mark.parametrize("old_end, waits", [("goes", (0.2, 1.5)), ("stays", (2.9, 4))])
+def test_a_new_veth_waits_for_the_old_one_of_the_same_name(old_end, waits):
+    """``restart`` right after a stop: the container's old veth still has its name until the
+    kernel's worker has torn its namespace down.  Plugging in waits for it (and deletes it
+    if it stays), instead of failing with ``File exists``.  In a network namespace of its
+    own, so the host's devices are not touched."""
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", PLUG_OVER_AN_OLD_END, old_end],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    is_new, on_bridge, waited = done.stdout.split()
+    assert is_new == "True" and on_bridge == "True"
+    assert waits[0] <= float(waited) <= waits[1]

@@ -486,6 +486,10 @@ def test_rootless_user_network_leaves_nothing_after_kill_9_rm_and_network_rm(
     sandbox("system", "prune", "-f", check=True)
     assert not os.listdir(state_root / "networks" / user_network / "endpoints")
     assert dns.running_pid(state_root, user_network) is None  # the last endpoint has gone
+    from sandbox.network import networks
+    others = [n["Name"] for n in networks.all_networks(state_root)
+              if n["Name"] not in (networks.DEFAULT, user_network)]
+    assert not others, f"an earlier test left user networks {others}: the holder stays for them"
     assert sandbox("network", "rm", user_network).returncode == 0
     for key in ("Holder", "Pasta"):
         helper = record[key]

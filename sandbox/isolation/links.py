@@ -41,6 +41,7 @@ default) everywhere instead: simpler, slower between containers.
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 from ..kernel import syscalls as sc
@@ -217,7 +218,11 @@ def plug(netns_fd: int, host_end: str, bridge: str, inner: str, address: str, pr
     mac = mac_for(address)
     try:
         with Socket() as host:
-            host.add_veth(host_end, LOCAL_MTU, bridge, inner, mac, netns_fd)
+            try:
+                host.add_veth(host_end, LOCAL_MTU, bridge, inner, mac, netns_fd)
+            except FileExistsError:
+                _wait_for_old_end(host_end)
+                host.add_veth(host_end, LOCAL_MTU, bridge, inner, mac, netns_fd)
     except OSError as e:
         raise LinkError(e.strerror) from None
 
@@ -241,6 +246,30 @@ def plug(netns_fd: int, host_end: str, bridge: str, inner: str, address: str, pr
             raise LinkError(e.strerror) from None
         raise
     return mac
+
+
+def _wait_for_old_end(host_end: str, timeout: float = 3.0) -> None:
+    """Let the container's last veth go before its new one takes the same name.
+
+    The name comes from the container's id, so a device that has it is this
+    container's from its last run.  The kernel deletes that pair with the old network
+    namespace, but later: a namespace is torn down by a kernel worker after its last
+    process has gone (net/core/net_namespace.c, cleanup_net), a few milliseconds to a
+    second on a busy machine.  A ``restart`` at once can come first.  Wait for it;
+    still there after ``timeout``, delete it.  The name is looked up with
+    if_nametoindex(3), in this thread's namespace (not /sys, which shows the namespace
+    it was mounted in)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.if_nametoindex(host_end)
+        except OSError:
+            return  # gone
+        time.sleep(0.02)
+    try:
+        ip(["link", "del", host_end])
+    except LinkError:
+        pass  # gone meanwhile; if not, adding it again says so
 
 
 def in_namespace(netns_fd: int, action):
