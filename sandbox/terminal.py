@@ -293,7 +293,7 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
             if resized[0] and os.isatty(1):
                 resized[0] = False
                 rows, cols = _window_size(1)
-                sock.sendall(frame(b"w", struct.pack(">HH", rows, cols)))
+                _send(sock, frame(b"w", struct.pack(">HH", rows, cols)), watch)
             try:
                 ready, _, _ = select.select(watch + wake, [], [])
             except InterruptedError:
@@ -308,11 +308,11 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
                 if not data:
                     watch.remove(0)
                     if stdin_once:
-                        sock.sendall(frame(b"e"))
+                        _send(sock, frame(b"e"), watch)
                 else:
                     data = escape.feed(data)
                     if data:
-                        sock.sendall(frame(b"i", data))
+                        _send(sock, frame(b"i", data), watch)
                     if escape.detached:
                         return None
             if sock.fileno() in ready:
@@ -338,6 +338,17 @@ def attach(sock, tty: bool, stdin: bool, stdin_once: bool, detach_keys: bytes,
         except OSError:
             pass
         sock.close()
+
+
+def _send(sock, data: bytes, watch: list[int]) -> None:
+    """Send a frame to the monitor.  If it has closed its end (the container has just
+    exited: EPIPE, ECONNRESET), stop reading our input, but go on reading what the
+    monitor sent before it closed: the exit code is in there."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        if 0 in watch:
+            watch.remove(0)
 
 
 def _leave(signum, _frame) -> None:

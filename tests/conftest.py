@@ -92,8 +92,8 @@ EMPTY_CGROUPS: dict[str, str] = {}
 
 
 def empty_container_cgroups() -> set[str]:
-    """``sandbox/<container id>`` cgroups with no process in them, below this process's own
-    cgroup in each hierarchy (where the containers it starts get theirs)."""
+    """``sandbox/<container id>`` cgroups of this user with no process in them, below this
+    process's own cgroup in each hierarchy (where the containers it starts get theirs)."""
     from sandbox.isolation import cgroups
     found = set()
     try:
@@ -109,6 +109,8 @@ def empty_container_cgroups() -> set[str]:
                 continue
             for child in children:
                 try:
+                    if os.stat(child).st_uid != os.geteuid():
+                        continue  # another user's (the other pass, run alongside)
                     if not open(os.path.join(child, "cgroup.procs")).read().strip():
                         found.add(child)
                 except OSError:

@@ -29,6 +29,30 @@ def test_detach_keys_parse_as_docker(text, keys):
     assert parse_detach_keys(text) == keys
 
 
+CLIENT_AFTER_THE_MONITOR_LEFT = r"""
+import socket, struct, sys
+from sandbox.engine.monitor import frame
+from sandbox.terminal import attach
+client, monitor = socket.socketpair()
+monitor.sendall(frame(b"1", b"bye\n") + frame(b"x", struct.pack(">i", 4)))
+monitor.close()        # the container exited, and its monitor with it
+sys.exit(attach(client, tty=False, stdin=True, stdin_once=False, detach_keys=b""))
+"""
+
+
+def test_input_typed_as_the_container_exits_does_not_kill_the_client(tmp_path):
+    """Keys that arrive after the monitor closed its end meet EPIPE: the client stops
+    sending, reads the exit code the monitor sent first, and exits with it (not 141).
+    (Input from a file: ready at once, so it is read before the monitor's frames.)"""
+    import subprocess
+    typed = tmp_path / "typed"
+    typed.write_bytes(b"typed late\n")
+    with open(typed, "rb") as stdin:
+        done = subprocess.run([sys.executable, "-c", CLIENT_AFTER_THE_MONITOR_LEFT],
+                              stdin=stdin, capture_output=True, timeout=20)
+    assert (done.returncode, done.stdout) == (4, b"bye\n"), done.stderr
+
+
 @pytest.mark.parametrize("text", ["ctrl-", "ctrl-1", "abc", "ctrl-pp", ""])
 def test_bad_detach_keys_are_refused(text):
     with pytest.raises(UsageError, match="invalid detach keys"):

@@ -82,7 +82,10 @@ def leftover_cgroups() -> list[str]:
     def now():
         left = []
         for parent in sandbox_cgroups():
-            children = [e.path for e in os.scandir(parent) if e.is_dir()]
+            try:
+                children = [e.path for e in os.scandir(parent) if e.is_dir()]
+            except OSError:
+                continue  # removed while we looked
             if not children:
                 left.append(parent)
             for child in children:
@@ -91,6 +94,8 @@ def leftover_cgroups() -> list[str]:
                         left.append(child)
                 except FileNotFoundError:
                     continue  # removed while we looked
+                except PermissionError:
+                    continue  # another user's (the root pass's, run alongside): not ours to judge
         return left
     last = now()
     deadline = time.monotonic() + 3
