@@ -79,10 +79,8 @@ def _name_myself(name: bytes) -> None:
     command line that started the container (rewriting it needs CAP_SYS_RESOURCE
     in the host's user namespace, which a rootless container has not).
     """
-    import ctypes
     from ..kernel import syscalls as sc
-    buffer = ctypes.create_string_buffer(name)
-    sc.prctl(sc.PR_SET_NAME, ctypes.addressof(buffer))
+    sc.set_name(name)
 
 
 def _reap_and_forward(command: int) -> int:

@@ -269,6 +269,12 @@ def prctl(option: int, arg2: int = 0) -> None:
                        ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl", option, arg2)
 
 
+def set_name(name: bytes) -> None:
+    """What ``ps`` calls this process (PR_SET_NAME: its ``comm``, at most 15 bytes).  prctl(2)"""
+    buffer = ctypes.create_string_buffer(name[:15])
+    prctl(PR_SET_NAME, ctypes.addressof(buffer))
+
+
 _CAP_VERSION_3 = 0x20080522  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set
 
 

@@ -184,19 +184,37 @@ class Leases:
         """A lease without an address, held by this process: the network's bridge stays up
         while it lives, though no container has an address (a build, between two RUN steps).
         Named ``hold-PID``, never an address, so no address is ever taken by it."""
+        return self.hold_for(root, os.getpid())
+
+    def hold_for(self, root: Path, pid: int) -> Path:
+        """:meth:`hold`, for process ``pid`` (the default bridge's linger, see networks)."""
         fd = self._locked()
         try:
-            path = self.dir / f"hold-{os.getpid()}"
-            path.write_text(json.dumps({"root": str(root), "id": "", "pid": os.getpid()}))
+            path = self.dir / f"hold-{pid}"
+            from ..kernel import procfs
+            path.write_text(json.dumps({"root": str(root), "id": "", "pid": pid,
+                                        "start": procfs.start_time(pid)}))
             return path
         finally:
             os.close(fd)
 
+    def release(self, pid: int) -> None:
+        """Give back process ``pid``'s hold."""
+        _unlink(self.dir / f"hold-{pid}")
+
 
 def container_exists(holder: dict) -> bool:
     """Is the holder of a lease still there: its container, or (a hold) its process?"""
-    if holder.get("pid"):
-        return os.path.exists(f"/proc/{int(holder['pid'])}")
+    if holder.get("pid"):  # the same process (its start time), and not a zombie
+        from ..kernel import procfs
+        pid = int(holder["pid"])
+        if holder.get("start") is not None and not procfs.is_alive(pid, holder["start"]):
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return (Path(holder.get("root", "/nonexistent")) / "containers" / holder.get("id", "-")).is_dir()
 
 

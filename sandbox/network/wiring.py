@@ -190,6 +190,8 @@ def prune(root: Path, running) -> None:
     leases = ipam.Leases(ipam.HOST_WIDE / networks.DEFAULT_DEVICE / "leases", "0.0.0.0/0",
                          "0.0.0.0")
     leases.reclaim()
+    if links.exists(networks.DEFAULT_DEVICE):  # its last holder was killed (a linger, a build)
+        networks.take_down_if_unused(root, networks.default(root), linger=0)
 
 
 def _prune_veths(root: Path, record: dict) -> None:
@@ -205,6 +207,8 @@ def _prune_veths(root: Path, record: dict) -> None:
     veths = links.veths_on(networks.device(record))  # first: a veth seen here has its lease
     expected = set()
     for _, holder in leases.holders():
+        if not holder.get("id"):
+            continue  # a hold (a build, the bridge's linger): no veth
         network_id = record["Id"]
         if record["Name"] == networks.DEFAULT:
             try:
