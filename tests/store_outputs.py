@@ -173,7 +173,8 @@ def main(args: list[str]) -> int:
     if args == ["--same-machine"]:
         other = differences(read_stored()["machine"], this_machine())
         if other:
-            print(f"The chapters' outputs were stored on another machine ({'; '.join(other)}).")
+            print("The chapters would not run here as they ran when their outputs were stored "
+                  f"({'; '.join(other)}).")
         return 1 if other else 0
     if os.geteuid() != 0:
         print("the reference run is made as root, where every cell can run: "
