@@ -109,13 +109,16 @@ def course_lab_flags(course_dir: Path) -> list[str]:
     return flags + (["--allow-root"] if IS_ROOT else [])
 
 
-def show_hidden_code(path: Path) -> None:
-    """Unfold the code of cells a chapter folds away (its bookkeeping checks, metadata
-    ``jupyter.source_hidden``): JupyterLab shows such a cell without its prompt, so the
-    prompt could not say whether Run All reached it.  In the test's copy only."""
+def as_never_run(path: Path) -> None:
+    """In the test's copy of a chapter: drop the outputs and prompts stored in it, and unfold
+    the code of cells it folds away (its bookkeeping checks, metadata ``jupyter.source_hidden``,
+    which JupyterLab shows without a prompt). What the page shows after Run All is then only
+    what Run All did, and every cell's prompt says whether it was reached."""
     notebook = json.loads(path.read_text())
     for cell in notebook["cells"]:
         cell.get("metadata", {}).get("jupyter", {}).pop("source_hidden", None)
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
     path.write_text(json.dumps(notebook, indent=1))
 
 
@@ -134,7 +137,7 @@ class Lab:
         shutil.copytree(REPO / "notebooks", self.course / "notebooks",
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         for notebook in (self.course / "notebooks").glob("*.ipynb"):
-            show_hidden_code(notebook)
+            as_never_run(notebook)
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "jupyter.log"
