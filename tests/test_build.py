@@ -69,6 +69,9 @@ def copy_seed(dest: Path) -> Path:
 # --- the seed's two commands ----------------------------------------------------------
 def test_the_seeds_two_build_commands_work_verbatim(tmp_path):
     app = copy_seed(tmp_path)
+    # A cold cache, whatever ran before in this state root (chapter 10 in the browser test
+    # builds the same context): the RUN step must run, for its output to be seen.
+    sandbox("builder", "prune", "-a", "-f", check=True)
     try:
         r = build("--force-rm=true", "-t", "vf_base", "-f", "base.dockerfile", ".", cwd=app)
         assert r.returncode == 0, r.stderr
