@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 from pathlib import Path
 
-from podman_peer import (cell, load_busybox_into_podman, log, podman_args, podman_workspace,
-                         prepare_sandbox, timed)
+from podman_peer import (compared, header, load_busybox_into_podman, log, podman_args,
+                         podman_workspace, prepare_sandbox, timed)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -72,18 +71,13 @@ def run(work: Path, runs: int) -> int:
 
 
 def table(times, engines, cases, runs) -> str:
-    import platform
-    lines = [f"`sandbox build` vs `podman build`, {runs} runs each, median (min–max); "
-             f"{os.cpu_count()} CPUs, kernel {platform.release()}", "",
-             "| Dockerfile | cache | sandbox | podman | ratio | target |",
-             "|---|---|---|---|---|---|"]
+    lines = header("`sandbox build` vs `podman build`", runs,
+                   ["Dockerfile", "cache", "sandbox", "podman", "ratio", "target"])
     for mode in ("cached", "no-cache"):
         for case in cases:
-            ours = times[(mode, case, "sandbox")]
-            peer = times.get((mode, case, "podman"))
-            ratio = f"{statistics.median(ours) / statistics.median(peer):.2f}×" if peer else "–"
-            lines.append(f"| {case} | {mode} | {cell(ours)} | {cell(peer) if peer else '–'} | "
-                         f"{ratio} | ≤ {TARGETS[mode]}× |")
+            lines.append(f"| {case} | {mode} | "
+                         f"{compared(times[(mode, case, 'sandbox')], times.get((mode, case, 'podman')))}"
+                         f" | ≤ {TARGETS[mode]}× |")
     return "\n".join(lines)
 
 

@@ -35,14 +35,13 @@ import os
 import shlex
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-from podman_peer import (TIMEOUT, cell, load_busybox_into_podman, log, podman_args,
-                         podman_workspace, prepare_sandbox, timed)
+from podman_peer import (TIMEOUT, compared, header, load_busybox_into_podman, log,
+                         podman_args, podman_workspace, prepare_sandbox, timed)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -121,19 +120,14 @@ def run(work: Path, runs: int, podman_compose: str | None) -> int:
 
 
 def table(times, cases, runs) -> str:
-    import platform
-    lines = [f"`sandbox compose` vs podman-compose over podman, chapter 11's example (3 "
-             f"services), images present, {runs} runs each, median (min–max); "
-             f"{os.cpu_count()} CPUs, kernel {platform.release()}", "",
-             "| command | file | sandbox | podman-compose | ratio | target |",
-             "|---|---|---|---|---|---|"]
+    lines = header("`sandbox compose` vs podman-compose over podman, chapter 11's example "
+                   "(3 services), images present", runs,
+                   ["command", "file", "sandbox", "podman-compose", "ratio", "target"])
     for verb in ("up -d", "down"):
         for file in ("as written", "peer's file"):
-            ours = times[("sandbox", file, verb)]
-            peer = times.get(("podman-compose", file, verb))
-            ratio = f"{statistics.median(ours) / statistics.median(peer):.2f}×" if peer else "–"
-            lines.append(f"| `{verb}` | {file} | {cell(ours)} | {cell(peer) if peer else '–'} "
-                         f"| {ratio} | ≤ {TARGET * 1000:.0f} ms |")
+            lines.append(f"| `{verb}` | {file} | "
+                         f"{compared(times[('sandbox', file, verb)], times.get(('podman-compose', file, verb)))}"
+                         f" | ≤ {TARGET * 1000:.0f} ms |")
     return "\n".join(lines)
 
 

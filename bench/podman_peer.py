@@ -43,6 +43,22 @@ def cell(samples: list[float]) -> str:
             f"({min(samples) * 1000:.0f}–{max(samples) * 1000:.0f})")
 
 
+def header(title: str, runs: int, columns: list[str]) -> list[str]:
+    """A table's title line (with the machine) and its header, as markdown lines."""
+    import platform
+    return [f"{title}, {runs} runs each, median (min–max); {os.cpu_count()} CPUs, "
+            f"kernel {platform.release()}", "",
+            "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def compared(ours: list[float], peer: list[float] | None) -> str:
+    """Three cells: ours, the peer's (or –), and the ratio of the medians."""
+    if not peer:
+        return f"{cell(ours)} | – | –"
+    return (f"{cell(ours)} | {cell(peer)} | "
+            f"{statistics.median(ours) / statistics.median(peer):.2f}×")
+
+
 def podman_args(work: Path) -> list[str]:
     """podman's global flags for a store in ``work``."""
     return ["--root", str(work / "podman" / "root"), "--runroot", str(work / "podman" / "run"),

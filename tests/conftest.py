@@ -97,24 +97,17 @@ def empty_container_cgroups() -> set[str]:
     from sandbox.isolation import cgroups
     found = set()
     try:
-        own, mounts = cgroups.own_paths(), cgroups.mounts()
+        paths = cgroups.container_cgroups()
     except OSError:
         return found
-    for mount in mounts:
-        for key in mount.controllers if mount.version == 1 else ("",):
-            parent = os.path.join(mount.path, own.get(key, "/").lstrip("/"), "sandbox")
-            try:
-                children = [e.path for e in os.scandir(parent) if e.is_dir()]
-            except OSError:
-                continue
-            for child in children:
-                try:
-                    if os.stat(child).st_uid != os.geteuid():
-                        continue  # another user's (the other pass, run alongside)
-                    if not open(os.path.join(child, "cgroup.procs")).read().strip():
-                        found.add(child)
-                except OSError:
-                    continue
+    for child in paths:
+        try:
+            if os.stat(child).st_uid != os.geteuid():
+                continue  # another user's (the other pass, run alongside)
+            if not open(os.path.join(child, "cgroup.procs")).read().strip():
+                found.add(child)
+        except OSError:
+            continue
     return found
 
 

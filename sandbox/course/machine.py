@@ -92,8 +92,8 @@ def networks_missing() -> str:
     network has no interface to lead out of.  Self-study runs as the host's root or as an
     ordinary user, where both work.
     """
-    from ..network.rootless_net import _host_root
-    if os.geteuid() == 0 and not _host_root():
+    from ..isolation.userns import in_initial_namespace
+    if os.geteuid() == 0 and not in_initial_namespace():
         return ("containers cannot be given networks here: this is the root of a user "
                 "namespace with no network of its own (a grading container), where nested "
                 "containers can neither make a bridge nor mount their /sys")

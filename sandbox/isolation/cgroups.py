@@ -684,15 +684,10 @@ def _kill_leftovers(directory: str) -> None:
             continue
 
 
-def orphans(min_age: float = 60.0) -> list[str]:
-    """Container cgroups (``sandbox/<64 hex>``) with no process in them, made more than
-    ``min_age`` seconds ago, below this process's own cgroup in each hierarchy.
-
-    A container's cgroup is made a moment before its first process joins it, and removed
-    when its container ends; one that stays empty for a minute belongs to no container:
-    its monitor was killed, or its state root deleted before ``rm`` could remove it.
-    """
-    found, now = [], time.time()
+def container_cgroups() -> list[str]:
+    """The containers' cgroups (``sandbox/<64 hex>``) below this process's own cgroup in
+    each hierarchy, where the containers it starts get theirs."""
+    found = []
     own = own_paths()
     for mount in mounts():
         for key in mount.controllers if mount.version == 1 else ("",):
@@ -701,15 +696,27 @@ def orphans(min_age: float = 60.0) -> list[str]:
                 entries = list(os.scandir(parent))
             except OSError:
                 continue
-            for entry in entries:
-                if len(entry.name) != 64 or entry.name.strip("0123456789abcdef"):
-                    continue
-                try:
-                    old = now - entry.stat(follow_symlinks=False).st_ctime > min_age
-                except OSError:
-                    continue
-                if old and entry.is_dir() and not _pids(entry.path):
-                    found.append(entry.path)
+            found += [e.path for e in entries
+                      if len(e.name) == 64 and not e.name.strip("0123456789abcdef")]
+    return found
+
+
+def orphans(min_age: float = 60.0) -> list[str]:
+    """:func:`container_cgroups` with no process in them, made more than ``min_age``
+    seconds ago.
+
+    A container's cgroup is made a moment before its first process joins it, and removed
+    when its container ends; one that stays empty for a minute belongs to no container:
+    its monitor was killed, or its state root deleted before ``rm`` could remove it.
+    """
+    found, now = [], time.time()
+    for path in container_cgroups():
+        try:
+            old = now - os.lstat(path).st_ctime > min_age
+        except OSError:
+            continue
+        if old and os.path.isdir(path) and not _pids(path):
+            found.append(path)
     return sorted(found)
 
 

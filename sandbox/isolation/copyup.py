@@ -147,10 +147,10 @@ def _overflow_ids() -> tuple:
     """In a user namespace, files owned by ids it does not map show as the overflow ids
     (65534: user_namespaces(7), "Unmapped user and group IDs").  Copied, they stay the
     container root's: given to 65534 they would become a real, unrelated host user's."""
+    from .userns import in_initial_namespace
+    if in_initial_namespace():
+        return ()  # the host's own ids: 65534 is nobody, a real owner
     try:
-        with open("/proc/self/uid_map") as f:
-            if f.read().split() == ["0", "0", "4294967295"]:
-                return ()  # the host's own ids: 65534 is nobody, a real owner
         with open("/proc/sys/kernel/overflowuid") as u, \
                 open("/proc/sys/kernel/overflowgid") as g:
             return int(u.read()), int(g.read())

@@ -29,6 +29,20 @@ from ..errors import UsageError
 SIZE = 65536  # ids per container: enough for nobody (65534), as Docker's remapping gives
 
 
+def in_initial_namespace() -> bool:
+    """True in the host's own user namespace: its uid_map maps every id to itself."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def is_host_root() -> bool:
+    """uid 0 of the host, not of a user namespace (whose root is an ordinary user outside)."""
+    return os.geteuid() == 0 and in_initial_namespace()
+
+
 def parse(uidmap: str | None, gidmap: str | None) -> dict | None:
     """``--uidmap 0:100000:65536`` (and ``--gidmap``, the same when left out) → a userns record."""
     if not uidmap and not gidmap:

@@ -205,16 +205,10 @@ class Leases:
 
 def container_exists(holder: dict) -> bool:
     """Is the holder of a lease still there: its container, or (a hold) its process?"""
-    if holder.get("pid"):  # the same process (its start time), and not a zombie
+    if holder.get("pid"):  # the same process (its start time), not a zombie (procfs)
         from ..kernel import procfs
-        pid = int(holder["pid"])
-        if holder.get("start") is not None and not procfs.is_alive(pid, holder["start"]):
-            return False
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        pid, started = int(holder["pid"]), holder.get("start")
+        return procfs.is_alive(pid, started) if started else procfs.start_time(pid) is not None
     return (Path(holder.get("root", "/nonexistent")) / "containers" / holder.get("id", "-")).is_dir()
 
 

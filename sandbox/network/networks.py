@@ -238,8 +238,8 @@ def bring_up(root: Path, record: dict) -> None:
 def _bridge_lock(root: Path) -> str:
     """Host root's bridges are host-wide; a rootless user's live in its own namespace
     (sandbox.network.rootless_netns), one per state root."""
-    from .rootless_net import _host_root
-    return HOST_LOCK if _host_root() else str(networks_dir(root) / "bridge.lock")
+    from ..isolation.userns import is_host_root
+    return HOST_LOCK if is_host_root() else str(networks_dir(root) / "bridge.lock")
 
 
 def _tear_down(record: dict, root: Path | None = None) -> None:

@@ -173,7 +173,8 @@ def tun_problem() -> str:
                 "module (sudo modprobe tun)")
     except PermissionError:
         return _tun_fix("you cannot", mode)
-    if _host_root() and mode & 0o006 != 0o006:
+    from ..isolation.userns import is_host_root
+    if is_host_root() and mode & 0o006 != 0o006:
         return _tun_fix("ordinary users cannot", mode)
     return ""
 
@@ -181,17 +182,6 @@ def tun_problem() -> str:
 def _tun_fix(who: str, mode: int) -> str:
     return (f"{who} open {TUN} (mode {mode:o}), so rootless containers get no network: "
             f"run sudo chmod 0666 {TUN} (Debian's mode; ./course does it when run as root)")
-
-
-def _host_root() -> bool:
-    """uid 0 of the host, not of a user namespace (whose root is an ordinary user outside)."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() == ["0", "0", "4294967295"]
-    except OSError:
-        return False
 
 
 def check_port(entry: dict) -> None:
