@@ -190,22 +190,60 @@ def write_atomic(path: Path, data: bytes | str, mode: int = PRIVATE_FILE) -> Non
 def rmtree(path: Path) -> None:
     """Remove a directory tree, including the mode-000 ``work/work`` that overlayfs leaves.
 
-    overlayfs creates its scratch directory without any permission bits; root
-    ignores them, but a rootless user must first give itself the right to
-    look inside (chmod), then remove it.
+    Each directory is opened (``O_NOFOLLOW``) and emptied through its descriptor, with
+    unlinkat(2) and rmdir relative to it (``dir_fd``), so a symbolic link is removed, never
+    followed, even one swapped in while we walk (what shutil.rmtree does too; not importing
+    shutil, which imports bz2 and lzma, keeps ``run --rm`` a few milliseconds shorter).
+    overlayfs creates its scratch directory without any permission bits; root ignores them,
+    but a rootless user must first give itself the right to look inside or to unlink:
+    chmod, then try again.
     """
-    import shutil
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            os.unlink(path)
+            return
+    except (FileNotFoundError, NotADirectoryError):   # nothing there (as os.path.lexists says)
+        return
+    # The directory it is in may be reached through links (only ``path`` itself is never followed).
+    parent = os.open(os.path.dirname(os.path.abspath(path)), _DIRECTORY & ~os.O_NOFOLLOW)
+    try:
+        _remove_directory_at(parent, os.path.basename(os.path.abspath(path)))
+    finally:
+        os.close(parent)
 
-    def unlock_and_retry(func, failed, _exc_info):
-        if func in (os.open, os.scandir, os.listdir):   # could not look inside: open it up
-            os.chmod(failed, 0o700)
-            shutil.rmtree(failed, onerror=unlock_and_retry)
-        else:                                           # could not unlink: open the parent
-            os.chmod(os.path.dirname(failed), 0o700)
-            func(failed)
 
-    if os.path.lexists(path):
-        shutil.rmtree(path, onerror=unlock_and_retry)
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _remove_directory_at(parent: int, name: str) -> None:
+    """Empty the directory ``name`` of ``parent`` (a descriptor), then remove it."""
+    try:
+        fd = os.open(name, _DIRECTORY, dir_fd=parent)
+    except PermissionError:                    # mode 000: open it up (we own it, or are root)
+        os.chmod(name, 0o700, dir_fd=parent)   # a directory: O_NOFOLLOW just said it is none
+        fd = os.open(name, _DIRECTORY, dir_fd=parent)
+    try:
+        with os.scandir(fd) as entries:
+            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for child, is_directory in children:
+            if is_directory:
+                _remove_directory_at(fd, child)
+            else:
+                _unlink_at(fd, child)
+    finally:
+        os.close(fd)
+    _unlink_at(parent, name, os.rmdir)
+
+
+def _unlink_at(directory: int, name: str, remove=os.unlink) -> None:
+    """unlinkat(2) (``remove``: os.unlink, or os.rmdir for an emptied directory)."""
+    try:
+        remove(name, dir_fd=directory)
+    except PermissionError:                    # a read-only directory of ours: open it up
+        os.fchmod(directory, 0o700)
+        remove(name, dir_fd=directory)
+    except FileNotFoundError:
+        pass
 
 
 # --- a path inside another root ----------------------------------------------------------

@@ -657,3 +657,30 @@ def test_file_capabilities_are_left_out_rootless_with_a_notice(box):
     unpack(capability_layer(box), box.dest, rootless=True, notices=notices)
     assert "security.capability" not in os.listxattr(box.dest / "bin/ping")
     assert notices == ["dropped the file capabilities of /bin/ping (rootless)"]
+
+
+def test_rmtree_removes_links_never_what_they_point_at(tmp_path):
+    """sandbox.paths.rmtree (a container's directory at ``rm``): a symbolic link inside, or
+    the tree itself being one, is removed as a link; overlayfs's mode-000 ``work/work`` and a
+    read-only directory (an image's 0555) go too, rootless as well (chmod, then again)."""
+    from sandbox.paths import rmtree
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "canary").write_text("still here")
+    tree = tmp_path / "container"
+    (tree / "work" / "work").mkdir(parents=True)
+    (tree / "work" / "work" / "leftover").write_text("x")
+    (tree / "upper" / "usr" / "bin").mkdir(parents=True)
+    (tree / "upper" / "usr" / "bin" / "tool").write_text("x")
+    (tree / "upper" / "escape").symlink_to(outside)
+    (tree / "upper" / "file-link").symlink_to(outside / "canary")
+    (tree / "work" / "work").chmod(0)
+    (tree / "upper" / "usr" / "bin").chmod(0o555)
+    (tree / "upper" / "usr").chmod(0o555)
+    link = tmp_path / "link-to-outside"
+    link.symlink_to(outside)
+    rmtree(tree)
+    rmtree(link)
+    rmtree(tmp_path / "never-was")
+    assert not tree.exists() and not os.path.lexists(link)
+    assert (outside / "canary").read_text() == "still here"
