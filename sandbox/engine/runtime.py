@@ -119,6 +119,7 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
                              privileged=security.get("privileged", False), found=found)
     from ..isolation.systempaths import own_hierarchies
     found = own_hierarchies(found, cgroup)
+    _import_what_the_monitor_needs(container.spec)
     info_r, info_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -146,6 +147,17 @@ def start(container: Container, stdio: Stdio, detach: bool) -> Started:
         except OSError:
             pass
     return started
+
+
+def _import_what_the_monitor_needs(spec) -> None:
+    """Import now the modules the monitor imports to plug the container in: a child
+    inherits its parent's modules with fork(2), so a long-lived caller (the Python API, a
+    notebook) imports them once, not once in each container's monitor (a few milliseconds
+    of every ``sandbox.run``).  For the command line it is the same work, done earlier."""
+    if spec.networks and not spec.rootless:
+        from ..isolation import links, userns  # noqa: F401
+        from ..kernel import netlink  # noqa: F401
+        from ..network import networks, ports, wiring  # noqa: F401
 
 
 def _monitor_branch(container: Container, stdio: Stdio, detach: bool, cgroup, info_w: int,
