@@ -9,6 +9,8 @@ hides shows under nbval: "Unexpected output fields from running code: {'text/pla
 as JupyterLab and the reference run (tests/store_outputs.py) do.
 """
 
+import os
+
 from nbval.kernel import RunningKernel
 
 
@@ -19,3 +21,16 @@ def execute_cell_input(self, cell_input, allow_stdin=None):
 
 
 RunningKernel.execute_cell_input = execute_cell_input
+
+
+# tests/run-all's rootless pass runs copies of the chapters (the rootless outputs in place:
+# tests/store_outputs.py --rootless-chapters); their kernels start in notebooks/ all the same,
+# where the chapters find what they read beside them.
+_kernel_cwd = os.environ.get("SANDBOX_NBVAL_KERNEL_CWD")
+if _kernel_cwd:
+    _start = RunningKernel.__init__
+
+    def _start_in_chapters_folder(self, kernel_name, cwd=None, *args, **kwargs):
+        _start(self, kernel_name, _kernel_cwd, *args, **kwargs)
+
+    RunningKernel.__init__ = _start_in_chapters_folder

@@ -4,6 +4,7 @@
     sudo .venv/bin/python tests/store_outputs.py                   # every chapter, in order
     sudo .venv/bin/python tests/store_outputs.py notebooks/04_cgroups.ipynb
     .venv/bin/python tests/store_outputs.py --same-machine         # may nbval compare here?
+    sudo .venv/bin/python tests/store_outputs.py --rootless        # the rootless reference run
 
 Each chapter runs as nbval runs it: in a kernel of its own started in notebooks/, the
 chapters one after the other against one fresh state root ($SANDBOX_ROOT if set, else one
@@ -25,6 +26,14 @@ The outputs of the cells that cannot run everywhere (a key such as ``"07_registr
 in their code: :func:`sandbox.course.cells.show_stored`) are copied, with the machine, to
 ``sandbox/course/stored_outputs.json``, from which such a cell shows them where it cannot run.
 
+Rootless, a chapter shows other things in places (a user namespace's maps, a cell that cannot
+run without root showing its stored output): ``--rootless`` runs the chapters once more as the
+unprivileged user CI uses (sandbox-ci, made by tests/run-all) and keeps, in
+tests/rootless_outputs.json, only the cells whose outputs differ from the root run's, with
+that user's machine. tests/run-all's rootless pass writes the chapters with those outputs in
+place (``--rootless-chapters DIR``) and runs nbval over them, as the root pass does over the
+chapters themselves.
+
 A maintainer's script, like make_syscall_table.py: run it after changing a chapter, then read
 the diff of the outputs before committing them.
 """
@@ -45,6 +54,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 STORED = REPO / "sandbox" / "course" / "stored_outputs.json"
+ROOTLESS = REPO / "tests" / "rootless_outputs.json"
+ROOTLESS_USER = "sandbox-ci"  # the unprivileged user of tests/run-all's rootless pass
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 LARGEST_PICTURE = 100_000   # characters of base64: a plot stored bigger than this is a mistake
 CELL_TIMEOUT = 600          # seconds
@@ -62,7 +73,15 @@ def this_machine() -> dict[str, str]:
             "cgroups": cgroups.describe()[1],
             "busybox": "sha256:" + hashlib.sha256(find_busybox().read_bytes()).hexdigest(),
             "python": platform.python_version(),
-            "user": "root" if os.geteuid() == 0 else "an ordinary user"}
+            "user": "root" if os.geteuid() == 0 else _ordinary_user()}
+
+
+def _ordinary_user() -> str:
+    """An unprivileged user as its outputs show it: its uid and its subordinate ids."""
+    import pwd
+    from sandbox.isolation.userns import subid_range
+    ids = subid_range(pwd.getpwuid(os.getuid()).pw_name)
+    return f"uid {os.getuid()}, subordinate uids " + (f"{ids[0]}+{ids[1]}" if ids else "none")
 
 
 def differences(stored: dict[str, str], here: dict[str, str]) -> list[str]:
@@ -169,9 +188,89 @@ def store(paths: list[Path]) -> None:
     write_stored(machine, found, [p.stem for p in paths])
 
 
+# --- the rootless reference ---------------------------------------------------------------
+def code_cells(nb) -> list:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def source_hash(cell) -> str:
+    return hashlib.sha256(cell.source.encode()).hexdigest()[:16]
+
+
+def rootless_differences(committed, ran) -> dict:
+    """The code cells of ``ran`` (a rootless run) whose outputs differ from ``committed``'s."""
+    cells = list(zip(code_cells(committed), code_cells(ran)))
+    differ = [{"cell": index, "source": source_hash(mine), "execution_count": mine.execution_count,
+               "outputs": mine.outputs}
+              for index, (theirs, mine) in enumerate(cells)
+              if (theirs.execution_count, theirs.outputs) != (mine.execution_count, mine.outputs)]
+    return {"cells": len(cells), "differ": differ}
+
+
+def run_rootless(out: Path) -> None:
+    """As the unprivileged user: run every chapter, write what differs from the root run."""
+    import nbformat
+    chapters = {}
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        started = time.monotonic()
+        chapters[path.stem] = rootless_differences(nbformat.read(path, as_version=4),
+                                                   run_chapter(path))
+        print(f"{path.name}: {time.monotonic() - started:.0f} s, "
+              f"{len(chapters[path.stem]['differ'])} cells differ from the root run")
+    out.write_text(json.dumps({"machine": this_machine(), "chapters": chapters}, indent=1,
+                              ensure_ascii=False) + "\n")
+
+
+def store_rootless() -> None:
+    """As root: run_rootless as ROOTLESS_USER, in a state root and home of its own."""
+    import shutil
+    import subprocess
+    from sandbox.paths import rmtree
+    place = Path(tempfile.mkdtemp(prefix="sandbox-rootless-reference-"))
+    try:
+        place.chmod(0o755)
+        for sub in ("home", "run", "root"):   # root: the state root (…/root, as nbval_sanitize.cfg
+            (place / sub).mkdir(mode=0o700)   # expects one, and as tests/run-all makes one)
+        subprocess.run(["chown", "-R", ROOTLESS_USER, str(place)], check=True)
+        out = place / "home" / "rootless_outputs.json"
+        subprocess.run(["runuser", "-u", ROOTLESS_USER, "--", "env", f"HOME={place}/home",
+                        f"SANDBOX_ROOT={place}/root", f"XDG_RUNTIME_DIR={place}/run",
+                        sys.executable, __file__, "--rootless-run", str(out)],
+                       check=True, cwd=REPO)
+        shutil.copyfile(out, ROOTLESS)
+    finally:
+        rmtree(place)
+
+
+def write_rootless_chapters(target: Path) -> None:
+    """The chapters with the rootless outputs in place of the root run's, into ``target``."""
+    import nbformat
+    stored = json.loads(ROOTLESS.read_text())["chapters"]
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cells = code_cells(nb)
+        mine = stored.get(path.stem)
+        if mine is None or mine["cells"] != len(cells) or any(
+                source_hash(cells[d["cell"]]) != d["source"] for d in mine["differ"]):
+            raise SystemExit(f"{ROOTLESS.name} is out of date for {path.name}: "
+                             "sudo .venv/bin/python tests/store_outputs.py --rootless")
+        for d in mine["differ"]:
+            cells[d["cell"]].execution_count = d["execution_count"]
+            cells[d["cell"]].outputs = [nbformat.from_dict(o) for o in d["outputs"]]
+        nbformat.write(nb, target / path.name)
+
+
 def main(args: list[str]) -> int:
+    if args[:1] == ["--rootless-run"] and len(args) == 2:
+        run_rootless(Path(args[1]))
+        return 0
+    if args[:1] == ["--rootless-chapters"] and len(args) == 2:
+        write_rootless_chapters(Path(args[1]))
+        return 0
     if args == ["--same-machine"]:
-        other = differences(read_stored()["machine"], this_machine())
+        reference = read_stored() if os.geteuid() == 0 else json.loads(ROOTLESS.read_text())
+        other = differences(reference["machine"], this_machine())
         if other:
             print("The chapters would not run here as they ran when their outputs were stored "
                   f"({'; '.join(other)}).")
@@ -180,6 +279,9 @@ def main(args: list[str]) -> int:
         print("the reference run is made as root, where every cell can run: "
               "sudo .venv/bin/python tests/store_outputs.py", file=sys.stderr)
         return 1
+    if args == ["--rootless"]:
+        store_rootless()
+        return 0
     store([Path(a).resolve() for a in args] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
     return 0
 

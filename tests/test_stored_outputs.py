@@ -115,6 +115,7 @@ SAME = [
     ("nameserver 172.18.0.1", "nameserver 172.19.0.1"),
     ("$ ip netns add nb09-red-6189", "$ ip netns add nb09-red-1c0f"),
     ("0.0.0.0:8080->80/tcp   compose-app-frontend-1", "0.0.0.0:18081->80/tcp   compose-app-frontend-1"),
+    ("PID   PPID  STAT COMMAND\n    7     1 Z    sleep\n", "PID   PPID  STAT COMMAND\n    8     1 Z    sleep\n"),
 ]
 # ...and pairs that say something else: nbval must still tell them apart.
 DIFFERENT = [
@@ -129,6 +130,7 @@ DIFFERENT = [
     ("10,240 bytes", "10,241 bytes"),
     ("uid 0 inside is uid 0 outside", "uid 0 inside is uid 1000 outside"),
     ("172.17.0.2", "172.17.0.3"),
+    ("    7     1 Z    sleep\n", "    7     1 S    sleep\n"),
 ]
 
 
@@ -225,3 +227,36 @@ def test_the_machine_is_compared_field_by_field():
     assert store_outputs.differences(stored, dict(stored)) == []
     assert store_outputs.differences(stored, {**stored, "kernel": "6.8.0"}) == \
         ["kernel '6.8.0' instead of '6.1.0'"]
+
+
+# --- the rootless reference -----------------------------------------------------------------
+
+
+def test_the_rootless_reference_fits_the_chapters(tmp_path):
+    """tests/rootless_outputs.json holds, for every chapter, the outputs a rootless run showed
+    where they differ from the root run's: it must name the chapters' code cells as they are
+    now (tests/run-chapters writes the chapters with them in place, for nbval)."""
+    store_outputs.write_rootless_chapters(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [c.name for c in CHAPTERS]
+    stored = json.loads(store_outputs.ROOTLESS.read_text())
+    assert stored["machine"]["user"] != "root"
+    for chapter in CHAPTERS:
+        rootless = code_cells(tmp_path / chapter.name)
+        assert [text(c) for c in rootless] == [text(c) for c in code_cells(chapter)]
+        assert all(isinstance(c["execution_count"], int) for c in rootless), chapter.name
+
+
+def test_a_changed_cell_makes_the_rootless_reference_out_of_date(tmp_path, monkeypatch):
+    """A cell whose rootless output was stored, changed since: re-store, says the error."""
+    stored = json.loads(store_outputs.ROOTLESS.read_text())["chapters"]
+    chapter = next(c for c in CHAPTERS if stored[c.stem]["differ"])
+    copy = tmp_path / "notebooks"
+    copy.mkdir()
+    nb = json.loads(chapter.read_text())
+    changed = [c for c in nb["cells"] if c["cell_type"] == "code"][stored[chapter.stem]["differ"][0]["cell"]]
+    changed["source"] = "".join(changed["source"]) + "\nprint('changed')"
+    (copy / chapter.name).write_text(json.dumps(nb))
+    monkeypatch.setattr(store_outputs, "NOTEBOOKS", copy)
+    monkeypatch.setattr(store_outputs, "ROOTLESS", store_outputs.ROOTLESS)
+    with pytest.raises(SystemExit, match=f"out of date for {chapter.name}.*--rootless"):
+        store_outputs.write_rootless_chapters(tmp_path / "out")
