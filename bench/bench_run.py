@@ -360,6 +360,31 @@ def before_checkout(ctx: dict, rev: str) -> Path:
     return path
 
 
+def host_networking() -> dict[str, set[str]]:
+    """The host's network devices and nftables tables: what an engine (podman's CNI) may add."""
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return {"links": set(os.listdir("/sys/class/net")),
+            "tables": set(tables.stdout.splitlines()) if tables.returncode == 0 else set()}
+
+
+def engine_leftovers(before: dict[str, set[str]]) -> list[str]:
+    """Remove what podman's CNI made during the bench (its bridge, and the iptables-nft tables
+    it creates, empty but for its chains): only what was not there before the bench began."""
+    removed = []
+    if os.geteuid() != 0 or not before:
+        return removed
+    now = host_networking()
+    for link in sorted(now["links"] - before["links"]):
+        if link.startswith("cni-podman"):
+            quiet(["ip", "link", "del", link])
+            removed.append(f"network device {link}")
+    for table in sorted(now["tables"] - before["tables"]):
+        if table in ("table ip nat", "table ip filter", "table ip6 nat", "table ip6 filter"):
+            quiet(["nft", "delete", *table.split()])
+            removed.append(f"nftables {table}")
+    return removed
+
+
 def cleanup(ctx: dict) -> list[str]:
     warnings = []
     if ctx.get("worktree"):
@@ -391,6 +416,11 @@ def cleanup(ctx: dict) -> list[str]:
             cg.rmdir()
         except OSError as e:
             warnings.append(f"could not remove {cg}: {e}")
+    for what in engine_leftovers(ctx.get("host_networking", {})):
+        warnings.append(f"podman left {what} behind: removed it")
+    for path in ctx.get("created_trees", []):  # podman's /run/containers, made by this bench
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
     for path in ctx.get("created_dirs", []):  # state dirs the runtimes made on the host
         try:
             path.rmdir()  # only if empty
@@ -436,7 +466,9 @@ def main() -> int:
     notes: list[str] = []
     ctx: dict = {"detached": [], "runtimes": {}, "images": [],
                  "created_dirs": [p for p in (Path("/run/crun"), Path("/run/runc"),
-                                              Path("/run/mount")) if not p.exists()]}
+                                              Path("/run/mount")) if not p.exists()],
+                 "created_trees": [p for p in (Path("/run/containers"),) if not p.exists()],
+                 "host_networking": host_networking() if root_user else {}}
     t_start = time.monotonic()
     load_before = os.getloadavg()[0]
     try:
