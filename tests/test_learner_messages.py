@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import IS_ROOT, fails_with_one_sentence, rootless_only, sandbox
+from conftest import IS_ROOT, fails_with_one_sentence, root_only, rootless_only, sandbox
 
 
 def test_a_verb_of_a_later_chapter_says_which_chapter_brings_it(monkeypatch, capsys):
@@ -94,3 +94,23 @@ def test_stats_rootless_on_this_hybrid_machine_says_why(name):
     finally:
         sandbox("rm", "-f", name)
     assert f"no numbers for {name}" in r.stderr and r.returncode == 0
+
+
+@root_only
+def test_root_where_cgroups_are_read_only_gets_one_sentence(name):
+    """Root inside another (unprivileged) container, where /sys/fs/cgroup is read-only: a
+    root container needs its cgroup (Docker's device rules), so the run stops with one
+    sentence that says why, instead of mkdir's EROFS as a traceback, and --rm leaves nothing."""
+    import os
+    import subprocess
+    import sys
+    script = ('for m in $(findmnt -rn -o TARGET | grep "^/sys/fs/cgroup"); do '
+              'mount -o remount,bind,ro "$m" 2>/dev/null; done; exec "$@"')
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                        "sh", sys.executable, "-m", "sandbox", "run", "--rm", "--name", name,
+                        "busybox", "true"], capture_output=True, text=True, timeout=60,
+                       env=os.environ)
+    fails_with_one_sentence(r, "cannot make the container's cgroup", "Read-only file system",
+                            "sandbox doctor")
+    assert r.returncode == 125
+    assert sandbox("inspect", name).returncode != 0  # --rm: nothing is left

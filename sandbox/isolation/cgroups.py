@@ -625,13 +625,22 @@ def _stat_field(directory: str | None, name: str, key: str) -> int:
 
 def _mkdir_nested(directory: str) -> None:
     """mkdir -p for a container's cgroup; another container's removal may race with us
-    for the shared ``sandbox`` parent, so retry if it vanishes under us."""
+    for the shared ``sandbox`` parent, so retry if it vanishes under us.  Where this process
+    may not make cgroups at all (mkdir(2): EROFS, EACCES, EPERM), one sentence says so."""
     for _ in range(10):
         try:
             os.makedirs(directory, exist_ok=True)
             return
         except FileNotFoundError:
             continue
+        except OSError as err:
+            if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            raise MissingFeature(
+                f"cannot make the container's cgroup {directory}: {os.strerror(err.errno)} "
+                "(inside another container, /sys/fs/cgroup is usually mounted read-only); "
+                "run on the host, in a container that may manage its cgroups, or as an "
+                "ordinary user (rootless), and see `sandbox doctor`") from None
     os.makedirs(directory, exist_ok=True)
 
 
