@@ -17,8 +17,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# `pytest tests/...` run by hand gets a state root of its own, removed at the end
+# (./course test passes one, and removes it itself).
+MADE_STATE_ROOT = None
 if not os.environ.get("SANDBOX_ROOT"):
-    os.environ["SANDBOX_ROOT"] = tempfile.mkdtemp(prefix="sandbox-pytest-")
+    MADE_STATE_ROOT = os.environ["SANDBOX_ROOT"] = tempfile.mkdtemp(prefix="sandbox-pytest-")
 
 IS_ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not IS_ROOT, reason="needs root (runs in the root pass)")
@@ -133,6 +136,23 @@ def pytest_sessionfinish(session, exitstatus):
         lines = "\n".join(f"  {p}  (empty since {t})" for p, t in sorted(left.items()))
         print(f"\ncontainer cgroups left behind by this run:\n{lines}")
         session.exitstatus = 1
+    _remove_made_state_root()
+
+
+def _remove_made_state_root() -> None:
+    """The state root made above, unless something is still mounted below it (then it stays,
+    to be looked at: removing through a mount would remove what is mounted)."""
+    if not MADE_STATE_ROOT or not os.path.isdir(MADE_STATE_ROOT):
+        return
+    with open("/proc/self/mountinfo") as f:
+        if any(f" {MADE_STATE_ROOT}/" in line for line in f):
+            print(f"\nmounts are left below {MADE_STATE_ROOT}: it stays")
+            return
+    from sandbox.paths import rmtree
+    try:
+        rmtree(MADE_STATE_ROOT)
+    except OSError as err:
+        print(f"\ncould not remove {MADE_STATE_ROOT}: {err}")
 
 
 @pytest.fixture(autouse=True)
