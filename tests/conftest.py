@@ -144,11 +144,12 @@ def _remove_made_state_root() -> None:
     to be looked at: removing through a mount would remove what is mounted)."""
     if not MADE_STATE_ROOT or not os.path.isdir(MADE_STATE_ROOT):
         return
+    from sandbox.checks import mount_table
+    from sandbox.paths import rmtree
     with open("/proc/self/mountinfo") as f:
-        if any(f" {MADE_STATE_ROOT}/" in line for line in f):
+        if any(point.startswith(MADE_STATE_ROOT + "/") for point, _ in mount_table(f.read())):
             print(f"\nmounts are left below {MADE_STATE_ROOT}: it stays")
             return
-    from sandbox.paths import rmtree
     try:
         rmtree(MADE_STATE_ROOT)
     except OSError as err:

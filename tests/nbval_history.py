@@ -1,5 +1,5 @@
-"""A pytest plugin for running the chapters under nbval as JupyterLab runs them (tests/run-all
-loads it: ``python -m pytest -p tests.nbval_history notebooks --nbval ...``).
+"""A pytest plugin for running the chapters under nbval as JupyterLab runs them
+(tests/run-chapters loads it: ``python -m pytest -p tests.nbval_history notebooks --nbval ...``).
 
 IPython hides the value of a cell that ends in ";" (chapter 09's ``sh("ip route");``) after
 looking the cell up in its input history. nbval, since 0.10, sends each cell with

@@ -61,6 +61,11 @@ LARGEST_PICTURE = 100_000   # characters of base64: a plot stored bigger than th
 CELL_TIMEOUT = 600          # seconds
 
 
+def chapters() -> list[Path]:
+    """Every chapter, in order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
 def this_machine() -> dict[str, str]:
     """What the chapters' outputs depend on, beyond what nbval_sanitize.cfg hides."""
     from sandbox.content.busybox import find_busybox
@@ -159,7 +164,7 @@ def store(paths: list[Path]) -> None:
     from sandbox.paths import rmtree
 
     machine = this_machine()
-    everything = paths == sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    everything = paths == chapters()
     other = differences(read_stored()["machine"], machine)
     if other and not everything:
         raise SystemExit("the other chapters' outputs come from another machine "
@@ -211,7 +216,7 @@ def run_rootless(out: Path) -> None:
     """As the unprivileged user: run every chapter, write what differs from the root run."""
     import nbformat
     chapters = {}
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+    for path in chapters():
         started = time.monotonic()
         chapters[path.stem] = rootless_differences(nbformat.read(path, as_version=4),
                                                    run_chapter(path))
@@ -247,7 +252,7 @@ def write_rootless_chapters(target: Path) -> None:
     import nbformat
     stored = json.loads(ROOTLESS.read_text())["chapters"]
     target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+    for path in chapters():
         nb = nbformat.read(path, as_version=4)
         cells = code_cells(nb)
         mine = stored.get(path.stem)
@@ -282,7 +287,7 @@ def main(args: list[str]) -> int:
     if args == ["--rootless"]:
         store_rootless()
         return 0
-    store([Path(a).resolve() for a in args] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
+    store([Path(a).resolve() for a in args] or chapters())
     return 0
 
 

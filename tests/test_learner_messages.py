@@ -104,12 +104,21 @@ def test_root_where_cgroups_are_read_only_gets_one_sentence(name):
     import os
     import subprocess
     import sys
-    script = ('for m in $(findmnt -rn -o TARGET | grep "^/sys/fs/cgroup"); do '
-              'mount -o remount,bind,ro "$m" 2>/dev/null; done; exec "$@"')
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                        "sh", sys.executable, "-m", "sandbox", "run", "--rm", "--name", name,
+    from sandbox.isolation import cgroups
+    from sandbox.kernel import syscalls as sc
+    hierarchies = [m.path for m in cgroups.mounts()]
+    if os.path.ismount("/sys/fs/cgroup") and "/sys/fs/cgroup" not in hierarchies:
+        hierarchies.append("/sys/fs/cgroup")  # the tmpfs that holds v1's hierarchies
+
+    def read_only_cgroups():  # in the child, before exec: a mount namespace of its own
+        sc.unshare(sc.CLONE_NEWNS)
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        for path in hierarchies:
+            sc.mount(None, path, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+
+    r = subprocess.run([sys.executable, "-m", "sandbox", "run", "--rm", "--name", name,
                         "busybox", "true"], capture_output=True, text=True, timeout=60,
-                       env=os.environ)
+                       env=os.environ, preexec_fn=read_only_cgroups)
     fails_with_one_sentence(r, "cannot make the container's cgroup", "Read-only file system",
                             "sandbox doctor")
     assert r.returncode == 125

@@ -257,6 +257,5 @@ def test_a_changed_cell_makes_the_rootless_reference_out_of_date(tmp_path, monke
     changed["source"] = "".join(changed["source"]) + "\nprint('changed')"
     (copy / chapter.name).write_text(json.dumps(nb))
     monkeypatch.setattr(store_outputs, "NOTEBOOKS", copy)
-    monkeypatch.setattr(store_outputs, "ROOTLESS", store_outputs.ROOTLESS)
     with pytest.raises(SystemExit, match=f"out of date for {chapter.name}.*--rootless"):
         store_outputs.write_rootless_chapters(tmp_path / "out")
